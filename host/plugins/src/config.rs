@@ -1,0 +1,199 @@
+//! Runtime configuration and the per-plugin limits resolved from it.
+
+use crate::manifest::ManifestLimits;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How the plugin runtime is set up. Built by the host's configuration layer; this crate never
+/// reads the environment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuntimeConfig {
+    /// Where precompiled components (`*.cwasm`) are kept between runs. `None` keeps them in
+    /// memory only, so every process compiles each plugin once.
+    pub cache_dir: Option<PathBuf>,
+    /// Linear-memory cap of one plugin instance unless its manifest asks for another, MiB.
+    /// Default 1024: the design's largest expected input (a few hundred MB of columns) fits with
+    /// room for the plugin's working copy.
+    pub default_memory_mib: u64,
+    /// No manifest may raise the cap above this, MiB. Default 4096, the whole 32-bit wasm address
+    /// space; also the pooling allocator's slot size.
+    pub max_memory_mib: u64,
+    /// Wall-clock deadline of `fit`, `transform`, `select`, `evaluate` and `decide` unless the
+    /// manifest asks for another. Default 60 s.
+    pub default_timeout: Duration,
+    /// No manifest may raise the deadline above this. Default 10 min.
+    pub max_timeout: Duration,
+    /// Deadline of the metadata calls (`describe`, `tasks`), which do no work. Default 5 s, so a
+    /// hostile `describe` cannot stall a registry scan for a minute.
+    pub describe_timeout: Duration,
+    /// Cap on the estimated serialised size of one call's output, bytes. Default 256 MiB.
+    pub max_output_bytes: u64,
+    /// Use the pooling instance allocator (faster instantiation; reserves address space up
+    /// front). Falls back to the on-demand allocator, with a warning, when the reservation fails.
+    /// Default `true`.
+    pub pooling: bool,
+    /// Size of the instance pool: how many plugin calls may run at the same time. Default 64,
+    /// well above the number of trial threads a host runs.
+    pub max_concurrent_instances: u32,
+    /// How many `log` lines one call may emit before the rest are counted, not printed.
+    /// Default 200.
+    pub max_log_lines_per_call: u32,
+    /// Bytes of guest stdout/stderr kept per call (shown in traps, e.g. a panic message).
+    /// Default 16 KiB.
+    pub max_captured_output_bytes: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            cache_dir: None,
+            default_memory_mib: 1024,
+            max_memory_mib: 4096,
+            default_timeout: Duration::from_secs(60),
+            max_timeout: Duration::from_secs(600),
+            describe_timeout: Duration::from_secs(5),
+            max_output_bytes: 256 << 20,
+            pooling: true,
+            max_concurrent_instances: 64,
+            max_log_lines_per_call: 200,
+            max_captured_output_bytes: 16 << 10,
+        }
+    }
+}
+
+impl RuntimeConfig {
+    /// Check the numbers once, so later arithmetic cannot surprise.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        if self.max_memory_mib == 0 || self.max_memory_mib > 4096 {
+            return Err(format!(
+                "max_memory_mib must be in 1..=4096 (32-bit wasm memories), got {}",
+                self.max_memory_mib
+            ));
+        }
+        if self.default_memory_mib == 0 || self.default_memory_mib > self.max_memory_mib {
+            return Err(format!(
+                "default_memory_mib ({}) must be in 1..=max_memory_mib ({})",
+                self.default_memory_mib, self.max_memory_mib
+            ));
+        }
+        if self.default_timeout.is_zero() || self.default_timeout > self.max_timeout {
+            return Err(format!(
+                "default_timeout ({:?}) must be positive and at most max_timeout ({:?})",
+                self.default_timeout, self.max_timeout
+            ));
+        }
+        if self.describe_timeout.is_zero() {
+            return Err("describe_timeout must be positive".to_string());
+        }
+        if self.max_concurrent_instances == 0 {
+            return Err("max_concurrent_instances must be at least 1".to_string());
+        }
+        Ok(())
+    }
+
+    /// The limits one plugin runs under: the manifest's request, capped by the host maxima.
+    pub(crate) fn limits_for(&self, plugin: &str, requested: &ManifestLimits) -> CallLimits {
+        let memory_mib = match requested.memory_mib {
+            Some(m) if m > self.max_memory_mib => {
+                tracing::warn!(
+                    plugin,
+                    requested_mib = m,
+                    max_mib = self.max_memory_mib,
+                    "manifest asks for more memory than the host allows; capped"
+                );
+                self.max_memory_mib
+            }
+            Some(m) => m.max(1),
+            None => self.default_memory_mib,
+        };
+        let timeout = match requested.timeout_ms.map(Duration::from_millis) {
+            Some(t) if t > self.max_timeout => {
+                tracing::warn!(
+                    plugin,
+                    requested_ms = t.as_millis() as u64,
+                    max_ms = self.max_timeout.as_millis() as u64,
+                    "manifest asks for a longer deadline than the host allows; capped"
+                );
+                self.max_timeout
+            }
+            Some(t) if !t.is_zero() => t,
+            _ => self.default_timeout,
+        };
+        CallLimits {
+            memory_mib,
+            timeout,
+            describe_timeout: self.describe_timeout.min(timeout),
+            max_output_bytes: self.max_output_bytes,
+            max_log_lines: self.max_log_lines_per_call,
+            max_captured_output: self.max_captured_output_bytes,
+        }
+    }
+}
+
+/// The limits every call of one plugin runs under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallLimits {
+    /// Linear-memory cap, MiB.
+    pub memory_mib: u64,
+    /// Deadline of the work calls.
+    pub timeout: Duration,
+    /// Deadline of `describe` / `tasks`.
+    pub describe_timeout: Duration,
+    /// Output size cap, bytes.
+    pub max_output_bytes: u64,
+    /// Log lines per call.
+    pub max_log_lines: u32,
+    /// Captured stdout/stderr bytes per call.
+    pub max_captured_output: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_limits_are_capped_by_host_maxima() {
+        let config = RuntimeConfig::default();
+        let limits = config.limits_for(
+            "p",
+            &ManifestLimits {
+                memory_mib: Some(1 << 20),
+                timeout_ms: Some(u64::MAX / 2),
+            },
+        );
+        assert_eq!(limits.memory_mib, config.max_memory_mib);
+        assert_eq!(limits.timeout, config.max_timeout);
+    }
+
+    #[test]
+    fn manifest_limits_may_lower_the_defaults() {
+        let config = RuntimeConfig::default();
+        let limits = config.limits_for(
+            "p",
+            &ManifestLimits {
+                memory_mib: Some(64),
+                timeout_ms: Some(250),
+            },
+        );
+        assert_eq!(limits.memory_mib, 64);
+        assert_eq!(limits.timeout, Duration::from_millis(250));
+        assert_eq!(limits.describe_timeout, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn defaults_apply_without_manifest_limits() {
+        let config = RuntimeConfig::default();
+        let limits = config.limits_for("p", &ManifestLimits::default());
+        assert_eq!(limits.memory_mib, 1024);
+        assert_eq!(limits.timeout, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn rejects_default_memory_above_max() {
+        let config = RuntimeConfig {
+            default_memory_mib: 8192,
+            ..RuntimeConfig::default()
+        };
+        assert!(config.validate().is_err());
+    }
+}

@@ -1,0 +1,288 @@
+//! Containment: the `hostile` preparer misbehaves on request; the host stops it with a clear
+//! error naming the plugin and the function, and the same host keeps working afterwards.
+
+use crate::support::{binary_target, host, host_with, mixed_table, test_config};
+use microlearn_core::{ColumnData, Task};
+use microlearn_plugins::{GuestError, PluginError, PluginHost};
+use std::time::Duration;
+
+fn fit_hostile(
+    host: &PluginHost,
+    config: &str,
+) -> Result<(Vec<u8>, microlearn_core::Table), PluginError> {
+    let table = mixed_table();
+    host.preparer("hostile").expect("hostile is installed").fit(
+        &table,
+        &binary_target(table.num_rows()),
+        Task::Binary,
+        config,
+    )
+}
+
+/// The `standard` preparer still fits and transforms correctly on the same host.
+fn assert_standard_still_works(host: &PluginHost) {
+    let standard = host.preparer("standard").expect("standard is installed");
+    let table = mixed_table();
+    let (state, prepared) = standard
+        .fit(&table, &binary_target(table.num_rows()), Task::Binary, "{}")
+        .expect("standard fits after a hostile call");
+    assert_eq!(prepared.num_rows(), table.num_rows());
+    let again = standard
+        .transform(&state, &table)
+        .expect("standard transforms after a hostile call");
+    assert_eq!(again.names(), prepared.names());
+}
+
+#[test]
+fn stops_an_infinite_loop_at_the_deadline() {
+    let host = host();
+    let err = fit_hostile(&host, r#"{"mode": "loop"}"#).unwrap_err();
+    match &err {
+        PluginError::Timeout {
+            plugin,
+            function,
+            limit,
+        } => {
+            assert_eq!(plugin, "hostile");
+            assert_eq!(*function, "preparer.fit");
+            assert_eq!(*limit, Duration::from_secs(1));
+        }
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    let text = err.to_string();
+    assert!(
+        text.contains("'hostile'") && text.contains("preparer.fit"),
+        "{text}"
+    );
+    assert_standard_still_works(&host);
+}
+
+#[test]
+fn a_call_within_its_deadline_is_not_interrupted() {
+    let host = host();
+    let (_, table) = fit_hostile(&host, r#"{"mode": "sleep", "millis": 100}"#)
+        .expect("100 ms of work fits a 1 s deadline");
+    assert_eq!(table.num_rows(), mixed_table().num_rows());
+}
+
+#[test]
+fn stops_a_memory_bomb_at_the_cap() {
+    let host = host();
+    let err = fit_hostile(&host, r#"{"mode": "memory"}"#).unwrap_err();
+    match &err {
+        PluginError::MemoryLimit {
+            plugin,
+            function,
+            limit_mib,
+            requested_mib,
+        } => {
+            assert_eq!(plugin, "hostile");
+            assert_eq!(*function, "preparer.fit");
+            assert_eq!(*limit_mib, 64);
+            assert!(*requested_mib > 64, "requested {requested_mib} MiB");
+        }
+        other => panic!("expected a memory-limit error, got {other:?}"),
+    }
+    assert_standard_still_works(&host);
+}
+
+#[test]
+fn reports_a_panic_as_a_trap_with_its_message() {
+    let host = host();
+    let err = fit_hostile(&host, r#"{"mode": "panic"}"#).unwrap_err();
+    match &err {
+        PluginError::Trap {
+            plugin,
+            function,
+            message,
+        } => {
+            assert_eq!(plugin, "hostile");
+            assert_eq!(*function, "preparer.fit");
+            assert!(message.contains("panicking on purpose"), "{message}");
+        }
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    assert_standard_still_works(&host);
+}
+
+#[test]
+fn rejects_output_that_drops_a_row() {
+    let host = host();
+    let err = fit_hostile(&host, r#"{"mode": "wrong-rows"}"#).unwrap_err();
+    match &err {
+        PluginError::InvalidOutput {
+            plugin,
+            function,
+            message,
+        } => {
+            assert_eq!(plugin, "hostile");
+            assert_eq!(*function, "preparer.fit");
+            assert!(
+                message.contains("5 rows") && message.contains('6'),
+                "{message}"
+            );
+        }
+        other => panic!("expected invalid output, got {other:?}"),
+    }
+    // The same check guards `transform`: the state replays the misbehaviour.
+    let state = br#"{"mode": "wrong-rows"}"#;
+    let err = host
+        .preparer("hostile")
+        .expect("installed")
+        .transform(state, &mixed_table())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PluginError::InvalidOutput {
+                function: "preparer.transform",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_standard_still_works(&host);
+}
+
+#[test]
+fn rejects_output_over_the_size_cap() {
+    // Enough memory for the plugin to build 32 MiB of output, but a 16 MiB output cap.
+    let host = host_with(microlearn_plugins::RuntimeConfig {
+        default_memory_mib: 256,
+        ..test_config()
+    });
+    let err = fit_hostile(&host, r#"{"mode": "huge-output", "mib": 32}"#).unwrap_err();
+    match &err {
+        PluginError::OutputTooLarge {
+            plugin,
+            function,
+            bytes,
+            limit,
+        } => {
+            assert_eq!(plugin, "hostile");
+            assert_eq!(*function, "preparer.fit");
+            assert_eq!(*limit, 16 << 20);
+            assert!(*bytes >= 32 << 20, "{bytes}");
+        }
+        other => panic!("expected output too large, got {other:?}"),
+    }
+    assert_standard_still_works(&host);
+}
+
+#[test]
+fn huge_output_past_the_memory_cap_is_a_memory_limit() {
+    let host = host();
+    let err = fit_hostile(&host, r#"{"mode": "huge-output", "mib": 200}"#).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PluginError::MemoryLimit { .. } | PluginError::OutputTooLarge { .. }
+        ),
+        "{err:?}"
+    );
+    assert_standard_still_works(&host);
+}
+
+#[test]
+fn rejects_infinite_values_in_prepared_output() {
+    let host = host();
+    let err = fit_hostile(&host, r#"{"mode": "nan"}"#).unwrap_err();
+    match &err {
+        PluginError::InvalidOutput { message, .. } => {
+            assert!(
+                message.contains("'nan'") && message.contains("inf"),
+                "{message}"
+            )
+        }
+        other => panic!("expected invalid output, got {other:?}"),
+    }
+}
+
+#[test]
+fn escape_attempt_sees_no_environment_no_files_and_a_zero_clock() {
+    let host = host();
+    let err = fit_hostile(&host, r#"{"mode": "escape"}"#).unwrap_err();
+    let PluginError::Guest {
+        plugin,
+        function,
+        error: GuestError::InvalidInput { message, .. },
+    } = &err
+    else {
+        panic!("expected the plugin's escape report, got {err:?}")
+    };
+    assert_eq!(plugin, "hostile");
+    assert_eq!(*function, "preparer.fit");
+    assert!(message.contains("env (0 vars): []"), "{message}");
+    assert!(message.contains("/etc/passwd: error"), "{message}");
+    assert!(message.contains("wall clock: 0 s since epoch"), "{message}");
+}
+
+#[test]
+fn reports_the_plugins_own_errors_with_their_variant() {
+    let host = host();
+    let err = fit_hostile(&host, r#"{"mode": "explode"}"#).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            PluginError::Guest { error: GuestError::InvalidConfig(_), plugin, .. } if plugin == "hostile"
+        ),
+        "{err:?}"
+    );
+    let err = host
+        .preparer("hostile")
+        .expect("installed")
+        .transform(b"not json", &mixed_table())
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            PluginError::Guest {
+                error: GuestError::InvalidState(_),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn ok_mode_returns_the_numeric_columns_unchanged() {
+    let host = host();
+    let table = mixed_table();
+    let (_, out) = fit_hostile(&host, r#"{"mode": "ok"}"#).expect("ok mode succeeds");
+    assert_eq!(out.names(), vec!["age", "visits"]);
+    assert_eq!(out.column("visits"), table.column("visits"));
+    let age = out.column("age").expect("age kept");
+    assert_eq!(age.validity, table.column("age").expect("age").validity);
+    let ColumnData::Float64(values) = &age.data else {
+        panic!("age stays float")
+    };
+    assert_eq!(values[0], 31.0);
+}
+
+#[test]
+fn misbehaving_calls_on_other_threads_do_not_disturb_good_ones() {
+    let host = host();
+    std::thread::scope(|scope| {
+        let bad: Vec<_> = ["loop", "memory", "panic"]
+            .into_iter()
+            .map(|mode| {
+                let host = host.clone();
+                scope.spawn(move || fit_hostile(&host, &format!(r#"{{"mode": "{mode}"}}"#)))
+            })
+            .collect();
+        let good: Vec<_> = (0..3)
+            .map(|_| {
+                let host = host.clone();
+                scope.spawn(move || assert_standard_still_works(&host))
+            })
+            .collect();
+        for handle in bad {
+            let result = handle.join().expect("hostile thread does not panic");
+            assert!(result.unwrap_err().is_containment());
+        }
+        for handle in good {
+            handle.join().expect("standard calls succeed");
+        }
+    });
+}
