@@ -1,0 +1,336 @@
+//! The rules: a profile of the dataset and budget, and a proposal per model kind.
+
+use microlearn_sdk::prelude::*;
+
+/// What the rules look at.
+pub(crate) struct Profile {
+    pub rows: u64,
+    pub width: u64,
+    pub categorical_share: f64,
+    pub minority: f64,
+    pub task: Task,
+    /// Whether the budget is small for the data: little time per row·feature per core.
+    pub tight: bool,
+    pub tiny: bool,
+    pub wide: bool,
+    pub huge: bool,
+    pub budget_seconds: f64,
+}
+
+impl Profile {
+    pub(crate) fn new(r: &SelectionRequest) -> Profile {
+        let m = &r.meta;
+        let width = u64::from(m.prepared_features.max(m.raw_features)).max(1);
+        let cells = m.rows as f64 * width as f64;
+        let cpus = f64::from(r.hardware.cpus.max(1));
+        // Roughly how many cells a core-second of boosting gets through with room for a search;
+        // below that the search must be cut down.
+        const CELLS_PER_CORE_SECOND: f64 = 2.0e6;
+        let tight = r.budget_seconds < 60.0
+            || cells > r.budget_seconds.max(1.0) * cpus * CELLS_PER_CORE_SECOND;
+        Profile {
+            rows: m.rows,
+            width,
+            categorical_share: if m.raw_features == 0 {
+                0.0
+            } else {
+                f64::from(m.categorical_features) / f64::from(m.raw_features)
+            },
+            minority: m.minority_class_fraction,
+            task: m.task,
+            tight,
+            tiny: m.rows < 1_000,
+            wide: width > m.rows || width >= 1_000,
+            huge: m.rows >= 1_000_000,
+            budget_seconds: r.budget_seconds,
+        }
+    }
+}
+
+/// A score (higher ranks first) and the candidate for one usable kind.
+pub(crate) fn propose(kind: &ModelKind, p: &Profile) -> (f64, Candidate) {
+    match kind.name.as_str() {
+        "gbdt" => gbdt(kind, p),
+        "linear" => linear(kind, p),
+        _ => unknown(kind, p),
+    }
+}
+
+fn gbdt(kind: &ModelKind, p: &Profile) -> (f64, Candidate) {
+    let mut reasons =
+        vec!["gradient-boosted trees are the strongest default on tabular data".to_string()];
+    let mut score = 1.0;
+    let mut share = 0.7;
+    if p.tiny {
+        score -= 0.3;
+        share = 0.5;
+        reasons.push(format!("only {} rows, so trees are kept small", p.rows));
+    }
+    if p.wide {
+        score -= 0.2;
+        reasons.push(format!("{} features is wide for {} rows", p.width, p.rows));
+    }
+    if p.categorical_share >= 0.5 {
+        score += 0.1;
+        reasons.push("mostly categorical features suit trees".into());
+    }
+    if p.task.is_classification() && p.minority > 0.0 && p.minority < 0.1 {
+        reasons.push(format!(
+            "imbalanced classes (rarest {:.1}%), trees cope well",
+            p.minority * 100.0
+        ));
+    }
+
+    let rows = p.rows as i64;
+    let mut space = Vec::new();
+    for spec in &kind.params {
+        let narrowed = match spec.name.as_str() {
+            "n_rounds" if p.tight || p.huge => narrow_int(spec, None, Some(500)),
+            "num_leaves" if p.tiny => narrow_int(spec, None, Some(31)),
+            "max_depth" if p.tiny => narrow_int(spec, None, Some(8)),
+            // Leaves need enough rows to be stable on big data, few enough to split small data.
+            "min_data_in_leaf" => narrow_int(
+                spec,
+                Some((rows / 10_000).clamp(1, 100)),
+                Some((rows / 20).clamp(5, 1_000)),
+            ),
+            "learning_rate" if p.tight => narrow_float(spec, Some(0.03), None),
+            // Low-impact dimensions are not worth searching on a tight budget.
+            "max_bin" | "min_sum_hessian" | "lambda_l1" if p.tight => continue,
+            _ => spec.clone(),
+        };
+        space.push(narrowed);
+    }
+    if p.tight {
+        reasons.push(format!(
+            "a {:.0}s budget is tight for {} rows × {} features: fewer rounds, fewer dimensions",
+            p.budget_seconds, p.rows, p.width
+        ));
+    }
+
+    let early = ("early_stopping_rounds", ParamValue::Int(50));
+    let mut configs = vec![
+        vec![
+            ("num_leaves", ParamValue::Int(31)),
+            ("learning_rate", ParamValue::Float(0.1)),
+            ("n_rounds", ParamValue::Int(200)),
+            ("min_data_in_leaf", ParamValue::Int(20)),
+            ("feature_fraction", ParamValue::Float(0.9)),
+            ("bagging_fraction", ParamValue::Float(0.9)),
+            early.clone(),
+        ],
+        vec![
+            ("num_leaves", ParamValue::Int(31)),
+            ("learning_rate", ParamValue::Float(0.05)),
+            ("n_rounds", ParamValue::Int(500)),
+            ("min_data_in_leaf", ParamValue::Int(20)),
+            ("feature_fraction", ParamValue::Float(0.8)),
+            ("bagging_fraction", ParamValue::Float(0.8)),
+            ("lambda_l2", ParamValue::Float(1.0)),
+            early.clone(),
+        ],
+    ];
+    if p.rows < 10_000 {
+        configs.push(vec![
+            ("num_leaves", ParamValue::Int(15)),
+            ("max_depth", ParamValue::Int(6)),
+            ("learning_rate", ParamValue::Float(0.05)),
+            ("n_rounds", ParamValue::Int(300)),
+            ("min_data_in_leaf", ParamValue::Int(5)),
+            ("lambda_l2", ParamValue::Float(1.0)),
+            early,
+        ]);
+    } else {
+        configs.push(vec![
+            ("num_leaves", ParamValue::Int(127)),
+            ("learning_rate", ParamValue::Float(0.05)),
+            ("n_rounds", ParamValue::Int(500)),
+            ("min_data_in_leaf", ParamValue::Int(100)),
+            ("feature_fraction", ParamValue::Float(0.7)),
+            ("bagging_fraction", ParamValue::Float(0.8)),
+            early,
+        ]);
+    }
+    let candidate = Candidate {
+        kind: kind.name.clone(),
+        budget_share: share,
+        warm_starts: warm_starts(&space, &configs),
+        search_space: space,
+        reason: reasons.join("; "),
+    };
+    (score, candidate)
+}
+
+fn linear(kind: &ModelKind, p: &Profile) -> (f64, Candidate) {
+    let mut score = 0.6;
+    let mut share = 0.3;
+    let mut reasons = Vec::new();
+    if p.tiny || p.wide {
+        score = 1.1;
+        share = 0.5;
+        reasons.push(if p.tiny {
+            format!(
+                "with only {} rows a regularised linear model generalises well",
+                p.rows
+            )
+        } else {
+            format!(
+                "with {} features for {} rows a regularised linear model is hard to beat",
+                p.width, p.rows
+            )
+        });
+    } else {
+        reasons.push("a fast, regularised baseline that ensembles well with trees".into());
+    }
+    let configs = vec![
+        vec![
+            ("alpha", ParamValue::Float(1.0)),
+            ("l1_ratio", ParamValue::Float(0.0)),
+        ],
+        vec![
+            ("alpha", ParamValue::Float(0.1)),
+            ("l1_ratio", ParamValue::Float(0.15)),
+        ],
+        vec![
+            ("alpha", ParamValue::Float(0.01)),
+            ("l1_ratio", ParamValue::Float(0.5)),
+        ],
+    ];
+    let space = kind.params.clone();
+    let candidate = Candidate {
+        kind: kind.name.clone(),
+        budget_share: share,
+        warm_starts: warm_starts(&space, &configs),
+        search_space: space,
+        reason: reasons.join("; "),
+    };
+    (score, candidate)
+}
+
+fn unknown(kind: &ModelKind, p: &Profile) -> (f64, Candidate) {
+    let (score, share) = match kind.cost {
+        Cost::Low => (0.55, 0.2),
+        Cost::Medium => (0.5, 0.2),
+        // Expensive unknowns get less of a tight budget.
+        Cost::High => (0.4, if p.tight { 0.1 } else { 0.2 }),
+    };
+    let defaults: Vec<Param> = kind
+        .params
+        .iter()
+        .map(|s| Param::new(s.name.clone(), s.default.clone()))
+        .collect();
+    let candidate = Candidate {
+        kind: kind.name.clone(),
+        budget_share: share,
+        search_space: kind.params.clone(),
+        warm_starts: vec![defaults],
+        reason: format!(
+            "{} is not in this selector's rules; tried with its defaults and a default share ({})",
+            kind.name, kind.description
+        ),
+    };
+    (score, candidate)
+}
+
+/// Intersect an integer domain with `[low, high]`; an empty intersection keeps the original.
+pub(crate) fn narrow_int(spec: &ParamSpec, low: Option<i64>, high: Option<i64>) -> ParamSpec {
+    let ParamDomain::Int {
+        low: l,
+        high: h,
+        log,
+    } = spec.domain
+    else {
+        return spec.clone();
+    };
+    let nl = low.map_or(l, |x| x.max(l));
+    let nh = high.map_or(h, |x| x.min(h));
+    if nl > nh {
+        return spec.clone();
+    }
+    let domain = ParamDomain::Int {
+        low: nl,
+        high: nh,
+        log,
+    };
+    let default = fit_value(&domain, &spec.default).unwrap_or_else(|| spec.default.clone());
+    ParamSpec {
+        name: spec.name.clone(),
+        domain,
+        default,
+    }
+}
+
+/// Intersect a real domain with `[low, high]`; an empty intersection keeps the original.
+pub(crate) fn narrow_float(spec: &ParamSpec, low: Option<f64>, high: Option<f64>) -> ParamSpec {
+    let ParamDomain::Float {
+        low: l,
+        high: h,
+        log,
+    } = spec.domain
+    else {
+        return spec.clone();
+    };
+    let nl = low.map_or(l, |x| x.max(l));
+    let nh = high.map_or(h, |x| x.min(h));
+    if nl > nh {
+        return spec.clone();
+    }
+    let domain = ParamDomain::Float {
+        low: nl,
+        high: nh,
+        log,
+    };
+    let default = fit_value(&domain, &spec.default).unwrap_or_else(|| spec.default.clone());
+    ParamSpec {
+        name: spec.name.clone(),
+        domain,
+        default,
+    }
+}
+
+/// `value` made to fit `domain` (numbers clamped and converted), or `None` if it cannot.
+pub(crate) fn fit_value(domain: &ParamDomain, value: &ParamValue) -> Option<ParamValue> {
+    match (domain, value) {
+        (ParamDomain::Int { low, high, .. }, v) => {
+            let x = v.as_f64()?;
+            Some(ParamValue::Int((x.round() as i64).clamp(*low, *high)))
+        }
+        (ParamDomain::Float { low, high, .. }, v) => {
+            let x = v.as_f64()?;
+            Some(ParamValue::Float(x.clamp(*low, *high)))
+        }
+        (ParamDomain::Choice(options), ParamValue::Choice(s)) if options.contains(s) => {
+            Some(value.clone())
+        }
+        (ParamDomain::Flag, ParamValue::Flag(_)) => Some(value.clone()),
+        _ => None,
+    }
+}
+
+/// Keep only the parameters the space declares, fitted to its domains; drop duplicates and
+/// configurations left empty.
+fn warm_starts(space: &[ParamSpec], configs: &[Vec<(&str, ParamValue)>]) -> Vec<Vec<Param>> {
+    let mut out: Vec<Vec<Param>> = Vec::new();
+    for config in configs {
+        let params: Vec<Param> = config
+            .iter()
+            .filter_map(|(name, value)| {
+                let spec = space.iter().find(|s| s.name == *name)?;
+                Some(Param::new(*name, fit_value(&spec.domain, value)?))
+            })
+            .collect();
+        if !params.is_empty() && !out.contains(&params) {
+            out.push(params);
+        }
+    }
+    if out.is_empty() {
+        // Nothing we know applies: start from the defaults.
+        out.push(
+            space
+                .iter()
+                .map(|s| Param::new(s.name.clone(), s.default.clone()))
+                .collect(),
+        );
+    }
+    out
+}

@@ -1,0 +1,331 @@
+//! `hostile`: a preparer that misbehaves on request, so the host's test suite can prove that
+//! a plugin cannot hang, exhaust, crash or escape the host. **Never install it for users**; the
+//! build script puts it in a separate test-plugins folder.
+//!
+//! `fit`'s config (and `transform`'s state, which is the same JSON) selects the misbehaviour:
+//!
+//! | `mode` | behaviour |
+//! |---|---|
+//! | `ok` | identity: returns the input's numeric columns |
+//! | `loop` | never returns |
+//! | `sleep` | busy-waits `millis` ms (monotonic clock), then behaves like `ok` |
+//! | `memory` | allocates and touches memory without bound |
+//! | `panic` | panics (a trap in the component) |
+//! | `wrong-rows` | returns one row fewer than its input |
+//! | `huge-output` | returns about `mib` MiB (float columns, or one long dictionary string for small inputs), same row count |
+//! | `nan` | returns NaN and ±inf values |
+//! | `escape` | reads the environment, `/etc/passwd` and the wall clock, and returns what it saw as an `InvalidInput` message |
+//!
+//! Example: `{"mode": "sleep", "millis": 200}`.
+
+use microlearn_sdk::config;
+use microlearn_sdk::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+/// The test-only preparer.
+pub struct Hostile;
+
+const SCHEMA: &str = r#"{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "type": "object",
+  "additionalProperties": false,
+  "properties": {
+    "mode": {"enum": ["ok", "loop", "sleep", "memory", "panic", "wrong-rows", "huge-output", "nan", "escape"], "default": "ok"},
+    "millis": {"type": "integer", "minimum": 0, "default": 100},
+    "mib": {"type": "integer", "minimum": 1, "default": 64}
+  }
+}"#;
+
+/// The misbehaviour to perform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Identity on numeric columns.
+    #[default]
+    Ok,
+    /// Infinite loop.
+    Loop,
+    /// Busy-wait, then OK.
+    Sleep,
+    /// Unbounded allocation.
+    Memory,
+    /// Rust panic.
+    Panic,
+    /// One row short.
+    WrongRows,
+    /// Very large output.
+    HugeOutput,
+    /// Non-finite values.
+    Nan,
+    /// Try to read the environment, a file and the wall clock.
+    Escape,
+}
+
+/// Config of `fit`, and the state handed to `transform`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// What to do.
+    pub mode: Mode,
+    /// For `sleep`: how long to busy-wait.
+    pub millis: u64,
+    /// For `huge-output`: roughly how many MiB to return.
+    pub mib: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            mode: Mode::Ok,
+            millis: 100,
+            mib: 64,
+        }
+    }
+}
+
+/// The input's numeric columns, unchanged.
+fn numeric_columns(input: &Table) -> Result<Table, PluginError> {
+    let columns: Vec<Column> = input
+        .columns()
+        .iter()
+        .filter(|c| matches!(c.data, ColumnData::Float64(_) | ColumnData::Int64(_)))
+        .cloned()
+        .collect();
+    Table::with_rows(input.num_rows(), columns).map_err(|e| PluginError::internal(e.to_string()))
+}
+
+fn misbehave(config: &Config, input: &Table) -> Result<Table, PluginError> {
+    match config.mode {
+        Mode::Ok => numeric_columns(input),
+        Mode::Loop => {
+            let mut n: u64 = 0;
+            // black_box keeps the optimiser from proving anything about the loop.
+            loop {
+                n = black_box(n.wrapping_add(1));
+            }
+        }
+        Mode::Sleep => {
+            let start = Instant::now();
+            let wait = Duration::from_millis(config.millis);
+            while start.elapsed() < wait {
+                black_box(start);
+            }
+            numeric_columns(input)
+        }
+        Mode::Memory => {
+            let mut hoard: Vec<Vec<u8>> = Vec::new();
+            loop {
+                // Touch every page so the memory is really committed.
+                hoard.push(vec![0xA5; 16 << 20]);
+                black_box(&hoard);
+            }
+        }
+        Mode::Panic => panic!("hostile plugin: panicking on purpose"),
+        Mode::WrongRows => {
+            let keep: Vec<usize> = (0..input.num_rows().saturating_sub(1)).collect();
+            numeric_columns(&input.take(&keep))
+        }
+        Mode::HugeOutput => {
+            let rows = input.num_rows();
+            let bytes = (config.mib as usize) << 20;
+            let floats = bytes / 8;
+            // Wide float tables are slow to cross (one name and one list per column), which
+            // would turn this into a timeout test on small inputs; past a few columns the
+            // bytes go into one dictionary string instead, which crosses as a single memcpy.
+            const MAX_FLOAT_COLUMNS: usize = 64;
+            let cols = if rows > 0 && floats.div_ceil(rows) <= MAX_FLOAT_COLUMNS {
+                (0..floats.div_ceil(rows))
+                    .map(|c| Column::float64(format!("huge_{c}"), vec![c as f64; rows]))
+                    .collect()
+            } else {
+                vec![Column::new(
+                    "huge",
+                    ColumnData::Categorical(Dictionary {
+                        codes: vec![0; rows],
+                        dictionary: vec!["x".repeat(bytes)],
+                    }),
+                )]
+            };
+            Table::with_rows(rows, cols).map_err(|e| PluginError::internal(e.to_string()))
+        }
+        Mode::Nan => {
+            let rows = input.num_rows();
+            let values = (0..rows)
+                .map(|i| match i % 3 {
+                    0 => f64::NAN,
+                    1 => f64::INFINITY,
+                    _ => f64::NEG_INFINITY,
+                })
+                .collect();
+            Table::with_rows(rows, vec![Column::float64("nan", values)])
+                .map_err(|e| PluginError::internal(e.to_string()))
+        }
+        Mode::Escape => Err(PluginError::input(escape_report())),
+    }
+}
+
+/// What the sandbox let through: environment, a host file, the wall clock.
+fn escape_report() -> String {
+    let env: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
+    let file = match std::fs::read_to_string("/etc/passwd") {
+        Ok(text) => format!(
+            "read {} bytes: {}",
+            text.len(),
+            text.lines().next().unwrap_or("")
+        ),
+        Err(e) => format!("error: {e}"),
+    };
+    let clock = match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => format!("{} s since epoch", d.as_secs()),
+        Err(e) => format!("before epoch: {e}"),
+    };
+    format!(
+        "escape report; env ({} vars): [{}]; /etc/passwd: {file}; wall clock: {clock}",
+        env.len(),
+        env.join(", ")
+    )
+}
+
+impl Preparer for Hostile {
+    fn describe() -> PluginInfo {
+        PluginInfo::new(
+            "hostile",
+            env!("CARGO_PKG_VERSION"),
+            PluginKind::Preparer,
+            "Test-only preparer that misbehaves on request; never install for users.",
+        )
+        .with_schema(SCHEMA)
+    }
+
+    fn fit(
+        train: &Table,
+        _target: &Column,
+        _task: Task,
+        config: &str,
+    ) -> Result<FitOutput, PluginError> {
+        let parsed: Config = config::parse(config)?;
+        let state =
+            serde_json::to_vec(&parsed).map_err(|e| PluginError::internal(e.to_string()))?;
+        let table = misbehave(&parsed, train)?;
+        Ok(FitOutput { state, table })
+    }
+
+    fn transform(state: &[u8], input: &Table) -> Result<Table, PluginError> {
+        let config: Config = serde_json::from_slice(state).map_err(|e| {
+            PluginError::state(format!("hostile state is not its config JSON: {e}"))
+        })?;
+        misbehave(&config, input)
+    }
+}
+
+microlearn_sdk::export_preparer!(Hostile);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> Table {
+        Table::new(vec![
+            Column::float64("x", vec![1.0, 2.0, 3.0]),
+            Column::categorical_from_strs("c", &[Some("a"), Some("b"), None]),
+        ])
+        .unwrap()
+    }
+
+    fn fit(config: &str) -> Result<FitOutput, PluginError> {
+        Hostile::fit(
+            &table(),
+            &Column::float64("y", vec![0.0; 3]),
+            Task::Regression,
+            config,
+        )
+    }
+
+    #[test]
+    fn ok_mode_returns_numeric_columns_and_transform_replays_it() {
+        let out = fit(r#"{"mode": "ok"}"#).unwrap();
+        assert_eq!(out.table.names(), vec!["x"]);
+        assert_eq!(Hostile::transform(&out.state, &table()).unwrap(), out.table);
+    }
+
+    #[test]
+    fn wrong_rows_returns_one_row_fewer() {
+        assert_eq!(
+            fit(r#"{"mode": "wrong-rows"}"#).unwrap().table.num_rows(),
+            2
+        );
+    }
+
+    #[test]
+    fn huge_output_is_about_the_requested_size() {
+        let bytes = |t: &Table| -> usize {
+            t.columns()
+                .iter()
+                .map(|c| match &c.data {
+                    ColumnData::Float64(v) => v.len() * 8,
+                    ColumnData::Categorical(d) => d.dictionary.iter().map(String::len).sum(),
+                    _ => 0,
+                })
+                .sum()
+        };
+        // Small input: the bytes travel as one dictionary string.
+        let t = fit(r#"{"mode": "huge-output", "mib": 2}"#).unwrap().table;
+        assert!(bytes(&t) >= 2 << 20, "{} bytes", bytes(&t));
+        assert_eq!((t.num_rows(), t.num_columns()), (3, 1));
+        // Tall input: float columns of the input's height.
+        let tall = Table::new(vec![Column::float64("x", vec![0.0; 1 << 16])]).unwrap();
+        let state = br#"{"mode": "huge-output", "mib": 2}"#;
+        let t = Hostile::transform(state, &tall).unwrap();
+        assert!(bytes(&t) >= 2 << 20 && t.num_columns() == 4);
+        assert_eq!(t.num_rows(), 1 << 16);
+    }
+
+    #[test]
+    fn nan_mode_returns_non_finite_values() {
+        let t = fit(r#"{"mode": "nan"}"#).unwrap().table;
+        let ColumnData::Float64(v) = &t.columns()[0].data else {
+            panic!("float column expected")
+        };
+        assert!(v.iter().all(|x| !x.is_finite()));
+    }
+
+    #[test]
+    fn sleep_mode_returns_ok_afterwards() {
+        assert!(fit(r#"{"mode": "sleep", "millis": 1}"#).is_ok());
+    }
+
+    #[test]
+    #[should_panic(expected = "panicking on purpose")]
+    fn panic_mode_panics() {
+        let _ = fit(r#"{"mode": "panic"}"#);
+    }
+
+    #[test]
+    fn escape_mode_reports_what_it_saw_as_invalid_input() {
+        let err = fit(r#"{"mode": "escape"}"#).unwrap_err();
+        let PluginError::InvalidInput { message, .. } = err else {
+            panic!("InvalidInput expected")
+        };
+        assert!(message.contains("/etc/passwd") && message.contains("wall clock"));
+    }
+
+    #[test]
+    fn transform_reads_mode_from_state() {
+        let state = br#"{"mode": "wrong-rows"}"#;
+        assert_eq!(Hostile::transform(state, &table()).unwrap().num_rows(), 2);
+        assert!(matches!(
+            Hostile::transform(b"garbage", &table()),
+            Err(PluginError::InvalidState(_))
+        ));
+    }
+
+    #[test]
+    fn unknown_mode_is_invalid_config() {
+        assert!(matches!(
+            fit(r#"{"mode": "explode"}"#),
+            Err(PluginError::InvalidConfig(_))
+        ));
+    }
+}
