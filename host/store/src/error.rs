@@ -1,0 +1,71 @@
+use std::path::{Path, PathBuf};
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A file-system operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The metadata database could not be opened.
+    #[error("cannot open the metadata database at {path}: {message}")]
+    Open {
+        /// Database path.
+        path: PathBuf,
+        /// Cause.
+        message: String,
+    },
+    /// The metadata database failed.
+    #[error("metadata database error: {0}")]
+    Db(#[from] sled::Error),
+    /// A record could not be encoded.
+    #[error("cannot encode a {what} record: {message}")]
+    Encode {
+        /// Record kind.
+        what: String,
+        /// Cause.
+        message: String,
+    },
+    /// A stored record or file is unreadable.
+    #[error("corrupt {what}: {message}")]
+    Corrupt {
+        /// What is corrupt.
+        what: String,
+        /// Details.
+        message: String,
+    },
+    /// The data directory was written by a newer MicroLearn.
+    #[error(
+        "the data directory {path} uses metadata schema v{found}, newer than this build supports (v{supported}); upgrade MicroLearn or use another --home"
+    )]
+    NewerSchema {
+        /// Data directory.
+        path: PathBuf,
+        /// Version found.
+        found: u32,
+        /// Newest supported.
+        supported: u32,
+    },
+    /// An artefact is missing.
+    #[error("artefact {sha256} is missing from {dir}")]
+    MissingArtefact {
+        /// Its hash.
+        sha256: String,
+        /// Artefact directory.
+        dir: PathBuf,
+    },
+}
+
+impl StoreError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}

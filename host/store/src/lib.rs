@@ -1,0 +1,293 @@
+//! Persistence for the embedded default: sled for metadata, content-addressed files for
+//! artefacts, under one data directory (`$MICROLEARN_HOME`, default `./microlearn-data`).
+//!
+//! Every record is one JSON value under one key, so a write is atomic: a crash leaves either the
+//! old record or the new one, never half of one. Artefacts are written to a temporary file,
+//! fsynced and renamed into place, so a reader never sees a partial file. Keys are prefixed by
+//! tenant, and the whole directory carries a schema version so a newer host can migrate an older
+//! directory and an older host refuses a newer one.
+
+mod artefacts;
+mod error;
+mod records;
+
+pub use artefacts::{ArtefactRef, ArtefactStore, write_atomic};
+pub use error::StoreError;
+pub use records::*;
+
+use serde::{Serialize, de::DeserializeOwned};
+use std::path::{Path, PathBuf};
+
+/// The metadata schema version this build writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The tenant of the embedded single-user default.
+pub const DEFAULT_TENANT: &str = "default";
+
+const META_TREE: &str = "meta";
+const SCHEMA_KEY: &[u8] = b"schema_version";
+
+/// An open data directory.
+#[derive(Clone)]
+pub struct Store {
+    root: PathBuf,
+    db: sled::Db,
+    artefacts: ArtefactStore,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("root", &self.root).finish()
+    }
+}
+
+impl Store {
+    /// Open (creating if needed) the data directory at `root`.
+    pub fn open(root: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(root).map_err(|e| StoreError::io(root, e))?;
+        let db_path = root.join("meta.sled");
+        let db = sled::Config::new()
+            .path(&db_path)
+            .open()
+            .map_err(|e| StoreError::Open {
+                path: db_path.clone(),
+                message: e.to_string(),
+            })?;
+        let meta = db.open_tree(META_TREE)?;
+        match meta.get(SCHEMA_KEY)? {
+            None => {
+                meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
+                db.flush()?;
+            }
+            Some(bytes) => {
+                let found = u32::from_be_bytes(bytes.as_ref().try_into().map_err(|_| {
+                    StoreError::Corrupt {
+                        what: "schema version".into(),
+                        message: format!("expected 4 bytes, found {}", bytes.len()),
+                    }
+                })?);
+                if found > SCHEMA_VERSION {
+                    return Err(StoreError::NewerSchema {
+                        path: root.to_path_buf(),
+                        found,
+                        supported: SCHEMA_VERSION,
+                    });
+                }
+                // Versions below SCHEMA_VERSION would be migrated here, one step at a time;
+                // version 1 is the first, so there is nothing to migrate yet.
+            }
+        }
+        let artefacts = ArtefactStore::new(root.join("artefacts"))?;
+        Ok(Store {
+            root: root.to_path_buf(),
+            db,
+            artefacts,
+        })
+    }
+
+    /// The data directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Content-addressed artefact files.
+    pub fn artefacts(&self) -> &ArtefactStore {
+        &self.artefacts
+    }
+
+    /// A view scoped to one tenant: every key it reads or writes is prefixed by the tenant.
+    pub fn tenant(&self, tenant: &str) -> TenantStore {
+        TenantStore {
+            store: self.clone(),
+            prefix: format!("{tenant}/"),
+        }
+    }
+
+    /// Flush everything to disk.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+/// The records of one tenant.
+#[derive(Clone, Debug)]
+pub struct TenantStore {
+    store: Store,
+    prefix: String,
+}
+
+/// The sled trees, one per record kind.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Dataset,
+    Pipeline,
+    Trial,
+    Model,
+    Deployment,
+    Event,
+}
+
+impl Kind {
+    fn tree(self) -> &'static str {
+        match self {
+            Kind::Dataset => "datasets",
+            Kind::Pipeline => "pipelines",
+            Kind::Trial => "trials",
+            Kind::Model => "models",
+            Kind::Deployment => "deployments",
+            Kind::Event => "events",
+        }
+    }
+}
+
+impl TenantStore {
+    /// The underlying store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn key(&self, parts: &[&str]) -> Vec<u8> {
+        let mut k = self.prefix.clone();
+        k.push_str(&parts.join("/"));
+        k.into_bytes()
+    }
+
+    fn put<T: Serialize>(&self, kind: Kind, key: &[&str], value: &T) -> Result<(), StoreError> {
+        let tree = self.store.db.open_tree(kind.tree())?;
+        let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Encode {
+            what: kind.tree().into(),
+            message: e.to_string(),
+        })?;
+        tree.insert(self.key(key), bytes)?;
+        // Acknowledged means durable: flush before returning.
+        tree.flush()?;
+        Ok(())
+    }
+
+    fn get<T: DeserializeOwned>(&self, kind: Kind, key: &[&str]) -> Result<Option<T>, StoreError> {
+        let tree = self.store.db.open_tree(kind.tree())?;
+        tree.get(self.key(key))?
+            .map(|bytes| decode(kind, &bytes))
+            .transpose()
+    }
+
+    fn scan<T: DeserializeOwned>(&self, kind: Kind, prefix: &[&str]) -> Result<Vec<T>, StoreError> {
+        let tree = self.store.db.open_tree(kind.tree())?;
+        let mut p = self.key(prefix);
+        if !prefix.is_empty() {
+            p.push(b'/');
+        }
+        tree.scan_prefix(p)
+            .map(|kv| {
+                let (_, v) = kv?;
+                decode(kind, &v)
+            })
+            .collect()
+    }
+
+    /// Save a dataset record.
+    pub fn put_dataset(&self, d: &DatasetRecord) -> Result<(), StoreError> {
+        self.put(Kind::Dataset, &[d.id.as_str()], d)
+    }
+
+    /// A dataset by id.
+    pub fn dataset(&self, id: &str) -> Result<Option<DatasetRecord>, StoreError> {
+        self.get(Kind::Dataset, &[id])
+    }
+
+    /// All datasets.
+    pub fn datasets(&self) -> Result<Vec<DatasetRecord>, StoreError> {
+        self.scan(Kind::Dataset, &[])
+    }
+
+    /// Save a pipeline record (the whole record: status, stages, timestamps).
+    pub fn put_pipeline(&self, p: &PipelineRecord) -> Result<(), StoreError> {
+        self.put(Kind::Pipeline, &[p.id.as_str()], p)
+    }
+
+    /// A pipeline by id.
+    pub fn pipeline(&self, id: &str) -> Result<Option<PipelineRecord>, StoreError> {
+        self.get(Kind::Pipeline, &[id])
+    }
+
+    /// All pipelines, oldest first.
+    pub fn pipelines(&self) -> Result<Vec<PipelineRecord>, StoreError> {
+        let mut all: Vec<PipelineRecord> = self.scan(Kind::Pipeline, &[])?;
+        all.sort_by_key(|p| p.created_at_ms);
+        Ok(all)
+    }
+
+    /// Save a trial (keyed by pipeline and trial number: re-saving a number replaces it, so a
+    /// resumed pipeline never duplicates a trial).
+    pub fn put_trial(&self, t: &TrialRecord) -> Result<(), StoreError> {
+        let n = format!("{:08}", t.number);
+        self.put(Kind::Trial, &[t.pipeline_id.as_str(), &n], t)
+    }
+
+    /// The trials of a pipeline, by number.
+    pub fn trials(&self, pipeline_id: &str) -> Result<Vec<TrialRecord>, StoreError> {
+        self.scan(Kind::Trial, &[pipeline_id])
+    }
+
+    /// Save a model record.
+    pub fn put_model(&self, m: &ModelRecord) -> Result<(), StoreError> {
+        self.put(Kind::Model, &[m.id.as_str()], m)
+    }
+
+    /// A model by id.
+    pub fn model(&self, id: &str) -> Result<Option<ModelRecord>, StoreError> {
+        self.get(Kind::Model, &[id])
+    }
+
+    /// All models.
+    pub fn models(&self) -> Result<Vec<ModelRecord>, StoreError> {
+        self.scan(Kind::Model, &[])
+    }
+
+    /// Save a deployment.
+    pub fn put_deployment(&self, d: &DeploymentRecord) -> Result<(), StoreError> {
+        self.put(Kind::Deployment, &[d.name.as_str()], d)
+    }
+
+    /// A deployment by name.
+    pub fn deployment(&self, name: &str) -> Result<Option<DeploymentRecord>, StoreError> {
+        self.get(Kind::Deployment, &[name])
+    }
+
+    /// All deployments.
+    pub fn deployments(&self) -> Result<Vec<DeploymentRecord>, StoreError> {
+        self.scan(Kind::Deployment, &[])
+    }
+
+    /// Append an event to a pipeline's log; returns its sequence number.
+    pub fn append_event(&self, pipeline_id: &str, mut e: EventRecord) -> Result<u64, StoreError> {
+        let seq = self.store.db.generate_id()?;
+        e.seq = seq;
+        let s = format!("{seq:020}");
+        self.put(Kind::Event, &[pipeline_id, &s], &e)?;
+        Ok(seq)
+    }
+
+    /// The events of a pipeline, in order.
+    pub fn events(&self, pipeline_id: &str) -> Result<Vec<EventRecord>, StoreError> {
+        self.scan(Kind::Event, &[pipeline_id])
+    }
+}
+
+fn decode<T: DeserializeOwned>(kind: Kind, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        what: kind.tree().into(),
+        message: e.to_string(),
+    })
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests;

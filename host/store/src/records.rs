@@ -1,0 +1,224 @@
+//! The records kept in the metadata store. Timestamps are milliseconds since the Unix epoch.
+
+use crate::ArtefactRef;
+use microlearn_core::stages::{Decision, Evaluation};
+use microlearn_core::{Metric, Params, PipelineStatus, Schema, Stage, Task};
+use serde::{Deserialize, Serialize};
+
+/// An uploaded dataset. The original file is kept as an artefact; the schema is inferred once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetRecord {
+    /// Id, derived from the content hash so one file is stored once.
+    pub id: String,
+    /// Original file name.
+    pub name: String,
+    /// File format (`csv`, `json`, …).
+    pub format: String,
+    /// The original file.
+    pub file: ArtefactRef,
+    /// Rows.
+    pub rows: u64,
+    /// Inferred schema.
+    pub schema: Schema,
+    /// Column profile (JSON, see `microlearn-data`'s `DatasetProfile`).
+    pub profile: serde_json::Value,
+    /// When it was stored.
+    pub created_at_ms: i64,
+}
+
+/// Timing and outcome of one stage of one pipeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageRecord {
+    /// Which stage.
+    pub stage: Stage,
+    /// Start time.
+    pub started_at_ms: i64,
+    /// End time, when finished.
+    pub finished_at_ms: Option<i64>,
+    /// How many times it was started (resumes count).
+    pub attempts: u32,
+    /// The error that ended it, if any.
+    pub error: Option<String>,
+}
+
+/// A pipeline run: configuration, state, per-stage timings and results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PipelineRecord {
+    /// Id.
+    pub id: String,
+    /// Dataset id.
+    pub dataset_id: String,
+    /// Target column.
+    pub target: String,
+    /// Task (known after ingest).
+    pub task: Option<Task>,
+    /// The configuration it was started with (JSON of the engine's `PipelineConfig`).
+    pub config: serde_json::Value,
+    /// Where it stands.
+    pub status: PipelineStatus,
+    /// Stages run so far, in order.
+    pub stages: Vec<StageRecord>,
+    /// The error that failed it.
+    pub error: Option<String>,
+    /// Models refit and evaluated, best first.
+    pub leaderboard: Vec<String>,
+    /// The best model.
+    pub best_model: Option<String>,
+    /// Deployment name the deployer decided on.
+    pub deployment: Option<String>,
+    /// The deployer's decision.
+    pub decision: Option<Decision>,
+    /// Created.
+    pub created_at_ms: i64,
+    /// Last change.
+    pub updated_at_ms: i64,
+}
+
+impl PipelineRecord {
+    /// Start `stage` now (a new attempt if it was started before).
+    pub fn start_stage(&mut self, stage: Stage, now_ms: i64) {
+        self.status = PipelineStatus::Running(stage);
+        self.updated_at_ms = now_ms;
+        if let Some(s) = self.stages.iter_mut().find(|s| s.stage == stage) {
+            s.attempts += 1;
+            s.started_at_ms = now_ms;
+            s.finished_at_ms = None;
+            s.error = None;
+        } else {
+            self.stages.push(StageRecord {
+                stage,
+                started_at_ms: now_ms,
+                finished_at_ms: None,
+                attempts: 1,
+                error: None,
+            });
+        }
+    }
+
+    /// Finish `stage` now.
+    pub fn finish_stage(&mut self, stage: Stage, now_ms: i64) {
+        self.updated_at_ms = now_ms;
+        if let Some(s) = self.stages.iter_mut().find(|s| s.stage == stage) {
+            s.finished_at_ms = Some(now_ms);
+        }
+    }
+
+    /// Mark the pipeline failed in its current stage.
+    pub fn fail(&mut self, error: String, now_ms: i64) {
+        if let PipelineStatus::Running(stage) = self.status
+            && let Some(s) = self.stages.iter_mut().find(|s| s.stage == stage)
+        {
+            s.finished_at_ms = Some(now_ms);
+            s.error = Some(error.clone());
+        }
+        self.status = PipelineStatus::Failed;
+        self.error = Some(error);
+        self.updated_at_ms = now_ms;
+    }
+}
+
+/// How a trial ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrialStatus {
+    /// Trained and scored.
+    Complete,
+    /// Stopped early by the scheduler.
+    Pruned,
+    /// Training or scoring failed.
+    Failed,
+}
+
+/// One hyperparameter trial.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrialRecord {
+    /// Pipeline.
+    pub pipeline_id: String,
+    /// 0-based number within the pipeline.
+    pub number: usize,
+    /// Model kind.
+    pub kind: String,
+    /// Parameters proposed.
+    pub params: Params,
+    /// Parameters as fitted (e.g. rounds after early stopping).
+    pub fitted_params: Option<Params>,
+    /// Whether it came from a warm start.
+    pub warm_start: bool,
+    /// Outcome.
+    pub status: TrialStatus,
+    /// Objective metric name.
+    pub metric: String,
+    /// Validation score on `metric`.
+    pub score: Option<f64>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Start time.
+    pub started_at_ms: i64,
+    /// Wall time, seconds.
+    pub duration_secs: f64,
+}
+
+/// A model refit on the full training split and evaluated on the held-out split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelRecord {
+    /// Id.
+    pub id: String,
+    /// Pipeline.
+    pub pipeline_id: String,
+    /// Model kind.
+    pub kind: String,
+    /// Parameters used for the refit.
+    pub params: Params,
+    /// Task.
+    pub task: Task,
+    /// Target column.
+    pub target: String,
+    /// Trial it came from.
+    pub trial: usize,
+    /// Validation score of that trial.
+    pub validation_score: f64,
+    /// Objective metric.
+    pub metric: String,
+    /// Held-out metrics (first evaluator's first, then the others').
+    pub test_metrics: Vec<Metric>,
+    /// Full evaluation with curves, per evaluator id.
+    pub evaluations: Vec<(String, Evaluation)>,
+    /// Importance per prepared feature, largest first.
+    pub feature_importance: Vec<(String, f64)>,
+    /// Refit wall time, seconds.
+    pub fit_seconds: f64,
+    /// The model bundle.
+    pub bundle: ArtefactRef,
+    /// Created.
+    pub created_at_ms: i64,
+}
+
+/// What is deployed under a name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentRecord {
+    /// Deployment name.
+    pub name: String,
+    /// Model served.
+    pub model_id: String,
+    /// The decision that put it there.
+    pub decision: Decision,
+    /// Earlier models, oldest first (for rollback).
+    pub history: Vec<String>,
+    /// Last change.
+    pub updated_at_ms: i64,
+}
+
+/// A pipeline event, for the log and the dashboard's live view.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    /// Sequence number (assigned on append).
+    pub seq: u64,
+    /// When.
+    pub at_ms: i64,
+    /// Kind: `stage_started`, `stage_finished`, `trial_finished`, `best_changed`, `deployment`, `log`.
+    pub kind: String,
+    /// For a person.
+    pub message: String,
+    /// Details.
+    pub data: serde_json::Value,
+}

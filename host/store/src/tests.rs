@@ -1,0 +1,144 @@
+use super::*;
+use microlearn_core::{PipelineStatus, Stage};
+
+fn pipeline(id: &str) -> PipelineRecord {
+    PipelineRecord {
+        id: id.into(),
+        dataset_id: "ds_1".into(),
+        target: "y".into(),
+        task: None,
+        config: serde_json::json!({}),
+        status: PipelineStatus::Created,
+        stages: vec![],
+        error: None,
+        leaderboard: vec![],
+        best_model: None,
+        deployment: None,
+        decision: None,
+        created_at_ms: 1,
+        updated_at_ms: 1,
+    }
+}
+
+#[test]
+fn records_survive_reopening_the_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        let t = store.tenant(DEFAULT_TENANT);
+        let mut p = pipeline("pl_a");
+        p.start_stage(Stage::Ingest, 5);
+        p.finish_stage(Stage::Ingest, 9);
+        t.put_pipeline(&p).unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let p = store
+        .tenant(DEFAULT_TENANT)
+        .pipeline("pl_a")
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.stages[0].finished_at_ms, Some(9));
+}
+
+#[test]
+fn tenants_do_not_see_each_others_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store
+        .tenant("alice")
+        .put_pipeline(&pipeline("pl_a"))
+        .unwrap();
+    assert!(store.tenant("bob").pipeline("pl_a").unwrap().is_none());
+    assert!(store.tenant("bob").pipelines().unwrap().is_empty());
+    // A tenant whose name is a prefix of another's must not see its records either.
+    assert!(store.tenant("alic").pipelines().unwrap().is_empty());
+    assert_eq!(store.tenant("alice").pipelines().unwrap().len(), 1);
+}
+
+#[test]
+fn saving_a_trial_number_twice_replaces_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = Store::open(dir.path()).unwrap().tenant(DEFAULT_TENANT);
+    let mut trial = TrialRecord {
+        pipeline_id: "pl_a".into(),
+        number: 3,
+        kind: "gbdt".into(),
+        params: Default::default(),
+        fitted_params: None,
+        warm_start: false,
+        status: TrialStatus::Complete,
+        metric: "roc_auc".into(),
+        score: Some(0.5),
+        error: None,
+        started_at_ms: 0,
+        duration_secs: 0.1,
+    };
+    t.put_trial(&trial).unwrap();
+    trial.score = Some(0.9);
+    t.put_trial(&trial).unwrap();
+    trial.number = 10;
+    t.put_trial(&trial).unwrap();
+    let trials = t.trials("pl_a").unwrap();
+    assert_eq!(trials.len(), 2);
+    assert_eq!(trials[0].score, Some(0.9));
+    assert_eq!(trials[1].number, 10, "trials come back in number order");
+    assert!(
+        t.trials("pl_").unwrap().is_empty(),
+        "prefix of an id matches nothing"
+    );
+}
+
+#[test]
+fn refuses_a_data_directory_from_a_newer_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = sled::open(dir.path().join("meta.sled")).unwrap();
+        db.open_tree(META_TREE)
+            .unwrap()
+            .insert(SCHEMA_KEY, &(SCHEMA_VERSION + 1).to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let err = Store::open(dir.path()).unwrap_err();
+    assert!(matches!(err, StoreError::NewerSchema { .. }), "{err}");
+    assert!(err.to_string().contains("newer than this build supports"));
+}
+
+#[test]
+fn artefacts_are_content_addressed_and_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let a = store.artefacts().put(b"hello").unwrap();
+    let b = store.artefacts().put(b"hello").unwrap();
+    assert_eq!(a, b);
+    assert_eq!(store.artefacts().get(&a.sha256).unwrap(), b"hello");
+    std::fs::write(store.artefacts().path(&a.sha256), b"tampered").unwrap();
+    let err = store.artefacts().get(&a.sha256).unwrap_err();
+    assert!(err.to_string().contains("content hash"), "{err}");
+}
+
+#[test]
+fn events_keep_their_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = Store::open(dir.path()).unwrap().tenant(DEFAULT_TENANT);
+    for i in 0..12 {
+        t.append_event(
+            "pl_a",
+            EventRecord {
+                seq: 0,
+                at_ms: i,
+                kind: "log".into(),
+                message: format!("{i}"),
+                data: serde_json::Value::Null,
+            },
+        )
+        .unwrap();
+    }
+    let msgs: Vec<String> = t
+        .events("pl_a")
+        .unwrap()
+        .into_iter()
+        .map(|e| e.message)
+        .collect();
+    assert_eq!(msgs, (0..12).map(|i| i.to_string()).collect::<Vec<_>>());
+}
