@@ -1,0 +1,135 @@
+//! Command-line arguments.
+
+use clap::{Args, Parser, Subcommand};
+use microlearn_core::Task;
+use std::path::PathBuf;
+
+/// MicroLearn: AutoML with sandboxed, pluggable stages.
+#[derive(Parser, Debug)]
+#[command(name = "microlearn", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Data directory (metadata, artefacts, drop-in plugins, compiled-plugin cache).
+    #[arg(
+        long,
+        global = true,
+        env = "MICROLEARN_HOME",
+        default_value = "microlearn-data"
+    )]
+    pub home: PathBuf,
+    /// Extra plugin directories (each holds `<id>/plugin.toml` folders); later ones win.
+    #[arg(
+        long = "plugins",
+        global = true,
+        env = "MICROLEARN_PLUGIN_PATH",
+        value_delimiter = ':'
+    )]
+    pub plugins: Vec<PathBuf>,
+    /// More logging (-v info, -vv debug, -vvv trace); `MICROLEARN_LOG` takes a tracing filter.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a pipeline on a table and write the best model's bundle.
+    Run(RunArgs),
+    /// Score a table with a model bundle (batch prediction).
+    Predict(PredictArgs),
+    /// Installed plugins.
+    #[command(alias = "plugin")]
+    Plugins {
+        #[command(subcommand)]
+        command: PluginsCommand,
+    },
+}
+
+/// `microlearn run`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Training table: .csv, .tsv, .json (array of objects), .ndjson/.jsonl or .parquet.
+    pub file: PathBuf,
+    /// Column to predict.
+    #[arg(long, short = 't')]
+    pub target: String,
+    /// binary, multiclass or regression (default: inferred from the target).
+    #[arg(long)]
+    pub task: Option<Task>,
+    /// Wall-clock budget for the whole pipeline, seconds.
+    #[arg(long, default_value_t = 60.0)]
+    pub budget: f64,
+    /// Seed for splits, search and training.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Stop after this many trials (with --seed, makes the search reproducible).
+    #[arg(long)]
+    pub max_trials: Option<usize>,
+    /// CPU threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// A separate held-out table to evaluate on, instead of splitting FILE.
+    #[arg(long)]
+    pub test: Option<PathBuf>,
+    /// Share of FILE held out for evaluation when --test is not given.
+    #[arg(long, default_value_t = 0.25)]
+    pub test_fraction: f64,
+    /// Objective metric (default: roc_auc, log_loss or rmse by task).
+    #[arg(long)]
+    pub metric: Option<String>,
+    /// Where to write the best model's bundle (default: <file>-<target>.mlbundle).
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
+    /// Also write the best model's held-out predictions (.csv or .json).
+    #[arg(long)]
+    pub predictions: Option<PathBuf>,
+    /// Preparer chain, in order: ID or ID:{json config} (default: standard).
+    #[arg(long)]
+    pub preparer: Vec<String>,
+    /// Selector: ID or ID:{json} (default: portfolio).
+    #[arg(long)]
+    pub selector: Option<String>,
+    /// Evaluators (default: every installed evaluator for the task).
+    #[arg(long)]
+    pub evaluator: Vec<String>,
+    /// Deployer: ID or ID:{json} (default: best-model).
+    #[arg(long)]
+    pub deployer: Option<String>,
+    /// Deployment name (default: <file>-<target>).
+    #[arg(long)]
+    pub deployment: Option<String>,
+    /// Print the outcome as JSON on stdout instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `microlearn predict`.
+#[derive(Args, Debug)]
+pub struct PredictArgs {
+    /// Model bundle written by `microlearn run`.
+    #[arg(long, short = 'm')]
+    pub model: PathBuf,
+    /// Table to score (the target column may be present; it is ignored).
+    pub file: PathBuf,
+    /// Output: .csv/.tsv or .json/.ndjson, one row per input row, in order.
+    #[arg(long, short = 'o')]
+    pub output: PathBuf,
+}
+
+/// `microlearn plugins …`.
+#[derive(Subcommand, Debug)]
+pub enum PluginsCommand {
+    /// List installed plugins.
+    List {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate a plugin (a folder with plugin.toml, or the manifest itself) and copy it into
+    /// the data directory's plugins folder.
+    Install {
+        /// Plugin folder or manifest.
+        path: PathBuf,
+    },
+}

@@ -1,0 +1,223 @@
+//! `microlearn`: the command-line front of the MicroLearn host. Thin by design: it parses
+//! arguments, wires the store, the plugin host and the engine together, and renders progress
+//! and results. All behaviour lives in the library crates.
+
+mod args;
+mod progress;
+mod render;
+
+use anyhow::{Context, Result, bail};
+use args::{Cli, Command, PluginsCommand, PredictArgs, RunArgs};
+use clap::Parser;
+use microlearn_pipeline::{Engine, LoadedModel, PipelineConfig, PluginRef, RunInput};
+use microlearn_plugins::{PluginHost, RuntimeConfig};
+use microlearn_store::Store;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MICROLEARN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
+    let home = cli.home.clone();
+    match cli.command {
+        Command::Run(args) => run(&home, &cli.plugins, args),
+        Command::Predict(args) => predict(&home, &cli.plugins, args),
+        Command::Plugins { command } => plugins(&home, &cli.plugins, command),
+    }
+}
+
+/// Where plugins are looked up, later entries overriding earlier ones by id: first-party
+/// plugins shipped beside the binary, then the data directory's drop-in folder, then the
+/// directories named by `MICROLEARN_PLUGIN_PATH` / `--plugins`.
+fn plugin_dirs(home: &Path, extra: &[PathBuf]) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(bin_dir) = exe.parent()
+    {
+        for rel in ["../microlearn-plugins", "../share/microlearn/plugins"] {
+            let d = bin_dir.join(rel);
+            if d.is_dir() {
+                dirs.push(d);
+            }
+        }
+    }
+    dirs.push(home.join("plugins"));
+    dirs.extend(extra.iter().cloned());
+    dirs
+}
+
+fn plugin_host(home: &Path, extra: &[PathBuf]) -> Result<PluginHost> {
+    let host = PluginHost::new(RuntimeConfig {
+        cache_dir: Some(home.join("cache")),
+        ..RuntimeConfig::default()
+    })
+    .context("starting the plugin runtime")?;
+    let report = host.scan(&plugin_dirs(home, extra));
+    for (path, err) in &report.errors {
+        eprintln!(
+            "warning: plugin at {} was not loaded: {err}",
+            path.display()
+        );
+    }
+    Ok(host)
+}
+
+fn run(home: &Path, extra: &[PathBuf], args: RunArgs) -> Result<()> {
+    let mut config = PipelineConfig::new(&args.target);
+    config.task = args.task;
+    config.budget_secs = args.budget;
+    config.seed = args.seed;
+    config.max_trials = args.max_trials;
+    config.threads = args.threads;
+    config.test_fraction = args.test_fraction;
+    config.metric = args.metric.clone();
+    config.deployment = args.deployment.clone();
+    if !args.preparer.is_empty() {
+        config.preparers = parse_refs(&args.preparer)?;
+    }
+    if let Some(s) = &args.selector {
+        config.selector = PluginRef::parse(s).map_err(anyhow::Error::msg)?;
+    }
+    config.evaluators = parse_refs(&args.evaluator)?;
+    if let Some(d) = &args.deployer {
+        config.deployer = PluginRef::parse(d).map_err(anyhow::Error::msg)?;
+    }
+    config.validate().map_err(anyhow::Error::msg)?;
+    if !args.file.exists() {
+        bail!("{}: no such file", args.file.display());
+    }
+
+    let store = Store::open(home)
+        .with_context(|| format!("opening the data directory {}", home.display()))?;
+    let engine = Engine::new(store, plugin_host(home, extra)?);
+    let progress = progress::CliProgress::new(args.budget, args.json);
+    let outcome = engine
+        .run(
+            &RunInput {
+                train: args.file.clone(),
+                test: args.test.clone(),
+            },
+            &config,
+            &progress,
+        )
+        .map_err(|e| {
+            progress.abandon();
+            anyhow::Error::new(e)
+        })?;
+    progress.finish();
+
+    let out = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "{}.mlbundle",
+            microlearn_pipeline::default_deployment_name(&args.file, &args.target)
+        ))
+    });
+    microlearn_store::write_atomic(&out, &outcome.best_bundle)
+        .with_context(|| format!("writing the model bundle to {}", out.display()))?;
+    if let Some(p) = &args.predictions {
+        outcome.leaderboard[outcome.best]
+            .test_predictions
+            .write(p)
+            .map_err(anyhow::Error::msg)?;
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&render::outcome_json(&outcome, &out))?
+        );
+    } else {
+        render::print_outcome(&outcome, &out, home);
+    }
+    Ok(())
+}
+
+fn parse_refs(specs: &[String]) -> Result<Vec<PluginRef>> {
+    specs
+        .iter()
+        .map(|s| PluginRef::parse(s).map_err(anyhow::Error::msg))
+        .collect()
+}
+
+fn predict(home: &Path, extra: &[PathBuf], args: PredictArgs) -> Result<()> {
+    let plugins = PluginHost::new(RuntimeConfig {
+        cache_dir: Some(home.join("cache")),
+        ..RuntimeConfig::default()
+    })
+    .context("starting the plugin runtime")?;
+    // Bundles carry their own preparer components, so installed plugins are not needed; the
+    // extra directories are accepted for symmetry with `run`.
+    let _ = extra;
+    let model = LoadedModel::load(&args.model, &plugins)?;
+    let dataset = microlearn_data::read_dataset(&args.file)?;
+    let rows = dataset.table.num_rows();
+    let scored = model.predict(dataset.table)?;
+    scored.write(&args.output).map_err(anyhow::Error::msg)?;
+    eprintln!(
+        "wrote {rows} predictions of {} ({}, target '{}') to {}",
+        model.header.model_id,
+        model.header.kind,
+        model.header.target,
+        args.output.display()
+    );
+    Ok(())
+}
+
+fn plugins(home: &Path, extra: &[PathBuf], command: PluginsCommand) -> Result<()> {
+    match command {
+        PluginsCommand::List { json } => {
+            let host = plugin_host(home, extra)?;
+            let mut list = host.list();
+            list.sort_by(|a, b| {
+                (a.info.kind.as_str(), &a.info.id).cmp(&(b.info.kind.as_str(), &b.info.id))
+            });
+            if json {
+                let v: Vec<serde_json::Value> = list.iter().map(render::plugin_json).collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                render::print_plugins(&list);
+            }
+            Ok(())
+        }
+        PluginsCommand::Install { path } => {
+            let host = plugin_host(home, extra)?;
+            let dest = home.join("plugins");
+            let installed = host
+                .install(&path, &dest)
+                .with_context(|| format!("installing the plugin at {}", path.display()))?;
+            eprintln!(
+                "installed {} {} ({}) into {}",
+                installed.info.id,
+                installed.info.version,
+                installed.info.kind,
+                dest.display()
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! Tables and summaries for the terminal, and the `--json` outcome.
+
+use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
+use microlearn_core::Direction;
+use microlearn_core::stages::DeployAction;
+use microlearn_pipeline::PipelineOutcome;
+use microlearn_plugins::InstalledPlugin;
+use std::path::Path;
+
+/// Metrics shown per task in the leaderboard, after the objective.
+fn shown_metrics(task: microlearn_core::Task) -> &'static [&'static str] {
+    match task {
+        microlearn_core::Task::Binary => &["roc_auc", "accuracy", "f1", "log_loss"],
+        microlearn_core::Task::Multiclass => &["log_loss", "accuracy", "balanced_accuracy"],
+        microlearn_core::Task::Regression => &["r2", "rmse", "mae"],
+    }
+}
+
+pub fn print_outcome(outcome: &PipelineOutcome, bundle: &Path, home: &Path) {
+    let (metric, direction) = &outcome.metric;
+    let task = outcome.leaderboard[0].model.task;
+    let names = shown_metrics(task);
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    let mut header = vec![
+        Cell::new("#"),
+        Cell::new("model"),
+        Cell::new("params"),
+        Cell::new(format!("valid {metric}")),
+    ];
+    header.extend(names.iter().map(|n| Cell::new(format!("test {n}"))));
+    header.push(Cell::new("fit s"));
+    table.set_header(header);
+    let deployed = match &outcome.decision.action {
+        DeployAction::Promote(id) => Some(id.as_str()),
+        DeployAction::Keep => None,
+    };
+    for (i, e) in outcome.leaderboard.iter().enumerate() {
+        let m = &e.model;
+        let mark = if deployed == Some(m.id.as_str()) {
+            " ★"
+        } else {
+            ""
+        };
+        let mut params = m.params.to_string();
+        if params.len() > 60 {
+            params.truncate(57);
+            params.push_str("...");
+        }
+        let mut row = vec![
+            Cell::new(i + 1),
+            Cell::new(format!("{}{mark}", m.kind)),
+            Cell::new(params),
+            Cell::new(format!("{:.4}", m.validation_score)).set_alignment(CellAlignment::Right),
+        ];
+        for n in names {
+            let v = m
+                .test_metrics
+                .iter()
+                .find(|x| &x.name == n)
+                .map_or("–".to_string(), |x| format!("{:.4}", x.value));
+            row.push(Cell::new(v).set_alignment(CellAlignment::Right));
+        }
+        row.push(Cell::new(format!("{:.2}", m.fit_seconds)).set_alignment(CellAlignment::Right));
+        table.add_row(row);
+    }
+    let complete = outcome.trials.iter().filter(|t| t.score.is_some()).count();
+    println!();
+    println!(
+        "Leaderboard — {} trials ({complete} complete), objective {metric} ({}), {} held-out rows",
+        outcome.trials.len(),
+        match direction {
+            Direction::Maximize => "higher is better",
+            Direction::Minimize => "lower is better",
+        },
+        outcome.test_rows
+    );
+    println!("{table}");
+    let best = &outcome.leaderboard[outcome.best].model;
+    println!(
+        "Deployment '{}': {}",
+        outcome.pipeline.deployment.as_deref().unwrap_or("?"),
+        outcome.decision.reason
+    );
+    println!(
+        "Best model {} ({}) → {}",
+        best.id,
+        best.kind,
+        bundle.display()
+    );
+    let top: Vec<&str> = best
+        .feature_importance
+        .iter()
+        .take(5)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    if !top.is_empty() {
+        println!("Top features: {}", top.join(", "));
+    }
+    println!(
+        "Pipeline {} finished in {:.1} s (records in {})",
+        outcome.pipeline.id,
+        outcome.elapsed_secs,
+        home.display()
+    );
+    println!(
+        "Score new rows: microlearn predict --model {} FILE -o predictions.csv",
+        bundle.display()
+    );
+}
+
+pub fn outcome_json(outcome: &PipelineOutcome, bundle: &Path) -> serde_json::Value {
+    serde_json::json!({
+        "pipeline": outcome.pipeline.id,
+        "metric": outcome.metric.0,
+        "elapsed_secs": outcome.elapsed_secs,
+        "trials": outcome.trials.len(),
+        "bundle": bundle.display().to_string(),
+        "best": outcome.leaderboard[outcome.best].model.id,
+        "decision": outcome.decision,
+        "leaderboard": outcome.leaderboard.iter().map(|e| serde_json::json!({
+            "model": e.model.id,
+            "kind": e.model.kind,
+            "params": e.model.params,
+            "validation_score": e.model.validation_score,
+            "test_metrics": e.model.test_metrics,
+            "fit_seconds": e.model.fit_seconds,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+pub fn plugin_json(p: &InstalledPlugin) -> serde_json::Value {
+    serde_json::json!({
+        "id": p.info.id,
+        "kind": p.info.kind,
+        "version": p.info.version,
+        "description": p.info.description,
+        "sha256": p.sha256,
+        "path": p.dir.as_ref().map(|d| d.display().to_string()),
+    })
+}
+
+pub fn print_plugins(list: &[InstalledPlugin]) {
+    if list.is_empty() {
+        println!(
+            "No plugins found. Build the first-party ones with scripts/build-plugins.sh, or install one with `microlearn plugins install DIR`."
+        );
+        return;
+    }
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table.set_header(vec!["kind", "id", "version", "description", "from"]);
+    for p in list {
+        table.add_row(vec![
+            p.info.kind.to_string(),
+            p.info.id.clone(),
+            p.info.version.clone(),
+            p.info.description.clone(),
+            p.dir
+                .as_ref()
+                .map_or_else(String::new, |d| d.display().to_string()),
+        ]);
+    }
+    println!("{table}");
+}

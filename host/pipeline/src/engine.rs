@@ -1,0 +1,1083 @@
+//! The pipeline engine: ingest → prepare → select → optimize → train → evaluate → deploy, each
+//! transition persisted before the next stage starts.
+
+use crate::PipelineError;
+use crate::bundle::{Bundle, BundleHeader, BundledPreparer};
+use crate::config::{PipelineConfig, PluginRef, default_metric};
+use crate::features::{
+    meta_features, subset_target, table_to_matrix, target_column, train_target, y_true,
+};
+use crate::observer::Observer;
+use crate::scoring::{Scored, to_scored};
+use crate::search::{SearchContext, best_per_kind, probe_objective, refit_params, run_search};
+use microlearn_core::stages::{
+    Decision, DeployAction, DeployRequest, Evaluation, EvaluationRequest, Hardware, ModelSummary,
+    PluginKind, PredictionValues, SelectionRequest,
+};
+use microlearn_core::{
+    Column, Direction, ModelId, PipelineId, PipelineStatus, Schema, Stage, Table, Task,
+};
+use microlearn_data::{Dataset, TargetInfo};
+use microlearn_hpo::{PlannerCandidate, TrialPlanner};
+use microlearn_plugins::{EvaluatorHandle, PluginHost, PreparerHandle};
+use microlearn_store::{
+    DatasetRecord, DeploymentRecord, EventRecord, ModelRecord, PipelineRecord, Store, TenantStore,
+    TrialRecord, TrialStatus, now_ms,
+};
+use microlearn_train::{FitOptions, TrainedModel};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Share of the budget the search may use; the rest is kept for refit, evaluation and bundling
+/// so the pipeline as a whole ends near its budget.
+const SEARCH_SHARE: f64 = 0.8;
+
+/// The files a pipeline reads.
+#[derive(Debug, Clone)]
+pub struct RunInput {
+    /// Training data (and the held-out split, unless `test` is given).
+    pub train: PathBuf,
+    /// Optional separate held-out file with the same columns.
+    pub test: Option<PathBuf>,
+}
+
+/// A refit, evaluated model on the leaderboard.
+#[derive(Debug, Clone)]
+pub struct LeaderboardEntry {
+    /// The stored record.
+    pub model: ModelRecord,
+    /// Its predictions on the held-out rows.
+    pub test_predictions: Scored,
+}
+
+/// What a finished pipeline produced.
+#[derive(Debug, Clone)]
+pub struct PipelineOutcome {
+    /// The final pipeline record.
+    pub pipeline: PipelineRecord,
+    /// Every trial, by number.
+    pub trials: Vec<TrialRecord>,
+    /// Refit models, best validation score first.
+    pub leaderboard: Vec<LeaderboardEntry>,
+    /// Index into `leaderboard` of the model the pipeline recommends (the promoted one, or the
+    /// best by validation score when the deployer kept the current deployment).
+    pub best: usize,
+    /// The best model's bundle bytes.
+    pub best_bundle: Vec<u8>,
+    /// The deployer's decision.
+    pub decision: Decision,
+    /// Objective metric and its direction.
+    pub metric: (String, Direction),
+    /// Held-out rows.
+    pub test_rows: usize,
+    /// Wall time, seconds.
+    pub elapsed_secs: f64,
+}
+
+/// Runs pipelines against one store and one plugin host.
+#[derive(Clone)]
+pub struct Engine {
+    store: Store,
+    plugins: PluginHost,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("store", &self.store)
+            .finish()
+    }
+}
+
+struct Prepared {
+    states: Vec<Vec<u8>>,
+    fitted: Table,
+}
+
+impl Engine {
+    /// An engine over a store and a plugin host.
+    pub fn new(store: Store, plugins: PluginHost) -> Self {
+        Engine { store, plugins }
+    }
+
+    /// The plugin host.
+    pub fn plugins(&self) -> &PluginHost {
+        &self.plugins
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Run a whole pipeline. Bad input (file, target, config, unknown plugin) is rejected before
+    /// anything is written; after that every stage is recorded, and a failure marks the
+    /// pipeline failed with the error.
+    pub fn run(
+        &self,
+        input: &RunInput,
+        config: &PipelineConfig,
+        observer: &dyn Observer,
+    ) -> Result<PipelineOutcome, PipelineError> {
+        config.validate().map_err(PipelineError::Config)?;
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs_f64(config.budget_secs);
+        let tenant = self.store.tenant(&config.tenant);
+
+        // Resolve every plugin first: an unknown id should fail before any data is read.
+        let preparers = config
+            .preparers
+            .iter()
+            .map(|r| {
+                self.plugins
+                    .preparer(&r.id)
+                    .map(|h| (h, r))
+                    .map_err(PipelineError::plugin(Stage::Preparing))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let selector = self
+            .plugins
+            .selector(&config.selector.id)
+            .map_err(PipelineError::plugin(Stage::Selecting))?;
+        let deployer = self
+            .plugins
+            .deployer(&config.deployer.id)
+            .map_err(PipelineError::plugin(Stage::Deploying))?;
+
+        observer.stage_started(Stage::Ingest);
+        let ingest_started = now_ms();
+        let data = load_input(input, config)?;
+        let task = data.train_y.task;
+        let evaluators = self.resolve_evaluators(config, task)?;
+
+        let dataset = self.store_dataset(&tenant, &data.dataset)?;
+        let mut pipeline = PipelineRecord {
+            id: PipelineId::generate().0,
+            dataset_id: dataset.id.clone(),
+            target: config.target.clone(),
+            task: Some(task),
+            config: serde_json::to_value(config).unwrap_or(serde_json::Value::Null),
+            status: PipelineStatus::Created,
+            stages: vec![],
+            error: None,
+            leaderboard: vec![],
+            best_model: None,
+            deployment: None,
+            decision: None,
+            created_at_ms: ingest_started,
+            updated_at_ms: ingest_started,
+        };
+        pipeline.start_stage(Stage::Ingest, ingest_started);
+        let summary = format!(
+            "{} rows × {} columns, task {task}, {} train / {} test rows",
+            data.dataset.table.num_rows(),
+            data.dataset.table.num_columns(),
+            data.train_x.num_rows(),
+            data.test_x.num_rows()
+        );
+        self.finish(&tenant, &mut pipeline, Stage::Ingest, &summary, observer)?;
+
+        let ctx = RunCtx {
+            engine: self,
+            tenant: &tenant,
+            config,
+            observer,
+            deadline,
+            started,
+        };
+        let result = ctx.run_stages(
+            &mut pipeline,
+            &data,
+            &preparers,
+            &selector,
+            &evaluators,
+            &deployer,
+        );
+        match result {
+            Ok(outcome) => Ok(outcome),
+            Err(e) => {
+                pipeline.fail(e.to_string(), now_ms());
+                // The original error matters more than a failure to record it.
+                let _ = tenant.put_pipeline(&pipeline);
+                let _ = self.event(
+                    &tenant,
+                    &pipeline.id,
+                    "pipeline_failed",
+                    &e.to_string(),
+                    serde_json::Value::Null,
+                );
+                Err(e)
+            }
+        }
+    }
+
+    fn resolve_evaluators(
+        &self,
+        config: &PipelineConfig,
+        task: Task,
+    ) -> Result<Vec<(EvaluatorHandle, PluginRef)>, PipelineError> {
+        let refs: Vec<PluginRef> = if config.evaluators.is_empty() {
+            let mut ids: Vec<String> = self
+                .plugins
+                .list()
+                .into_iter()
+                .filter(|p| p.info.kind == PluginKind::Evaluator)
+                .map(|p| p.info.id)
+                .collect();
+            ids.sort();
+            ids.iter().map(|id| PluginRef::new(id)).collect()
+        } else {
+            config.evaluators.clone()
+        };
+        let mut out = Vec::new();
+        for r in refs {
+            let h = self
+                .plugins
+                .evaluator(&r.id)
+                .map_err(PipelineError::plugin(Stage::Evaluating))?;
+            let tasks = h
+                .tasks()
+                .map_err(PipelineError::plugin(Stage::Evaluating))?;
+            if tasks.contains(&task) {
+                out.push((h, r));
+            } else if !config.evaluators.is_empty() {
+                return Err(PipelineError::Config(format!(
+                    "evaluator '{}' does not support {task} tasks",
+                    r.id
+                )));
+            }
+        }
+        if out.is_empty() {
+            return Err(PipelineError::Config(format!(
+                "no installed evaluator supports {task} tasks; install one (see `microlearn plugins list`)"
+            )));
+        }
+        Ok(out)
+    }
+
+    fn store_dataset(
+        &self,
+        tenant: &TenantStore,
+        dataset: &Dataset,
+    ) -> Result<DatasetRecord, PipelineError> {
+        let file = self.store.artefacts().put_file(&dataset.source)?;
+        let id = format!("ds_{}", &file.sha256[..16]);
+        if let Some(existing) = tenant.dataset(&id)? {
+            return Ok(existing);
+        }
+        let record = DatasetRecord {
+            id,
+            name: dataset
+                .source
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            format: format!("{:?}", dataset.format).to_lowercase(),
+            file,
+            rows: dataset.table.num_rows() as u64,
+            schema: dataset.schema.clone(),
+            profile: serde_json::to_value(microlearn_data::profile(dataset))
+                .unwrap_or(serde_json::Value::Null),
+            created_at_ms: now_ms(),
+        };
+        tenant.put_dataset(&record)?;
+        Ok(record)
+    }
+
+    fn finish(
+        &self,
+        tenant: &TenantStore,
+        pipeline: &mut PipelineRecord,
+        stage: Stage,
+        summary: &str,
+        observer: &dyn Observer,
+    ) -> Result<(), PipelineError> {
+        pipeline.finish_stage(stage, now_ms());
+        tenant.put_pipeline(pipeline)?;
+        self.event(
+            tenant,
+            &pipeline.id,
+            "stage_finished",
+            &format!("{stage}: {summary}"),
+            serde_json::json!({ "stage": stage }),
+        )?;
+        observer.stage_finished(stage, summary);
+        Ok(())
+    }
+
+    fn event(
+        &self,
+        tenant: &TenantStore,
+        pipeline_id: &str,
+        kind: &str,
+        message: &str,
+        data: serde_json::Value,
+    ) -> Result<(), PipelineError> {
+        tenant.append_event(
+            pipeline_id,
+            EventRecord {
+                seq: 0,
+                at_ms: now_ms(),
+                kind: kind.into(),
+                message: message.into(),
+                data,
+            },
+        )?;
+        Ok(())
+    }
+}
+
+/// The input after ingest: features and targets of the training and held-out parts.
+struct InputData {
+    dataset: Dataset,
+    feature_schema: Schema,
+    train_x: Table,
+    train_y: TargetInfo,
+    test_x: Table,
+    test_y: TargetInfo,
+}
+
+fn load_input(input: &RunInput, config: &PipelineConfig) -> Result<InputData, PipelineError> {
+    let dataset = microlearn_data::read_dataset(&input.train)?;
+    let (features, target) = microlearn_data::split_target(&dataset, &config.target, config.task)?;
+    let feature_schema = Schema {
+        columns: dataset
+            .schema
+            .columns
+            .iter()
+            .filter(|c| c.name != config.target)
+            .cloned()
+            .collect(),
+    };
+    let (train_x, train_y, test_x, test_y) = match &input.test {
+        None => {
+            let split =
+                microlearn_data::stratified_split(&target, config.test_fraction, config.seed);
+            (
+                features.take(&split.train),
+                subset_target(&target, &split.train),
+                features.take(&split.test),
+                subset_target(&target, &split.test),
+            )
+        }
+        Some(test_path) => {
+            let test_ds = microlearn_data::read_dataset(test_path)?;
+            let (test_features, test_target) =
+                microlearn_data::split_target(&test_ds, &config.target, Some(target.task))?;
+            let test_x = microlearn_data::apply_schema(test_features, &feature_schema)?;
+            let test_y = align_labels(&target, test_target, test_path)?;
+            (features, target, test_x, test_y)
+        }
+    };
+    let min_rows = if train_y.task.is_classification() {
+        10
+    } else {
+        8
+    };
+    if train_x.num_rows() < min_rows || test_x.num_rows() == 0 {
+        return Err(PipelineError::Config(format!(
+            "{}: too few rows to train and evaluate ({} training, {} held-out); need at least {min_rows} training rows",
+            input.train.display(),
+            train_x.num_rows(),
+            test_x.num_rows()
+        )));
+    }
+    Ok(InputData {
+        dataset,
+        feature_schema,
+        train_x,
+        train_y,
+        test_x,
+        test_y,
+    })
+}
+
+/// Re-index a held-out file's class labels to the training labels.
+fn align_labels(
+    train: &TargetInfo,
+    test: TargetInfo,
+    path: &Path,
+) -> Result<TargetInfo, PipelineError> {
+    if !train.task.is_classification() {
+        return Ok(test);
+    }
+    let mut map = Vec::with_capacity(test.labels.len());
+    for label in &test.labels {
+        match train.labels.iter().position(|l| l == label) {
+            Some(i) => map.push(i as f64),
+            None => {
+                return Err(PipelineError::Config(format!(
+                    "{}: target '{}' has class '{label}' that the training file never shows (training classes: {})",
+                    path.display(),
+                    train.name,
+                    train.labels.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(TargetInfo {
+        name: test.name,
+        task: train.task,
+        labels: train.labels.clone(),
+        y: test.y.iter().map(|&y| map[y as usize]).collect(),
+    })
+}
+
+struct RunCtx<'a> {
+    engine: &'a Engine,
+    tenant: &'a TenantStore,
+    config: &'a PipelineConfig,
+    observer: &'a dyn Observer,
+    deadline: Instant,
+    started: Instant,
+}
+
+impl RunCtx<'_> {
+    fn begin(&self, pipeline: &mut PipelineRecord, stage: Stage) -> Result<(), PipelineError> {
+        pipeline.start_stage(stage, now_ms());
+        self.tenant.put_pipeline(pipeline)?;
+        self.engine.event(
+            self.tenant,
+            &pipeline.id,
+            "stage_started",
+            stage.as_str(),
+            serde_json::json!({ "stage": stage }),
+        )?;
+        self.observer.stage_started(stage);
+        Ok(())
+    }
+
+    fn end(
+        &self,
+        pipeline: &mut PipelineRecord,
+        stage: Stage,
+        summary: &str,
+    ) -> Result<(), PipelineError> {
+        self.engine
+            .finish(self.tenant, pipeline, stage, summary, self.observer)
+    }
+
+    #[allow(clippy::too_many_lines)]
+    fn run_stages(
+        &self,
+        pipeline: &mut PipelineRecord,
+        data: &InputData,
+        preparers: &[(PreparerHandle, &PluginRef)],
+        selector: &microlearn_plugins::SelectorHandle,
+        evaluators: &[(EvaluatorHandle, PluginRef)],
+        deployer: &microlearn_plugins::DeployerHandle,
+    ) -> Result<PipelineOutcome, PipelineError> {
+        let config = self.config;
+        let task = data.train_y.task;
+        let labels = &data.train_y.labels;
+
+        // ── prepare ───────────────────────────────────────────────────────────────────────
+        self.begin(pipeline, Stage::Preparing)?;
+        let inner = microlearn_data::stratified_split(
+            &data.train_y,
+            config.validation_fraction,
+            config.seed.wrapping_add(1),
+        );
+        let fit_y = subset_target(&data.train_y, &inner.train);
+        let valid_y = subset_target(&data.train_y, &inner.test);
+        let all_train: Vec<usize> = (0..data.train_x.num_rows()).collect();
+        // Trials see preparers fitted on the fit part only, so validation scores are honest;
+        // the final models use preparers refitted on all training rows.
+        let search_prep = fit_chain(
+            preparers,
+            &data.train_x.take(&inner.train),
+            &target_column(&fit_y, &all_rows(&fit_y)),
+            task,
+        )?;
+        let valid_prepared = transform_chain(
+            preparers,
+            &search_prep.states,
+            &data.train_x.take(&inner.test),
+            &search_prep.fitted,
+        )?;
+        let final_prep = fit_chain(
+            preparers,
+            &data.train_x,
+            &target_column(&data.train_y, &all_train),
+            task,
+        )?;
+        let test_prepared = transform_chain(
+            preparers,
+            &final_prep.states,
+            &data.test_x,
+            &final_prep.fitted,
+        )?;
+        let x_fit = table_to_matrix(&search_prep.fitted, Stage::Preparing)?;
+        let x_valid = table_to_matrix(&valid_prepared, Stage::Preparing)?;
+        let x_train = table_to_matrix(&final_prep.fitted, Stage::Preparing)?;
+        let x_test = table_to_matrix(&test_prepared, Stage::Preparing)?;
+        self.end(
+            pipeline,
+            Stage::Preparing,
+            &format!(
+                "{} raw → {} prepared features",
+                data.train_x.num_columns(),
+                x_train.n_cols()
+            ),
+        )?;
+
+        // ── select ────────────────────────────────────────────────────────────────────────
+        self.begin(pipeline, Stage::Selecting)?;
+        let catalogue: Vec<_> = microlearn_train::catalogue()
+            .into_iter()
+            .filter(|k| k.tasks.contains(&task))
+            .collect();
+        let threads = config
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let request = SelectionRequest {
+            meta: meta_features(
+                task,
+                &data.train_x,
+                &data.dataset.schema,
+                &data.train_y,
+                &all_train,
+                x_train.n_cols(),
+            ),
+            catalogue: catalogue.clone(),
+            budget_seconds: config.budget_secs,
+            hardware: Hardware {
+                cpus: threads as u32,
+                memory_bytes: available_memory(),
+                gpus: 0,
+            },
+            config: config.selector.config_string(),
+        };
+        let candidates = selector
+            .select(&request)
+            .map_err(PipelineError::plugin(Stage::Selecting))?;
+        let planned = plan_candidates(
+            &candidates,
+            &catalogue,
+            selector.info().id.as_str(),
+            self.observer,
+        )?;
+        let summary = planned
+            .iter()
+            .map(|c| format!("{} ({:.0}%)", c.kind, 100.0 * c.budget_share))
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.end(pipeline, Stage::Selecting, &summary)?;
+
+        // ── optimize ──────────────────────────────────────────────────────────────────────
+        self.begin(pipeline, Stage::Optimizing)?;
+        let metric = config
+            .metric
+            .clone()
+            .unwrap_or_else(|| default_metric(task).to_string());
+        let (objective, objective_ref) = evaluators
+            .iter()
+            .find_map(|(h, r)| {
+                probe_objective(h, &r.config_string(), task, labels, &valid_y.y, &metric)
+                    .ok()
+                    .map(|d| ((h, d), r))
+            })
+            .ok_or_else(|| {
+                PipelineError::Config(format!(
+                    "no evaluator computes the objective '{metric}' for {task} tasks ({})",
+                    evaluators
+                        .iter()
+                        .map(|(h, r)| probe_objective(
+                            h,
+                            &r.config_string(),
+                            task,
+                            labels,
+                            &valid_y.y,
+                            &metric
+                        )
+                        .err()
+                        .unwrap_or_default())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ))
+            })?;
+        let (objective_eval, direction) = objective;
+        let search_deadline =
+            self.started + Duration::from_secs_f64(config.budget_secs * SEARCH_SHARE);
+        let planner = TrialPlanner::new(planned, config.seed, config.max_trials);
+        let y_fit = train_target(&fit_y, &all_rows(&fit_y));
+        let y_valid = train_target(&valid_y, &all_rows(&valid_y));
+        let search = SearchContext {
+            task,
+            labels,
+            x_fit: &x_fit,
+            y_fit: &y_fit,
+            x_valid: &x_valid,
+            y_valid: &y_valid,
+            y_valid_true: &valid_y.y,
+            evaluator: objective_eval,
+            evaluator_config: objective_ref.config_string(),
+            metric: &metric,
+            direction,
+            seed: config.seed,
+            threads_per_trial: 1,
+            deadline: search_deadline,
+            pipeline_id: &pipeline.id,
+            store: self.tenant,
+        };
+        self.observer
+            .search_started(search_deadline.saturating_duration_since(Instant::now()));
+        // Trials run one per core; each trial trains single-threaded, which keeps every core
+        // busy without oversubscribing.
+        let trials = run_search(&search, planner, threads, self.observer)?;
+        let complete = trials
+            .iter()
+            .filter(|t| t.status == TrialStatus::Complete)
+            .count();
+        let ranked = best_per_kind(&trials, direction);
+        if ranked.is_empty() {
+            let failed: Vec<&TrialRecord> = trials
+                .iter()
+                .filter(|t| t.status == TrialStatus::Failed)
+                .collect();
+            return Err(PipelineError::NoModel {
+                budget_secs: config.budget_secs,
+                failed: failed.len(),
+                first_error: failed
+                    .first()
+                    .and_then(|t| t.error.as_ref())
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default(),
+            });
+        }
+        self.end(
+            pipeline,
+            Stage::Optimizing,
+            &format!(
+                "{} trials ({complete} complete), best {metric} {:.4}",
+                trials.len(),
+                ranked[0].score.unwrap_or(f64::NAN)
+            ),
+        )?;
+
+        // ── train (refit winners on all training rows) ─────────────────────────────────────
+        self.begin(pipeline, Stage::Training)?;
+        let y_train = train_target(&data.train_y, &all_train);
+        let mut refits: Vec<(&TrialRecord, TrainedModel, f64)> = Vec::new();
+        for trial in ranked.iter().take(config.refit_top) {
+            // The refit may overrun the search deadline but not the pipeline's budget by much:
+            // at least a tenth of the budget is granted so a slow refit still yields a model.
+            let refit_deadline = self
+                .deadline
+                .max(Instant::now() + Duration::from_secs_f64(config.budget_secs * 0.1));
+            let t0 = Instant::now();
+            let model = microlearn_train::fit(
+                &trial.kind,
+                &refit_params(trial),
+                task,
+                &x_train,
+                &y_train,
+                &FitOptions {
+                    threads,
+                    deadline: Some(refit_deadline),
+                    seed: config.seed,
+                    valid: None,
+                },
+            )
+            .map_err(|source| PipelineError::Train {
+                kind: trial.kind.clone(),
+                source,
+            })?;
+            refits.push((trial, model, t0.elapsed().as_secs_f64()));
+        }
+        self.end(
+            pipeline,
+            Stage::Training,
+            &format!("{} models refit", refits.len()),
+        )?;
+
+        // ── evaluate on the held-out rows ──────────────────────────────────────────────────
+        self.begin(pipeline, Stage::Evaluating)?;
+        let test_true = y_true(&data.test_y, &all_rows(&data.test_y));
+        let mut evaluated = Vec::new();
+        for (trial, model, fit_secs) in refits {
+            let preds = model.predict(&x_test);
+            let values = match &preds {
+                microlearn_train::Predictions::Values(v) => PredictionValues::Values(v.clone()),
+                microlearn_train::Predictions::Probabilities { data, .. } => {
+                    PredictionValues::Probabilities(data.clone())
+                }
+            };
+            let mut evaluations: Vec<(String, Evaluation)> = Vec::new();
+            for (h, r) in evaluators {
+                let eval = h
+                    .evaluate(&EvaluationRequest {
+                        task,
+                        labels: labels.clone(),
+                        y_true: test_true.clone(),
+                        predictions: values.clone(),
+                        curves: true,
+                        config: r.config_string(),
+                    })
+                    .map_err(PipelineError::plugin(Stage::Evaluating))?;
+                evaluations.push((h.info().id.clone(), eval));
+            }
+            let mut test_metrics: Vec<microlearn_core::Metric> = Vec::new();
+            for (_, e) in &evaluations {
+                for m in &e.metrics {
+                    if !test_metrics.iter().any(|x| x.name == m.name) {
+                        test_metrics.push(m.clone());
+                    }
+                }
+            }
+            evaluated.push((
+                trial,
+                model,
+                fit_secs,
+                evaluations,
+                test_metrics,
+                to_scored(&preds, labels),
+            ));
+        }
+        let best_test = evaluated
+            .first()
+            .and_then(|e| e.4.iter().find(|m| m.name == metric))
+            .map_or(f64::NAN, |m| m.value);
+        self.end(
+            pipeline,
+            Stage::Evaluating,
+            &format!("held-out {metric} {best_test:.4}"),
+        )?;
+
+        // ── deploy ────────────────────────────────────────────────────────────────────────
+        self.begin(pipeline, Stage::Deploying)?;
+        let mut leaderboard = Vec::new();
+        let mut bundles = Vec::new();
+        for (trial, model, fit_secs, evaluations, test_metrics, scored) in evaluated {
+            let model_id = ModelId::generate().0;
+            let importance = model.feature_importance();
+            let mut feature_importance: Vec<(String, f64)> =
+                x_train.names().iter().cloned().zip(importance).collect();
+            feature_importance.sort_by(|a, b| b.1.total_cmp(&a.1));
+            let params = refit_params(trial);
+            let bundle = Bundle::new(
+                BundleHeader {
+                    format: crate::bundle::FORMAT_VERSION,
+                    microlearn_version: env!("CARGO_PKG_VERSION").into(),
+                    model_id: model_id.clone(),
+                    kind: trial.kind.clone(),
+                    task,
+                    target: config.target.clone(),
+                    labels: labels.clone(),
+                    input_schema: data.feature_schema.clone(),
+                    prepared_features: x_train.names().to_vec(),
+                    params: params.clone(),
+                    metrics: test_metrics.clone(),
+                    created_at_ms: now_ms(),
+                    payload_sha256: String::new(),
+                },
+                preparers
+                    .iter()
+                    .zip(&final_prep.states)
+                    .map(|((h, r), state)| BundledPreparer {
+                        id: h.info().id.clone(),
+                        version: h.info().version.clone(),
+                        config: r.config_string(),
+                        state: state.clone(),
+                        component_sha256: h.sha256().to_string(),
+                        component: h.component_bytes().to_vec(),
+                    })
+                    .collect(),
+                model,
+            );
+            let bytes = bundle.to_bytes()?;
+            let artefact = self.engine.store.artefacts().put(&bytes)?;
+            let record = ModelRecord {
+                id: model_id,
+                pipeline_id: pipeline.id.clone(),
+                kind: trial.kind.clone(),
+                params,
+                task,
+                target: config.target.clone(),
+                trial: trial.number,
+                validation_score: trial.score.unwrap_or(f64::NAN),
+                metric: metric.clone(),
+                test_metrics,
+                evaluations,
+                feature_importance,
+                fit_seconds: fit_secs,
+                bundle: artefact,
+                created_at_ms: now_ms(),
+            };
+            self.tenant.put_model(&record)?;
+            bundles.push(bytes);
+            leaderboard.push(LeaderboardEntry {
+                model: record,
+                test_predictions: scored,
+            });
+        }
+        let deployment_name = config
+            .deployment
+            .clone()
+            .unwrap_or_else(|| default_deployment_name(&data.dataset.source, &config.target));
+        let current = self.tenant.deployment(&deployment_name)?;
+        let current_summary = match &current {
+            Some(d) => self.tenant.model(&d.model_id)?.map(|m| summary_of(&m)),
+            None => None,
+        };
+        let decision = deployer
+            .decide(&DeployRequest {
+                task,
+                primary_metric: metric.clone(),
+                candidates: leaderboard.iter().map(|e| summary_of(&e.model)).collect(),
+                current: current_summary,
+                config: config.deployer.config_string(),
+            })
+            .map_err(PipelineError::plugin(Stage::Deploying))?;
+        let best = match &decision.action {
+            DeployAction::Promote(id) => {
+                let Some(pos) = leaderboard.iter().position(|e| &e.model.id == id) else {
+                    return Err(PipelineError::Stage {
+                        stage: Stage::Deploying,
+                        message: format!(
+                            "deployer '{}' promoted '{id}', which is not a candidate of this pipeline",
+                            deployer.info().id
+                        ),
+                    });
+                };
+                let mut history = current
+                    .as_ref()
+                    .map(|c| c.history.clone())
+                    .unwrap_or_default();
+                if let Some(c) = &current {
+                    history.push(c.model_id.clone());
+                }
+                self.tenant.put_deployment(&DeploymentRecord {
+                    name: deployment_name.clone(),
+                    model_id: id.clone(),
+                    decision: decision.clone(),
+                    history,
+                    updated_at_ms: now_ms(),
+                })?;
+                self.engine.event(
+                    self.tenant,
+                    &pipeline.id,
+                    "deployment",
+                    &format!("{deployment_name} now serves {id}"),
+                    serde_json::json!({ "deployment": deployment_name, "model": id }),
+                )?;
+                pos
+            }
+            DeployAction::Keep => 0,
+        };
+        pipeline.leaderboard = leaderboard.iter().map(|e| e.model.id.clone()).collect();
+        pipeline.best_model = Some(leaderboard[best].model.id.clone());
+        pipeline.deployment = Some(deployment_name);
+        pipeline.decision = Some(decision.clone());
+        self.end(pipeline, Stage::Deploying, &decision.reason)?;
+        pipeline.status = PipelineStatus::Done;
+        pipeline.updated_at_ms = now_ms();
+        self.tenant.put_pipeline(pipeline)?;
+        self.engine.store.flush()?;
+
+        Ok(PipelineOutcome {
+            pipeline: pipeline.clone(),
+            trials,
+            best_bundle: bundles.swap_remove(best),
+            leaderboard,
+            best,
+            decision,
+            metric: (metric, direction),
+            test_rows: data.test_x.num_rows(),
+            elapsed_secs: self.started.elapsed().as_secs_f64(),
+        })
+    }
+}
+
+fn all_rows(t: &TargetInfo) -> Vec<usize> {
+    (0..t.y.len()).collect()
+}
+
+fn summary_of(m: &ModelRecord) -> ModelSummary {
+    ModelSummary {
+        model_id: m.id.clone(),
+        kind: m.kind.clone(),
+        metrics: m.test_metrics.clone(),
+        fit_seconds: m.fit_seconds,
+        size_bytes: m.bundle.size,
+    }
+}
+
+/// `<file stem>-<target>`, lowercased, with anything but letters, digits and dashes replaced.
+pub fn default_deployment_name(path: &Path, target: &str) -> String {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    let stem = stem.split('.').next().unwrap_or("model").to_string();
+    format!("{stem}-{target}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+fn fit_chain(
+    preparers: &[(PreparerHandle, &PluginRef)],
+    table: &Table,
+    target: &Column,
+    task: Task,
+) -> Result<Prepared, PipelineError> {
+    let mut current = table.clone();
+    let mut states = Vec::with_capacity(preparers.len());
+    for (h, r) in preparers {
+        let rows = current.num_rows();
+        let (state, out) = h
+            .fit(&current, target, task, &r.config_string())
+            .map_err(PipelineError::plugin(Stage::Preparing))?;
+        if out.num_rows() != rows {
+            return Err(PipelineError::Stage {
+                stage: Stage::Preparing,
+                message: format!(
+                    "preparer '{}' fit returned {} rows for {rows}",
+                    h.info().id,
+                    out.num_rows()
+                ),
+            });
+        }
+        states.push(state);
+        current = out;
+    }
+    if current.num_columns() == 0 {
+        return Err(PipelineError::Stage {
+            stage: Stage::Preparing,
+            message: "no usable feature is left after preparation (every column was constant, an identifier, or empty)".into(),
+        });
+    }
+    Ok(Prepared {
+        states,
+        fitted: current,
+    })
+}
+
+fn transform_chain(
+    preparers: &[(PreparerHandle, &PluginRef)],
+    states: &[Vec<u8>],
+    table: &Table,
+    fitted: &Table,
+) -> Result<Table, PipelineError> {
+    let mut current = table.clone();
+    for ((h, _), state) in preparers.iter().zip(states) {
+        let rows = current.num_rows();
+        current = h
+            .transform(state, &current)
+            .map_err(PipelineError::plugin(Stage::Preparing))?;
+        if current.num_rows() != rows {
+            return Err(PipelineError::Stage {
+                stage: Stage::Preparing,
+                message: format!(
+                    "preparer '{}' transform returned {} rows for {rows}",
+                    h.info().id,
+                    current.num_rows()
+                ),
+            });
+        }
+    }
+    if current.names() != fitted.names() {
+        return Err(PipelineError::Stage {
+            stage: Stage::Preparing,
+            message: format!(
+                "transform produced columns [{}] but fit produced [{}]",
+                current.names().join(", "),
+                fitted.names().join(", ")
+            ),
+        });
+    }
+    Ok(current)
+}
+
+/// Turn a selector's candidates into planner input, checking them against the catalogue: an
+/// unknown kind is skipped, an unknown parameter dropped, each with a note to the user.
+fn plan_candidates(
+    candidates: &[microlearn_core::stages::Candidate],
+    catalogue: &[microlearn_core::stages::ModelKindInfo],
+    selector_id: &str,
+    observer: &dyn Observer,
+) -> Result<Vec<PlannerCandidate>, PipelineError> {
+    let mut out: Vec<PlannerCandidate> = Vec::new();
+    for c in candidates {
+        let Some(kind) = catalogue.iter().find(|k| k.name == c.kind) else {
+            observer.note(&format!(
+                "selector '{selector_id}' proposed unknown model kind '{}'; skipped",
+                c.kind
+            ));
+            continue;
+        };
+        if out.iter().any(|p| p.kind == c.kind) {
+            continue;
+        }
+        let known = |name: &str| kind.params.iter().any(|p| p.name == name);
+        let mut space = Vec::new();
+        for spec in &c.search_space {
+            if known(&spec.name) {
+                space.push(spec.clone());
+            } else {
+                observer.note(&format!(
+                    "selector '{selector_id}': {} has no parameter '{}'; not searched",
+                    c.kind, spec.name
+                ));
+            }
+        }
+        let warm_starts = c
+            .warm_starts
+            .iter()
+            .map(|w| {
+                let mut p = w.clone();
+                p.0.retain(|name, _| known(name));
+                p
+            })
+            .collect();
+        let share = if c.budget_share.is_finite() && c.budget_share > 0.0 {
+            c.budget_share
+        } else {
+            0.1
+        };
+        out.push(PlannerCandidate {
+            kind: c.kind.clone(),
+            budget_share: share,
+            search_space: space,
+            warm_starts,
+        });
+    }
+    if out.is_empty() {
+        return Err(PipelineError::Stage {
+            stage: Stage::Selecting,
+            message: format!(
+                "selector '{selector_id}' proposed no model kind the host offers (offered: {})",
+                catalogue
+                    .iter()
+                    .map(|k| k.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        });
+    }
+    let total: f64 = out.iter().map(|c| c.budget_share).sum();
+    for c in &mut out {
+        c.budget_share /= total;
+    }
+    Ok(out)
+}
+
+/// Available memory in bytes (Linux `MemAvailable`), 0 when unknown.
+fn available_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemAvailable:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}

@@ -1,0 +1,102 @@
+//! Conversions between prepared tables, the trainer's matrices and the target.
+
+use crate::PipelineError;
+use microlearn_core::stages::MetaFeatures;
+use microlearn_core::{Column, ColumnData, ColumnKind, Dictionary, Schema, Stage, Table, Task};
+use microlearn_data::TargetInfo;
+use microlearn_train::{Matrix, Target};
+
+/// A prepared table as a feature matrix. Every column becomes f64 (missing → NaN); a preparer
+/// is expected to output numeric columns, but booleans and codes convert losslessly anyway.
+pub fn table_to_matrix(table: &Table, stage: Stage) -> Result<Matrix, PipelineError> {
+    let names = table.names().into_iter().map(String::from).collect();
+    let columns = table.columns().iter().map(Column::to_f64_nan).collect();
+    Matrix::from_columns(names, columns).map_err(|e| PipelineError::Stage {
+        stage,
+        message: format!("prepared table cannot become a feature matrix: {e}"),
+    })
+}
+
+/// The trainer's target for the given rows.
+pub fn train_target(info: &TargetInfo, rows: &[usize]) -> Target {
+    if info.task.is_classification() {
+        Target::Classes {
+            y: rows.iter().map(|&r| info.y[r] as u32).collect(),
+            n_classes: info.labels.len(),
+        }
+    } else {
+        Target::Regression(rows.iter().map(|&r| info.y[r]).collect())
+    }
+}
+
+/// The target as a column for preparers (class labels as a categorical, values as floats).
+pub fn target_column(info: &TargetInfo, rows: &[usize]) -> Column {
+    if info.task.is_classification() {
+        Column::new(
+            info.name.clone(),
+            ColumnData::Categorical(Dictionary {
+                codes: rows.iter().map(|&r| info.y[r] as u32).collect(),
+                dictionary: info.labels.clone(),
+            }),
+        )
+    } else {
+        Column::float64(info.name.clone(), rows.iter().map(|&r| info.y[r]).collect())
+    }
+}
+
+/// The target values for an evaluator (class index as f64, or the value).
+pub fn y_true(info: &TargetInfo, rows: &[usize]) -> Vec<f64> {
+    rows.iter().map(|&r| info.y[r]).collect()
+}
+
+/// A target restricted to `rows`, re-indexed from 0 (for splitting the training part again).
+pub fn subset_target(info: &TargetInfo, rows: &[usize]) -> TargetInfo {
+    TargetInfo {
+        name: info.name.clone(),
+        task: info.task,
+        labels: info.labels.clone(),
+        y: rows.iter().map(|&r| info.y[r]).collect(),
+    }
+}
+
+/// Statistics for the selector.
+pub fn meta_features(
+    task: Task,
+    raw: &Table,
+    schema: &Schema,
+    target: &TargetInfo,
+    train_rows: &[usize],
+    prepared_features: usize,
+) -> MetaFeatures {
+    let count = |k: &[ColumnKind]| {
+        raw.columns()
+            .iter()
+            .filter(|c| schema.column(&c.name).is_some_and(|s| k.contains(&s.kind)))
+            .count() as u32
+    };
+    let cells = (raw.num_rows() * raw.num_columns()).max(1);
+    let missing: usize = raw.columns().iter().map(Column::null_count).sum();
+    let (classes, minority) = if task.is_classification() {
+        let k = target.labels.len();
+        let mut counts = vec![0usize; k];
+        for &r in train_rows {
+            counts[target.y[r] as usize] += 1;
+        }
+        let min = counts.iter().copied().min().unwrap_or(0);
+        (k as u32, min as f64 / train_rows.len().max(1) as f64)
+    } else {
+        (0, 0.0)
+    };
+    MetaFeatures {
+        task,
+        rows: train_rows.len() as u64,
+        raw_features: raw.num_columns() as u32,
+        prepared_features: prepared_features as u32,
+        numeric_features: count(&[ColumnKind::Numeric, ColumnKind::Boolean]),
+        categorical_features: count(&[ColumnKind::Categorical, ColumnKind::Text]),
+        datetime_features: count(&[ColumnKind::Datetime]),
+        missing_fraction: missing as f64 / cells as f64,
+        classes,
+        minority_class_fraction: minority,
+    }
+}

@@ -1,0 +1,19 @@
+//! The MicroLearn pipeline engine: runs a dataset through the preparer, selector, search,
+//! trainer, evaluator and deployer stages, persisting every step, and writes model bundles that
+//! score new rows exactly as training did.
+
+pub mod bundle;
+pub mod config;
+mod engine;
+mod error;
+pub mod features;
+pub mod observer;
+pub mod scoring;
+mod search;
+
+pub use bundle::{Bundle, BundleError, BundleHeader};
+pub use config::{PipelineConfig, PluginRef, default_metric};
+pub use engine::{Engine, LeaderboardEntry, PipelineOutcome, RunInput, default_deployment_name};
+pub use error::PipelineError;
+pub use observer::{NoopObserver, Observer};
+pub use scoring::{LoadedModel, Scored};

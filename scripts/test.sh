@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The test suite: plugin components are built first (the host's tests load the real ones), then
+# the plugins' native unit tests, then the host workspace (unit, conformance, hostile-plugin and
+# end-to-end tests against ../shared/datasets).
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$repo"
+target_dir="${CARGO_TARGET_DIR:-$repo/target}"
+export MICROLEARN_PLUGIN_BUILD_DIR="$target_dir"
+
+rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+
+echo "==> building plugin components"
+bash scripts/build-plugins.sh "$target_dir/microlearn-plugins"
+echo "==> plugin unit tests (native)"
+cargo test --release --manifest-path plugins/Cargo.toml
+echo "==> host workspace tests"
+cargo test --release --workspace

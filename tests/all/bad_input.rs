@@ -1,0 +1,218 @@
+//! Bad input gets a precise message and a non-zero exit, and leaves nothing half-written: the
+//! data directory holds no dataset, pipeline or artefact afterwards.
+
+use crate::common::*;
+use microlearn_store::{DEFAULT_TENANT, Store};
+use std::path::Path;
+
+/// Run `microlearn run FILE --target TARGET`, expect failure mentioning every needle, and check
+/// that nothing was recorded.
+fn rejects(file: &Path, target: &str, needles: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let out = microlearn(
+        &home,
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--target",
+            target,
+            "--budget",
+            "5",
+            "--out",
+            dir.path().join("m.mlbundle").to_str().unwrap(),
+        ],
+    );
+    let err = stderr(&out);
+    assert!(
+        !out.status.success(),
+        "expected failure, got success: {err}"
+    );
+    assert!(
+        !err.contains("panicked"),
+        "panic instead of an error: {err}"
+    );
+    for n in needles {
+        assert!(err.contains(n), "message lacks {n:?}: {err}");
+    }
+    assert!(
+        !dir.path().join("m.mlbundle").exists(),
+        "no bundle on failure"
+    );
+    if home.exists() {
+        let store = Store::open(&home).unwrap();
+        let t = store.tenant(DEFAULT_TENANT);
+        assert!(t.pipelines().unwrap().is_empty(), "no pipeline recorded");
+        assert!(t.datasets().unwrap().is_empty(), "no dataset recorded");
+        let artefacts = home.join("artefacts");
+        let files = walk(&artefacts);
+        assert!(files.is_empty(), "artefacts left behind: {files:?}");
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+#[test]
+fn rejects_a_missing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    rejects(
+        &dir.path().join("nope.csv"),
+        "y",
+        &["nope.csv", "no such file"],
+    );
+}
+
+#[test]
+fn rejects_an_empty_file() {
+    let dir = tempfile::tempdir().unwrap();
+    rejects(
+        &write(dir.path(), "empty.csv", b""),
+        "y",
+        &["empty.csv", "empty"],
+    );
+}
+
+#[test]
+fn rejects_an_unknown_target_and_suggests_the_closest_column() {
+    rejects(&dataset("titanic.csv"), "survive", &["survive", "survived"]);
+}
+
+#[test]
+fn rejects_a_target_with_one_class() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("x,y\n");
+    for i in 0..50 {
+        csv.push_str(&format!("{i},yes\n"));
+    }
+    rejects(
+        &write(dir.path(), "one.csv", csv.as_bytes()),
+        "y",
+        &["'y'", "one class"],
+    );
+}
+
+#[test]
+fn rejects_a_target_with_missing_values_naming_the_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("x,y\n");
+    for i in 0..50 {
+        if i == 7 {
+            csv.push_str(&format!("{i},\n"));
+        } else {
+            csv.push_str(&format!("{i},{}\n", i % 2));
+        }
+    }
+    rejects(
+        &write(dir.path(), "holes.csv", csv.as_bytes()),
+        "y",
+        &["'y'", "missing", "8"],
+    );
+}
+
+#[test]
+fn rejects_a_non_utf8_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = b"x,y\n1,a\n2,b\n".to_vec();
+    bytes.extend_from_slice(&[0xff, 0xfe, b',', b'c', b'\n']);
+    rejects(
+        &write(dir.path(), "latin.csv", &bytes),
+        "y",
+        &["latin.csv", "UTF-8"],
+    );
+}
+
+#[test]
+fn rejects_a_ragged_csv_naming_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("a,b,y\n");
+    for i in 0..20 {
+        csv.push_str(&format!("{i},{i},{}\n", i % 2));
+    }
+    csv.push_str("1,2,3,4\n");
+    rejects(
+        &write(dir.path(), "ragged.csv", csv.as_bytes()),
+        "y",
+        &["ragged.csv", "22"],
+    );
+}
+
+#[test]
+fn rejects_an_unknown_plugin_before_reading_data() {
+    rejects_args(
+        &["--preparer", "no-such-preparer"],
+        &["no-such-preparer", "standard"],
+    );
+}
+
+#[test]
+fn rejects_malformed_plugin_config() {
+    rejects_args(&["--preparer", "standard:{not json"], &["standard", "JSON"]);
+}
+
+fn rejects_args(extra: &[&str], needles: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let data = dataset("iris.csv");
+    let mut args = vec![
+        "run",
+        data.to_str().unwrap(),
+        "--target",
+        "target",
+        "--budget",
+        "5",
+    ];
+    args.extend_from_slice(extra);
+    let out = microlearn(&home, &args);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    for n in needles {
+        assert!(err.contains(n), "message lacks {n:?}: {err}");
+    }
+    if home.exists() {
+        let store = Store::open(&home).unwrap();
+        assert!(store.tenant(DEFAULT_TENANT).pipelines().unwrap().is_empty());
+    }
+}
+
+#[test]
+fn predict_rejects_a_file_that_is_not_a_bundle() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = write(dir.path(), "fake.mlbundle", b"PK\x03\x04 definitely a zip");
+    let out = microlearn(
+        dir.path(),
+        &[
+            "predict",
+            "--model",
+            fake.to_str().unwrap(),
+            dataset("iris.csv").to_str().unwrap(),
+            "-o",
+            dir.path().join("o.csv").to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("not a MicroLearn model bundle"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.path().join("o.csv").exists());
+}

@@ -1,0 +1,290 @@
+//! `microlearn run` and `microlearn predict` on public datasets, through the real binary, real
+//! plugins and a real data directory.
+
+use crate::common::*;
+use microlearn_store::{DEFAULT_TENANT, Store};
+
+fn run_json(home: &std::path::Path, args: &[&str]) -> serde_json::Value {
+    let out = microlearn(home, args);
+    assert!(out.status.success(), "run failed: {}", stderr(&out));
+    serde_json::from_str(&stdout(&out)).expect("--json prints JSON")
+}
+
+fn test_metric(outcome: &serde_json::Value, name: &str) -> f64 {
+    let best = outcome["best"].as_str().unwrap();
+    let entry = outcome["leaderboard"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["model"] == best)
+        .unwrap();
+    entry["test_metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == name)
+        .unwrap_or_else(|| panic!("no test metric {name}"))["value"]
+        .as_f64()
+        .unwrap()
+}
+
+#[test]
+fn binary_pipeline_reaches_high_auc_and_predict_reproduces_its_test_predictions() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let bundle = dir.path().join("bc.mlbundle");
+    let preds = dir.path().join("pipeline-preds.csv");
+    let train = dataset("breast_cancer.train.csv");
+    let test = dataset("breast_cancer.test.csv");
+    let outcome = run_json(
+        &home,
+        &[
+            "run",
+            train.to_str().unwrap(),
+            "--target",
+            "target",
+            "--test",
+            test.to_str().unwrap(),
+            "--budget",
+            "12",
+            "--out",
+            bundle.to_str().unwrap(),
+            "--predictions",
+            preds.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    let auc = test_metric(&outcome, "roc_auc");
+    assert!(auc >= 0.97, "breast_cancer held-out ROC-AUC {auc} < 0.97");
+
+    // Batch scoring with the bundle gives exactly the predictions the pipeline evaluated.
+    let scored = dir.path().join("scored.csv");
+    let out = microlearn(
+        &home,
+        &[
+            "predict",
+            "--model",
+            bundle.to_str().unwrap(),
+            test.to_str().unwrap(),
+            "-o",
+            scored.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "predict failed: {}", stderr(&out));
+    let (h1, r1) = read_csv(&preds);
+    let (h2, r2) = read_csv(&scored);
+    assert_eq!(h1, vec!["prediction", "proba_0", "proba_1"]);
+    assert_eq!(h1, h2);
+    assert_eq!(r1.len(), 143, "one prediction per held-out row");
+    assert_eq!(
+        r1, r2,
+        "predict reproduces the pipeline's held-out predictions"
+    );
+
+    // The run is on record: pipeline done with every stage timed, trials and models stored.
+    let store = Store::open(&home).unwrap();
+    let t = store.tenant(DEFAULT_TENANT);
+    let pipelines = t.pipelines().unwrap();
+    assert_eq!(pipelines.len(), 1);
+    let p = &pipelines[0];
+    assert_eq!(p.status, microlearn_core::PipelineStatus::Done);
+    assert_eq!(p.stages.len(), 7);
+    assert!(
+        p.stages
+            .iter()
+            .all(|s| s.finished_at_ms >= Some(s.started_at_ms))
+    );
+    assert!(!t.trials(&p.id).unwrap().is_empty());
+    assert!(t.model(p.best_model.as_ref().unwrap()).unwrap().is_some());
+    let deployment = t
+        .deployment(p.deployment.as_ref().unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(Some(&deployment.model_id), p.best_model.as_ref());
+}
+
+#[test]
+fn multiclass_pipeline_with_string_target_and_missing_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let bundle = dir.path().join("p.mlbundle");
+    let outcome = run_json(
+        &home,
+        &[
+            "run",
+            dataset("penguins.train.csv").to_str().unwrap(),
+            "--target",
+            "species",
+            "--test",
+            dataset("penguins.test.csv").to_str().unwrap(),
+            "--budget",
+            "8",
+            "--out",
+            bundle.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(outcome["metric"], "log_loss");
+    let acc = test_metric(&outcome, "accuracy");
+    assert!(acc >= 0.93, "penguins accuracy {acc}");
+    let ll = test_metric(&outcome, "log_loss");
+    assert!(ll < 0.3, "penguins log-loss {ll}");
+
+    let scored = dir.path().join("scored.json");
+    let out = microlearn(
+        &home,
+        &[
+            "predict",
+            "-m",
+            bundle.to_str().unwrap(),
+            dataset("penguins.test.csv").to_str().unwrap(),
+            "-o",
+            scored.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&scored).unwrap()).unwrap();
+    assert_eq!(rows.len(), 86);
+    for r in &rows {
+        let label = r["prediction"].as_str().unwrap();
+        assert!(
+            ["Adelie", "Chinstrap", "Gentoo"].contains(&label),
+            "{label}"
+        );
+        let total: f64 = ["Adelie", "Chinstrap", "Gentoo"]
+            .iter()
+            .map(|c| r[format!("proba_{c}")].as_f64().unwrap())
+            .sum();
+        assert!((total - 1.0).abs() < 1e-9, "probabilities sum to {total}");
+    }
+}
+
+#[test]
+fn regression_pipeline_on_diamonds_reaches_high_r2() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let outcome = run_json(
+        &home,
+        &[
+            "run",
+            dataset("diamonds.train.csv").to_str().unwrap(),
+            "--target",
+            "price",
+            "--test",
+            dataset("diamonds.test.csv").to_str().unwrap(),
+            "--budget",
+            "20",
+            "--out",
+            dir.path().join("d.mlbundle").to_str().unwrap(),
+            "--json",
+        ],
+    );
+    let r2 = test_metric(&outcome, "r2");
+    assert!(r2 >= 0.9, "diamonds R² {r2} < 0.9");
+}
+
+#[test]
+fn internal_split_run_prints_a_leaderboard_and_a_second_run_reuses_the_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let data = repo_root().join("examples/data/titanic.csv");
+    for _ in 0..2 {
+        let out = microlearn(
+            &home,
+            &[
+                "run",
+                data.to_str().unwrap(),
+                "--target",
+                "survived",
+                "--budget",
+                "4",
+                "--out",
+                dir.path().join("t.mlbundle").to_str().unwrap(),
+            ],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = stdout(&out);
+        assert!(text.contains("Leaderboard"), "{text}");
+        assert!(text.contains("test roc_auc"), "{text}");
+    }
+    let store = Store::open(&home).unwrap();
+    let t = store.tenant(DEFAULT_TENANT);
+    assert_eq!(t.datasets().unwrap().len(), 1, "same file stored once");
+    assert_eq!(t.pipelines().unwrap().len(), 2);
+}
+
+#[test]
+fn max_trials_with_a_seed_gives_identical_trials() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dataset("iris.csv");
+    let run = |home: &str| {
+        let home = dir.path().join(home);
+        let out = microlearn(
+            &home,
+            &[
+                "run",
+                data.to_str().unwrap(),
+                "--target",
+                "target",
+                "--max-trials",
+                "6",
+                "--seed",
+                "7",
+                "--budget",
+                "120",
+                "--out",
+                dir.path().join("i.mlbundle").to_str().unwrap(),
+            ],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        let store = Store::open(&home).unwrap();
+        let t = store.tenant(DEFAULT_TENANT);
+        let p = t.pipelines().unwrap().remove(0);
+        t.trials(&p.id)
+            .unwrap()
+            .into_iter()
+            .map(|t| {
+                (
+                    t.number,
+                    t.kind,
+                    t.params.to_string(),
+                    t.score.map(f64::to_bits),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let a = run("a");
+    assert_eq!(a.len(), 6);
+    assert_eq!(a, run("b"));
+}
+
+#[test]
+fn plugins_list_shows_every_first_party_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = microlearn(dir.path(), &["plugins", "list", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list: Vec<serde_json::Value> = serde_json::from_str(&stdout(&out)).unwrap();
+    let mut ids: Vec<(String, String)> = list
+        .iter()
+        .map(|p| {
+            (
+                p["kind"].as_str().unwrap().to_string(),
+                p["id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    ids.sort();
+    for expected in [
+        ("deployer", "best-model"),
+        ("evaluator", "classification"),
+        ("evaluator", "regression"),
+        ("preparer", "standard"),
+        ("selector", "portfolio"),
+    ] {
+        assert!(
+            ids.contains(&(expected.0.to_string(), expected.1.to_string())),
+            "{expected:?} missing from {ids:?}"
+        );
+    }
+}

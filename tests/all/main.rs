@@ -1,0 +1,10 @@
+//! MicroLearn's cross-crate suites, compiled into one test binary: plugin conformance, the
+//! command line end to end on the public datasets, and bad input.
+//!
+//! They need the built plugin components and the `microlearn` binary; `scripts/test.sh` builds
+//! both first. Run alone with `cargo test --release -p microlearn-tests`.
+
+mod bad_input;
+mod common;
+mod conformance;
+mod e2e;

@@ -1,0 +1,1 @@
+//! End-to-end and conformance suites live in `all/`.
