@@ -4,6 +4,9 @@
 //! They need the built plugin components and the `microlearn` binary; `scripts/test.sh` builds
 //! both first. Run alone with `cargo test --release -p microlearn-tests`.
 
+// Test helpers outside #[test] functions are still test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod bad_input;
 mod common;
 mod conformance;

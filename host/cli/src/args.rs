@@ -35,7 +35,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run a pipeline on a table and write the best model's bundle.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Score a table with a model bundle (batch prediction).
     Predict(PredictArgs),
     /// Installed plugins.

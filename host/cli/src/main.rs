@@ -46,7 +46,7 @@ fn init_tracing(verbose: u8) {
 fn dispatch(cli: Cli) -> Result<()> {
     let home = cli.home.clone();
     match cli.command {
-        Command::Run(args) => run(&home, &cli.plugins, args),
+        Command::Run(args) => run(&home, &cli.plugins, *args),
         Command::Predict(args) => predict(&home, &cli.plugins, args),
         Command::Plugins { command } => plugins(&home, &cli.plugins, command),
     }

@@ -52,10 +52,10 @@ impl CliProgress {
     }
 
     pub fn finish(&self) {
-        if let Ok(mut s) = self.state.lock() {
-            if let Some((bar, _, _)) = s.search.take() {
-                bar.finish_and_clear();
-            }
+        if let Ok(mut s) = self.state.lock()
+            && let Some((bar, _, _)) = s.search.take()
+        {
+            bar.finish_and_clear();
         }
     }
 
