@@ -85,18 +85,29 @@ fn gbdt(kind: &ModelKind, p: &Profile) -> (f64, Candidate) {
     let mut space = Vec::new();
     for spec in &kind.params {
         let narrowed = match spec.name.as_str() {
-            "n_rounds" if p.tight || p.huge => narrow_int(spec, None, Some(500)),
+            // Controls of the fit rather than of the model: searching them mostly adds noise to
+            // a validation score, so they keep their defaults (early stopping stays on).
+            "early_stopping_rounds" | "max_bin" | "max_depth" | "min_gain_to_split" => continue,
+            // The regression loss is only a choice for regression.
+            "objective" | "huber_delta" if p.task.is_classification() => continue,
+            // The region where good boosted-tree configurations live (LightGBM's and FLAML's
+            // experience): a random draw outside it wins a small validation set by luck and
+            // then generalises badly.
+            "learning_rate" if p.tight => narrow_float(spec, Some(0.03), Some(0.3)),
+            "learning_rate" => narrow_float(spec, Some(0.01), Some(0.3)),
+            "feature_fraction" => narrow_float(spec, Some(0.4), None),
+            "bagging_fraction" => narrow_float(spec, Some(0.5), None),
+            "n_rounds" if p.tight || p.huge => narrow_int(spec, Some(50), Some(500)),
+            "n_rounds" => narrow_int(spec, Some(50), None),
             "num_leaves" if p.tiny => narrow_int(spec, None, Some(31)),
-            "max_depth" if p.tiny => narrow_int(spec, None, Some(8)),
             // Leaves need enough rows to be stable on big data, few enough to split small data.
             "min_data_in_leaf" => narrow_int(
                 spec,
                 Some((rows / 10_000).clamp(1, 100)),
                 Some((rows / 20).clamp(5, 1_000)),
             ),
-            "learning_rate" if p.tight => narrow_float(spec, Some(0.03), None),
             // Low-impact dimensions are not worth searching on a tight budget.
-            "max_bin" | "min_sum_hessian" | "lambda_l1" if p.tight => continue,
+            "min_sum_hessian" | "lambda_l1" if p.tight => continue,
             _ => spec.clone(),
         };
         space.push(narrowed);
@@ -196,7 +207,16 @@ fn linear(kind: &ModelKind, p: &Profile) -> (f64, Candidate) {
             ("l1_ratio", ParamValue::Float(0.5)),
         ],
     ];
-    let space = kind.params.clone();
+    // Solver settings are not model choices: searching them only finds unconverged fits.
+    let space: Vec<ParamSpec> = kind
+        .params
+        .iter()
+        .filter(|s| s.name != "max_iter" && s.name != "tol")
+        .map(|s| match s.name.as_str() {
+            "alpha" => narrow_float(s, None, Some(10.0)),
+            _ => s.clone(),
+        })
+        .collect();
     let candidate = Candidate {
         kind: kind.name.clone(),
         budget_share: share,

@@ -228,3 +228,26 @@ fn config_limits_and_excludes_candidates() {
         Err(PluginError::InvalidConfig(_))
     ));
 }
+
+#[test]
+fn searches_only_model_choices_in_the_region_good_configurations_live() {
+    let mut trees = gbdt();
+    trees.params[1] = float("learning_rate", 0.005, 0.5, true, 0.1);
+    let catalogue = vec![trees, linear()];
+    let c = Portfolio::select(&request(20_000, 20, 600.0, catalogue.clone())).unwrap();
+    let trees = c.iter().find(|c| c.kind == "gbdt").unwrap();
+    let names: Vec<&str> = trees.search_space.iter().map(|s| s.name.as_str()).collect();
+    assert!(!names.contains(&"max_bin"), "{names:?}");
+    let lr = trees
+        .search_space
+        .iter()
+        .find(|s| s.name == "learning_rate")
+        .unwrap();
+    assert!(
+        matches!(lr.domain, ParamDomain::Float { high, .. } if high <= 0.3),
+        "{lr:?}"
+    );
+    let lin = c.iter().find(|c| c.kind == "linear").unwrap();
+    assert!(lin.search_space.iter().all(|s| s.name != "max_iter"));
+    assert_valid(&c, &catalogue);
+}
