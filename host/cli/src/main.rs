@@ -21,10 +21,27 @@ fn main() -> ExitCode {
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes joined by `: `, skipping a cause whose text an outer message
+/// already quotes (library errors often embed their source in their own message).
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn init_tracing(verbose: u8) {
@@ -67,7 +84,12 @@ fn plugin_dirs(home: &Path, extra: &[PathBuf]) -> Vec<PathBuf> {
             }
         }
     }
-    dirs.push(home.join("plugins"));
+    // The drop-in folder is optional: a fresh data directory has none yet.
+    let drop_in = home.join("plugins");
+    if drop_in.is_dir() {
+        dirs.push(drop_in);
+    }
+    // Folders named explicitly are scanned even when missing, so a typo is reported.
     dirs.extend(extra.iter().cloned());
     dirs
 }
@@ -219,5 +241,19 @@ fn plugins(home: &Path, extra: &[PathBuf], command: PluginsCommand) -> Result<()
             );
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_chain;
+
+    #[test]
+    fn error_chain_does_not_repeat_a_cause_the_message_already_quotes() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let e = anyhow::Error::new(io)
+            .context("x.csv: no such file")
+            .context("reading the dataset");
+        assert_eq!(error_chain(&e), "reading the dataset: x.csv: no such file");
     }
 }
