@@ -107,6 +107,12 @@ fn plugin_host(home: &Path, extra: &[PathBuf]) -> Result<PluginHost> {
             path.display()
         );
     }
+    if host.list().is_empty() {
+        eprintln!(
+            "warning: no plugins found; build the first-party ones with scripts/build-plugins.sh, \
+             or install one with `microlearn plugins install DIR`"
+        );
+    }
     Ok(host)
 }
 
