@@ -32,6 +32,10 @@ use std::time::{Duration, Instant};
 /// so the pipeline as a whole ends near its budget.
 const SEARCH_SHARE: f64 = 0.8;
 
+/// Share of the budget by which refits should be done; the rest is for held-out evaluation,
+/// the deployer and writing bundles.
+const REFIT_END_SHARE: f64 = 0.92;
+
 /// The files a pipeline reads.
 #[derive(Debug, Clone)]
 pub struct RunInput {
@@ -121,7 +125,6 @@ impl Engine {
     ) -> Result<PipelineOutcome, PipelineError> {
         config.validate().map_err(PipelineError::Config)?;
         let started = Instant::now();
-        let deadline = started + Duration::from_secs_f64(config.budget_secs);
         let tenant = self.store.tenant(&config.tenant);
 
         // Resolve every plugin first: an unknown id should fail before any data is read.
@@ -182,7 +185,6 @@ impl Engine {
             tenant: &tenant,
             config,
             observer,
-            deadline,
             started,
         };
         let result = ctx.run_stages(
@@ -428,7 +430,6 @@ struct RunCtx<'a> {
     tenant: &'a TenantStore,
     config: &'a PipelineConfig,
     observer: &'a dyn Observer,
-    deadline: Instant,
     started: Instant,
 }
 
@@ -660,11 +661,11 @@ impl RunCtx<'_> {
         let y_train = train_target(&data.train_y, &all_train);
         let mut refits: Vec<(&TrialRecord, TrainedModel, f64)> = Vec::new();
         for trial in ranked.iter().take(config.refit_top) {
-            // The refit may overrun the search deadline but not the pipeline's budget by much:
-            // at least a tenth of the budget is granted so a slow refit still yields a model.
-            let refit_deadline = self
-                .deadline
-                .max(Instant::now() + Duration::from_secs_f64(config.budget_secs * 0.1));
+            // Refits end early enough to leave time for held-out evaluation and bundling; a
+            // refit that starts late still gets 5% of the budget so it yields a usable model.
+            let refit_deadline = (self.started
+                + Duration::from_secs_f64(config.budget_secs * REFIT_END_SHARE))
+            .max(Instant::now() + Duration::from_secs_f64(config.budget_secs * 0.05));
             let t0 = Instant::now();
             let model = microlearn_train::fit(
                 &trial.kind,
