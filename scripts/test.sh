@@ -14,5 +14,8 @@ echo "==> building plugin components"
 bash scripts/build-plugins.sh "$target_dir/microlearn-plugins"
 echo "==> plugin unit tests (native)"
 cargo test --release --manifest-path plugins/Cargo.toml
+echo "==> building the microlearn binary the end-to-end suites drive"
+cargo build --release -p microlearn
+export MICROLEARN_BIN="$target_dir/release/microlearn"
 echo "==> host workspace tests"
 cargo test --release --workspace

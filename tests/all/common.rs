@@ -40,21 +40,27 @@ pub fn dataset(name: &str) -> PathBuf {
     p
 }
 
-/// The `microlearn` binary (built by scripts/test.sh, or here on first use).
+/// The `microlearn` binary: `MICROLEARN_BIN`, or the workspace's release binary, brought up to
+/// date once per test run (a binary left from an older build must never be the one tested).
 pub fn bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("MICROLEARN_BIN") {
-        return PathBuf::from(p);
-    }
-    let p = target_dir().join("release").join("microlearn");
-    if !p.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--release", "-p", "microlearn"])
-            .current_dir(repo_root())
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the microlearn binary failed");
-    }
-    p
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            if let Some(p) = std::env::var_os("MICROLEARN_BIN") {
+                return PathBuf::from(p);
+            }
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "--release", "-p", "microlearn"])
+                .current_dir(repo_root())
+                .status()
+                .expect("cargo runs");
+            assert!(status.success(), "building the microlearn binary failed");
+            let dir = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| repo_root().join("target"));
+            dir.join("release").join("microlearn")
+        })
+        .clone()
 }
 
 /// Run `microlearn` with a fresh data directory and the built plugins.

@@ -91,6 +91,10 @@ fn plugin_dirs(home: &Path, extra: &[PathBuf]) -> Vec<PathBuf> {
     }
     // Folders named explicitly are scanned even when missing, so a typo is reported.
     dirs.extend(extra.iter().cloned());
+    // One folder reached by two paths (e.g. `bin/../microlearn-plugins` and the same folder
+    // named in MICROLEARN_PLUGIN_PATH) is scanned once, not reported as overriding itself.
+    let mut seen = std::collections::HashSet::new();
+    dirs.retain(|d| seen.insert(std::fs::canonicalize(d).unwrap_or_else(|_| d.clone())));
     dirs
 }
 
