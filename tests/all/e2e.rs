@@ -265,7 +265,11 @@ fn plugins_list_shows_every_first_party_plugin() {
     let out = microlearn(dir.path(), &["plugins", "list", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     // A fresh data directory has no drop-in folder yet; that is not worth a warning.
-    assert!(!stderr(&out).to_lowercase().contains("warn"), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).to_lowercase().contains("warn"),
+        "{}",
+        stderr(&out)
+    );
     let list: Vec<serde_json::Value> = serde_json::from_str(&stdout(&out)).unwrap();
     let mut ids: Vec<(String, String)> = list
         .iter()
