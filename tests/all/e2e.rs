@@ -294,3 +294,50 @@ fn plugins_list_shows_every_first_party_plugin() {
         );
     }
 }
+
+#[test]
+fn microlearn_toml_sets_run_defaults_and_flags_override_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(
+        home.join("microlearn.toml"),
+        "[run]\nbudget = 30\nseed = 5\npreparers = [\"standard:{\\\"max_onehot\\\": 3}\"]\n",
+    )
+    .unwrap();
+    let data = dataset("iris.csv");
+    let out = microlearn(
+        &home,
+        &[
+            "run",
+            data.to_str().unwrap(),
+            "--target",
+            "target",
+            "--seed",
+            "9",
+            "--max-trials",
+            "2",
+            "--out",
+            dir.path().join("i.mlbundle").to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let store = Store::open(&home).unwrap();
+    let p = store.tenant(DEFAULT_TENANT).pipelines().unwrap().remove(0);
+    assert_eq!(p.config["budget_secs"], 30.0, "budget from the file");
+    assert_eq!(p.config["seed"], 9, "the flag beats the file");
+    assert_eq!(p.config["preparers"][0]["config"]["max_onehot"], 3);
+    drop(store);
+
+    std::fs::write(home.join("microlearn.toml"), "[run]\nbugdet = 30\n").unwrap();
+    let out = microlearn(
+        &home,
+        &["run", data.to_str().unwrap(), "--target", "target"],
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("microlearn.toml") && err.contains("bugdet"),
+        "{err}"
+    );
+}

@@ -24,6 +24,10 @@ pub struct Cli {
         value_delimiter = ':'
     )]
     pub plugins: Vec<PathBuf>,
+    /// Configuration file (default: microlearn.toml in the data directory, then in the
+    /// current directory). Flags and MICROLEARN_* variables override it.
+    #[arg(long, global = true, env = "MICROLEARN_CONFIG")]
+    pub config: Option<PathBuf>,
     /// More logging (-v info, -vv debug, -vvv trace); `MICROLEARN_LOG` takes a tracing filter.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -57,12 +61,12 @@ pub struct RunArgs {
     /// binary, multiclass or regression (default: inferred from the target).
     #[arg(long)]
     pub task: Option<Task>,
-    /// Wall-clock budget for the whole pipeline, seconds.
-    #[arg(long, default_value_t = 60.0)]
-    pub budget: f64,
-    /// Seed for splits, search and training.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// Wall-clock budget for the whole pipeline, seconds [default: 60].
+    #[arg(long)]
+    pub budget: Option<f64>,
+    /// Seed for splits, search and training [default: 0].
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Stop after this many trials (with --seed, makes the search reproducible).
     #[arg(long)]
     pub max_trials: Option<usize>,
@@ -72,9 +76,9 @@ pub struct RunArgs {
     /// A separate held-out table to evaluate on, instead of splitting FILE.
     #[arg(long)]
     pub test: Option<PathBuf>,
-    /// Share of FILE held out for evaluation when --test is not given.
-    #[arg(long, default_value_t = 0.25)]
-    pub test_fraction: f64,
+    /// Share of FILE held out for evaluation when --test is not given [default: 0.25].
+    #[arg(long)]
+    pub test_fraction: Option<f64>,
     /// Objective metric (default: roc_auc, log_loss or rmse by task).
     #[arg(long)]
     pub metric: Option<String>,

@@ -3,6 +3,7 @@
 //! and results. All behaviour lives in the library crates.
 
 mod args;
+mod config;
 mod progress;
 mod render;
 
@@ -62,10 +63,14 @@ fn init_tracing(verbose: u8) {
 
 fn dispatch(cli: Cli) -> Result<()> {
     let home = cli.home.clone();
+    let (file, _) = config::load(cli.config.as_deref(), &home)?;
+    // Folders from the file come first, so MICROLEARN_PLUGIN_PATH / --plugins override them.
+    let mut dirs = file.plugin_dirs.clone();
+    dirs.extend(cli.plugins.iter().cloned());
     match cli.command {
-        Command::Run(args) => run(&home, &cli.plugins, *args),
-        Command::Predict(args) => predict(&home, &cli.plugins, args),
-        Command::Plugins { command } => plugins(&home, &cli.plugins, command),
+        Command::Run(args) => run(&home, &dirs, *args, &file.run),
+        Command::Predict(args) => predict(&home, &dirs, args),
+        Command::Plugins { command } => plugins(&home, &dirs, command),
     }
 }
 
@@ -120,24 +125,38 @@ fn plugin_host(home: &Path, extra: &[PathBuf]) -> Result<PluginHost> {
     Ok(host)
 }
 
-fn run(home: &Path, extra: &[PathBuf], args: RunArgs) -> Result<()> {
+fn run(home: &Path, extra: &[PathBuf], args: RunArgs, file: &config::RunDefaults) -> Result<()> {
+    // Flags win over the configuration file, which wins over the built-in defaults.
     let mut config = PipelineConfig::new(&args.target);
     config.task = args.task;
-    config.budget_secs = args.budget;
-    config.seed = args.seed;
+    config.budget_secs = args.budget.or(file.budget).unwrap_or(config.budget_secs);
+    config.seed = args.seed.or(file.seed).unwrap_or(config.seed);
     config.max_trials = args.max_trials;
-    config.threads = args.threads;
-    config.test_fraction = args.test_fraction;
-    config.metric = args.metric.clone();
+    config.threads = args.threads.or(file.threads);
+    config.test_fraction = args
+        .test_fraction
+        .or(file.test_fraction)
+        .unwrap_or(config.test_fraction);
+    config.metric = args.metric.clone().or_else(|| file.metric.clone());
     config.deployment = args.deployment.clone();
-    if !args.preparer.is_empty() {
-        config.preparers = parse_refs(&args.preparer)?;
+    let preparers = if args.preparer.is_empty() {
+        file.preparers.clone().unwrap_or_default()
+    } else {
+        args.preparer.clone()
+    };
+    if !preparers.is_empty() {
+        config.preparers = parse_refs(&preparers)?;
     }
-    if let Some(s) = &args.selector {
+    if let Some(s) = args.selector.as_ref().or(file.selector.as_ref()) {
         config.selector = PluginRef::parse(s).map_err(anyhow::Error::msg)?;
     }
-    config.evaluators = parse_refs(&args.evaluator)?;
-    if let Some(d) = &args.deployer {
+    let evaluators = if args.evaluator.is_empty() {
+        file.evaluators.clone().unwrap_or_default()
+    } else {
+        args.evaluator.clone()
+    };
+    config.evaluators = parse_refs(&evaluators)?;
+    if let Some(d) = args.deployer.as_ref().or(file.deployer.as_ref()) {
         config.deployer = PluginRef::parse(d).map_err(anyhow::Error::msg)?;
     }
     config.validate().map_err(anyhow::Error::msg)?;
@@ -148,7 +167,7 @@ fn run(home: &Path, extra: &[PathBuf], args: RunArgs) -> Result<()> {
     let store = Store::open(home)
         .with_context(|| format!("opening the data directory {}", home.display()))?;
     let engine = Engine::new(store, plugin_host(home, extra)?);
-    let progress = progress::CliProgress::new(args.budget, args.json);
+    let progress = progress::CliProgress::new(args.json);
     let outcome = engine
         .run(
             &RunInput {

@@ -25,7 +25,7 @@ struct State {
 }
 
 impl CliProgress {
-    pub fn new(_budget: f64, quiet: bool) -> Self {
+    pub fn new(quiet: bool) -> Self {
         let interactive = std::io::stderr().is_terminal() && !quiet;
         let multi = MultiProgress::with_draw_target(if interactive {
             ProgressDrawTarget::stderr()
