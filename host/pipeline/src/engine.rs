@@ -12,7 +12,7 @@ use crate::scoring::{Scored, to_scored};
 use crate::search::{SearchContext, best_per_kind, probe_objective, refit_params, run_search};
 use microlearn_core::stages::{
     Decision, DeployAction, DeployRequest, Evaluation, EvaluationRequest, Hardware, ModelSummary,
-    PluginKind, PredictionValues, SelectionRequest,
+    PluginKind, SelectionRequest,
 };
 use microlearn_core::{
     Column, Direction, ModelId, PipelineId, PipelineStatus, Schema, Stage, Table, Task,
@@ -571,33 +571,25 @@ impl RunCtx<'_> {
             .metric
             .clone()
             .unwrap_or_else(|| default_metric(task).to_string());
-        let (objective, objective_ref) = evaluators
-            .iter()
-            .find_map(|(h, r)| {
-                probe_objective(h, &r.config_string(), task, labels, &valid_y.y, &metric)
-                    .ok()
-                    .map(|d| ((h, d), r))
-            })
-            .ok_or_else(|| {
-                PipelineError::Config(format!(
-                    "no evaluator computes the objective '{metric}' for {task} tasks ({})",
-                    evaluators
-                        .iter()
-                        .map(|(h, r)| probe_objective(
-                            h,
-                            &r.config_string(),
-                            task,
-                            labels,
-                            &valid_y.y,
-                            &metric
-                        )
-                        .err()
-                        .unwrap_or_default())
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                ))
-            })?;
-        let (objective_eval, direction) = objective;
+        // The first evaluator that computes the objective scores the trials; each is probed
+        // once, and the reasons of those that do not are kept for the error.
+        let mut refusals = Vec::new();
+        let mut objective = None;
+        for (h, r) in evaluators {
+            match probe_objective(h, &r.config_string(), task, labels, &valid_y.y, &metric) {
+                Ok(direction) => {
+                    objective = Some((h, direction, r));
+                    break;
+                }
+                Err(why) => refusals.push(why),
+            }
+        }
+        let (objective_eval, direction, objective_ref) = objective.ok_or_else(|| {
+            PipelineError::Config(format!(
+                "no evaluator computes the objective '{metric}' for {task} tasks ({})",
+                refusals.join("; ")
+            ))
+        })?;
         let search_deadline =
             self.started + Duration::from_secs_f64(config.budget_secs * SEARCH_SHARE);
         let planner = TrialPlanner::new(planned, config.seed, config.max_trials);
@@ -698,12 +690,7 @@ impl RunCtx<'_> {
         let mut evaluated = Vec::new();
         for (trial, model, fit_secs) in refits {
             let preds = model.predict(&x_test);
-            let values = match &preds {
-                microlearn_train::Predictions::Values(v) => PredictionValues::Values(v.clone()),
-                microlearn_train::Predictions::Probabilities { data, .. } => {
-                    PredictionValues::Probabilities(data.clone())
-                }
-            };
+            let values = crate::features::prediction_values(&preds);
             let mut evaluations: Vec<(String, Evaluation)> = Vec::new();
             for (h, r) in evaluators {
                 let eval = h

@@ -1,10 +1,10 @@
 //! Conversions between prepared tables, the trainer's matrices and the target.
 
 use crate::PipelineError;
-use microlearn_core::stages::MetaFeatures;
+use microlearn_core::stages::{MetaFeatures, PredictionValues};
 use microlearn_core::{Column, ColumnData, ColumnKind, Dictionary, Schema, Stage, Table, Task};
 use microlearn_data::TargetInfo;
-use microlearn_train::{Matrix, Target};
+use microlearn_train::{Matrix, Predictions, Target};
 
 /// A prepared table as a feature matrix. Every column becomes f64 (missing → NaN); a preparer
 /// is expected to output numeric columns, but booleans and codes convert losslessly anyway.
@@ -98,5 +98,13 @@ pub fn meta_features(
         missing_fraction: missing as f64 / cells as f64,
         classes,
         minority_class_fraction: minority,
+    }
+}
+
+/// Model output in the form evaluators take.
+pub fn prediction_values(p: &Predictions) -> PredictionValues {
+    match p {
+        Predictions::Values(v) => PredictionValues::Values(v.clone()),
+        Predictions::Probabilities { data, .. } => PredictionValues::Probabilities(data.clone()),
     }
 }

@@ -41,10 +41,7 @@ pub(crate) fn score(
     predictions: &Predictions,
     metric: &str,
 ) -> Result<f64, String> {
-    let predictions = match predictions {
-        Predictions::Values(v) => PredictionValues::Values(v.clone()),
-        Predictions::Probabilities { data, .. } => PredictionValues::Probabilities(data.clone()),
-    };
+    let predictions = crate::features::prediction_values(predictions);
     let eval = evaluator
         .evaluate(&EvaluationRequest {
             task,

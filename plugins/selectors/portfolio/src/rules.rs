@@ -252,6 +252,16 @@ fn unknown(kind: &ModelKind, p: &Profile) -> (f64, Candidate) {
     (score, candidate)
 }
 
+/// `spec` with a narrower domain, its default moved inside it.
+fn with_domain(spec: &ParamSpec, domain: ParamDomain) -> ParamSpec {
+    let default = fit_value(&domain, &spec.default).unwrap_or_else(|| spec.default.clone());
+    ParamSpec {
+        name: spec.name.clone(),
+        domain,
+        default,
+    }
+}
+
 /// Intersect an integer domain with `[low, high]`; an empty intersection keeps the original.
 pub(crate) fn narrow_int(spec: &ParamSpec, low: Option<i64>, high: Option<i64>) -> ParamSpec {
     let ParamDomain::Int {
@@ -267,17 +277,14 @@ pub(crate) fn narrow_int(spec: &ParamSpec, low: Option<i64>, high: Option<i64>) 
     if nl > nh {
         return spec.clone();
     }
-    let domain = ParamDomain::Int {
-        low: nl,
-        high: nh,
-        log,
-    };
-    let default = fit_value(&domain, &spec.default).unwrap_or_else(|| spec.default.clone());
-    ParamSpec {
-        name: spec.name.clone(),
-        domain,
-        default,
-    }
+    with_domain(
+        spec,
+        ParamDomain::Int {
+            low: nl,
+            high: nh,
+            log,
+        },
+    )
 }
 
 /// Intersect a real domain with `[low, high]`; an empty intersection keeps the original.
@@ -295,17 +302,14 @@ pub(crate) fn narrow_float(spec: &ParamSpec, low: Option<f64>, high: Option<f64>
     if nl > nh {
         return spec.clone();
     }
-    let domain = ParamDomain::Float {
-        low: nl,
-        high: nh,
-        log,
-    };
-    let default = fit_value(&domain, &spec.default).unwrap_or_else(|| spec.default.clone());
-    ParamSpec {
-        name: spec.name.clone(),
-        domain,
-        default,
-    }
+    with_domain(
+        spec,
+        ParamDomain::Float {
+            low: nl,
+            high: nh,
+            log,
+        },
+    )
 }
 
 /// `value` made to fit `domain` (numbers clamped and converted), or `None` if it cannot.
