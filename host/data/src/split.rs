@@ -118,6 +118,18 @@ fn allocate(sizes: &[usize], fraction: f64, n: usize, loose: bool) -> Vec<usize>
     counts
 }
 
+/// `keep` distinct row indices out of `0..n`, drawn uniformly with a seed and returned in
+/// ascending order (all rows when `keep >= n`).
+pub fn sample_rows(n: usize, keep: usize, seed: u64) -> Vec<usize> {
+    if keep >= n {
+        return (0..n).collect();
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5A3B_1E55);
+    let mut rows = rand::seq::index::sample(&mut rng, n, keep).into_vec();
+    rows.sort_unstable();
+    rows
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,8 +14,14 @@ use std::path::Path;
 
 /// The first bytes of every bundle.
 pub const MAGIC: &[u8; 8] = b"MLBUNDLE";
-/// The bundle format this build writes; it reads this version and older ones.
-pub const FORMAT_VERSION: u32 = 1;
+/// The bundle format this build writes and reads.
+///
+/// v2: tree nodes carry categorical split sets and the model zoo gained kinds; v1 payloads
+/// cannot be decoded as v2 (postcard has no optional fields), so they are refused by version
+/// with advice instead of failing somewhere inside the payload.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest format this build reads.
+pub const OLDEST_READABLE_FORMAT: u32 = 2;
 
 /// What a person (or a server deciding whether it can load the bundle) needs without decoding
 /// the payload.
@@ -110,6 +116,20 @@ pub enum BundleError {
         origin: String,
         /// Its format.
         found: u32,
+        /// Newest readable.
+        supported: u32,
+    },
+    /// Written by an older MicroLearn whose payload this build cannot decode.
+    #[error(
+        "{origin} uses bundle format v{found}, written by an older MicroLearn; this MicroLearn reads v{oldest} to v{supported} — retrain the model (or score with the MicroLearn that wrote it)"
+    )]
+    OlderFormat {
+        /// Where it came from.
+        origin: String,
+        /// Its format.
+        found: u32,
+        /// Oldest readable.
+        oldest: u32,
         /// Newest readable.
         supported: u32,
     },
@@ -226,6 +246,14 @@ fn split<'a>(bytes: &'a [u8], origin: &str) -> Result<(BundleHeader, &'a [u8]), 
             supported: FORMAT_VERSION,
         });
     }
+    if format < OLDEST_READABLE_FORMAT {
+        return Err(BundleError::OlderFormat {
+            origin: origin.into(),
+            found: format,
+            oldest: OLDEST_READABLE_FORMAT,
+            supported: FORMAT_VERSION,
+        });
+    }
     let header_len = word(12) as usize;
     let header_end = 16usize
         .checked_add(header_len)
@@ -243,4 +271,45 @@ fn split<'a>(bytes: &'a [u8], origin: &str) -> Result<(BundleHeader, &'a [u8]), 
             message: format!("header is not valid: {e}"),
         })?;
     Ok((header, &bytes[header_end..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_version(version: u32) -> Vec<u8> {
+        let mut b = MAGIC.to_vec();
+        b.extend_from_slice(&version.to_le_bytes());
+        b.extend_from_slice(&2u32.to_le_bytes());
+        b.extend_from_slice(b"{}");
+        b
+    }
+
+    #[test]
+    fn bundles_from_other_format_versions_are_refused_by_version_with_advice() {
+        let err = Bundle::from_bytes(&with_version(1), "old.mlbundle").expect_err("v1");
+        let msg = err.to_string();
+        assert!(
+            matches!(err, BundleError::OlderFormat { found: 1, .. }),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("old.mlbundle") && msg.contains("retrain"),
+            "{msg}"
+        );
+        let err = Bundle::from_bytes(&with_version(FORMAT_VERSION + 1), "new.mlbundle")
+            .expect_err("newer");
+        assert!(matches!(err, BundleError::NewerFormat { .. }), "{err}");
+        assert!(err.to_string().contains("upgrade"), "{err}");
+    }
+
+    #[test]
+    fn truncated_and_foreign_files_are_refused() {
+        let err = Bundle::from_bytes(b"PK\x03\x04 a zip file", "m.zip").expect_err("zip");
+        assert!(matches!(err, BundleError::NotABundle { .. }), "{err}");
+        let mut b = with_version(FORMAT_VERSION);
+        b.truncate(18);
+        let err = Bundle::from_bytes(&b, "cut.mlbundle").expect_err("truncated");
+        assert!(matches!(err, BundleError::Corrupt { .. }), "{err}");
+    }
 }

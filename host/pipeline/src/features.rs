@@ -6,15 +6,23 @@ use microlearn_core::{Column, ColumnData, ColumnKind, Dictionary, Schema, Stage,
 use microlearn_data::TargetInfo;
 use microlearn_train::{Matrix, Predictions, Target};
 
-/// A prepared table as a feature matrix. Every column becomes f64 (missing → NaN); a preparer
-/// is expected to output numeric columns, but booleans and codes convert losslessly anyway.
+/// A prepared table as a feature matrix. Every column becomes f64 (missing → NaN). Categorical
+/// (dictionary) columns a preparer passes through become their codes, marked categorical so
+/// tree models split them by category sets; a preparer should one-hot encode for the other kinds.
 pub fn table_to_matrix(table: &Table, stage: Stage) -> Result<Matrix, PipelineError> {
     let names = table.names().into_iter().map(String::from).collect();
     let columns = table.columns().iter().map(Column::to_f64_nan).collect();
-    Matrix::from_columns(names, columns).map_err(|e| PipelineError::Stage {
+    let err = |e: microlearn_train::TrainError| PipelineError::Stage {
         stage,
         message: format!("prepared table cannot become a feature matrix: {e}"),
-    })
+    };
+    let mut x = Matrix::from_columns(names, columns).map_err(err)?;
+    for (j, c) in table.columns().iter().enumerate() {
+        if matches!(c.data, ColumnData::Categorical(_)) {
+            x.set_categorical(j, true).map_err(err)?;
+        }
+    }
+    Ok(x)
 }
 
 /// The trainer's target for the given rows.

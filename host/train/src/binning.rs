@@ -17,24 +17,78 @@ const BIN_SAMPLE_ROWS: usize = 200_000;
 /// Bin boundaries of one feature.
 #[derive(Debug, Clone)]
 pub(crate) struct BinMapper {
-    /// Upper bound of each value bin, increasing; the last is `+inf`.
+    /// Numeric features: upper bound of each value bin, increasing; the last is `+inf`.
+    /// Empty for categorical features.
     pub upper: Vec<f64>,
+    /// Categorical features: the category code of each bin, most frequent first.
+    pub categories: Option<CategoryBins>,
+}
+
+/// How a categorical feature's codes map to bins.
+#[derive(Debug, Clone)]
+pub(crate) struct CategoryBins {
+    /// Code of bin `b`, for the bins that hold one category.
+    pub codes: Vec<u32>,
+    /// The bin after the named ones that gathers rare categories and codes missing from the
+    /// binning sample. It never joins a split's left set, so at prediction any code the tree
+    /// does not name (rare or never seen) goes right, exactly as those rows did in training.
+    pub other: u8,
+    lookup: std::collections::HashMap<u32, u8>,
 }
 
 impl BinMapper {
     /// Number of value bins (the missing bin is this index).
     #[inline]
     pub fn missing_bin(&self) -> u8 {
-        self.upper.len() as u8
+        self.n_value_bins() as u8
+    }
+
+    /// Value bins, without the missing bin.
+    #[inline]
+    pub fn n_value_bins(&self) -> usize {
+        match &self.categories {
+            Some(c) => c.codes.len() + 1,
+            None => self.upper.len(),
+        }
     }
 
     /// Bin of a raw value.
     #[inline]
     pub fn bin(&self, v: f64) -> u8 {
         if v.is_nan() {
-            self.missing_bin()
-        } else {
-            self.upper.partition_point(|&u| u < v) as u8
+            return self.missing_bin();
+        }
+        match &self.categories {
+            Some(c) => c.lookup.get(&(v as u32)).copied().unwrap_or(c.other),
+            None => self.upper.partition_point(|&u| u < v) as u8,
+        }
+    }
+
+    /// Bins for category codes (NaN-free): the `max_bin - 1` most frequent codes get a bin each
+    /// (ties broken by code, so the result does not depend on row order), the rest share the
+    /// "other" bin.
+    fn categorical(values: &[f64], max_bin: usize) -> BinMapper {
+        let mut counts: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
+        for &v in values {
+            *counts.entry(v as u32).or_default() += 1;
+        }
+        let mut by_count: Vec<(u32, usize)> = counts.into_iter().collect();
+        by_count.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let named = by_count.len().min(max_bin - 1);
+        let codes: Vec<u32> = by_count[..named].iter().map(|&(c, _)| c).collect();
+        let other = named as u8;
+        let lookup = codes
+            .iter()
+            .enumerate()
+            .map(|(b, &c)| (c, b as u8))
+            .collect();
+        BinMapper {
+            upper: Vec::new(),
+            categories: Some(CategoryBins {
+                codes,
+                other,
+                lookup,
+            }),
         }
     }
 
@@ -73,7 +127,10 @@ impl BinMapper {
             }
         }
         upper.push(f64::INFINITY);
-        BinMapper { upper }
+        BinMapper {
+            upper,
+            categories: None,
+        }
     }
 }
 
@@ -115,8 +172,12 @@ impl BinnedMatrix {
                         .collect(),
                     None => col.iter().copied().filter(|v| !v.is_nan()).collect(),
                 };
-                vals.sort_unstable_by(f64::total_cmp);
-                let mapper = BinMapper::from_sorted(&vals, max_bin);
+                let mapper = if x.is_categorical(j) {
+                    BinMapper::categorical(&vals, max_bin)
+                } else {
+                    vals.sort_unstable_by(f64::total_cmp);
+                    BinMapper::from_sorted(&vals, max_bin)
+                };
                 let bins: Vec<u8> = col.iter().map(|&v| mapper.bin(v)).collect();
                 let has_missing = col.iter().any(|v| v.is_nan());
                 (mapper, bins, has_missing)
@@ -147,12 +208,31 @@ impl BinnedMatrix {
     /// Slots in feature `j`'s histogram (value bins + missing bin).
     #[inline]
     pub fn n_slots(&self, j: usize) -> usize {
-        self.mappers[j].upper.len() + 1
+        self.mappers[j].n_value_bins() + 1
     }
 
     /// Whether feature `j` can split at all (more than one value bin, or some missing values).
     pub fn is_splittable(&self, j: usize) -> bool {
-        self.mappers[j].upper.len() > 1 || self.has_missing[j]
+        self.mappers[j].n_value_bins() > 1 || self.has_missing[j]
+    }
+
+    /// Whether training row `i` goes left at `node`, decided on bins (which agree exactly with
+    /// the node's raw threshold or category set).
+    #[inline]
+    pub fn goes_left(&self, node: &crate::tree::Node, i: usize) -> bool {
+        let f = node.feature as usize;
+        let bin = self.bins[f * self.n_rows + i];
+        let mapper = &self.mappers[f];
+        if bin == mapper.missing_bin() {
+            return node.default_left;
+        }
+        match (&node.cats, &mapper.categories) {
+            (Some(cats), Some(c)) => c
+                .codes
+                .get(bin as usize)
+                .is_some_and(|code| cats.binary_search(code).is_ok()),
+            _ => bin <= node.bin,
+        }
     }
 }
 
@@ -170,6 +250,23 @@ mod tests {
         assert_eq!(m.bin(100.0), 2);
         assert_eq!(m.bin(-100.0), 0);
         assert_eq!(m.bin(f64::NAN), 3);
+    }
+
+    #[test]
+    fn categories_get_bins_by_frequency_and_rare_ones_share_the_other_bin() {
+        let vals = [7.0, 7.0, 7.0, 3.0, 3.0, 9.0, 1.0];
+        let m = BinMapper::categorical(&vals, 3);
+        let c = m.categories.as_ref().expect("categorical mapper");
+        assert_eq!(c.codes, vec![7, 3]);
+        assert_eq!(c.other, 2);
+        assert_eq!(m.bin(7.0), 0);
+        assert_eq!(m.bin(3.0), 1);
+        assert_eq!(m.bin(9.0), 2);
+        assert_eq!(m.bin(42.0), 2, "unseen codes join the rare ones");
+        assert_eq!(m.bin(f64::NAN), 3);
+        let few = BinMapper::categorical(&[2.0, 5.0, 2.0], 255);
+        assert_eq!(few.n_value_bins(), 3);
+        assert_eq!(few.bin(11.0), 2, "unseen codes go to the (empty) other bin");
     }
 
     #[test]

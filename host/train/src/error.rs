@@ -58,6 +58,14 @@ pub enum TrainError {
         /// Task asked for.
         task: Task,
     },
+    /// A feature column whose values cannot be used as declared.
+    #[error("feature column '{column}': {reason}")]
+    InvalidFeature {
+        /// Column name.
+        column: String,
+        /// What is wrong, with the offending row.
+        reason: String,
+    },
     /// The target does not fit the task (wrong variant, label out of range, non-finite value).
     #[error("invalid target: {reason}")]
     InvalidTarget {

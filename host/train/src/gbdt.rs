@@ -45,23 +45,12 @@ impl GbdtModel {
 
     /// Raw scores, row-major rows × outputs, computed in parallel on the current pool.
     pub fn raw_scores(&self, x: &Matrix) -> Vec<f64> {
-        let k = self.objective.n_outputs();
-        let n = x.n_rows();
-        let mut out = vec![0.0; n * k];
-        out.par_chunks_mut(PREDICT_BLOCK * k)
-            .enumerate()
-            .for_each(|(b, block)| {
-                let start = b * PREDICT_BLOCK;
-                let rows = start..start + block.len() / k;
-                for row in block.chunks_mut(k) {
-                    row.copy_from_slice(&self.init_scores);
-                }
-                for (t, tree) in self.trees.iter().enumerate() {
-                    let c = t % k;
-                    tree.add_to(x, rows.clone(), &mut block[c..], k);
-                }
-            });
-        out
+        crate::tree::ensemble_sum(
+            &self.trees,
+            x,
+            self.objective.n_outputs(),
+            &self.init_scores,
+        )
     }
 
     /// Predictions (probabilities for classification).
@@ -71,13 +60,12 @@ impl GbdtModel {
 
     /// Total split gain per feature.
     pub fn feature_importance(&self) -> Vec<f64> {
-        let mut imp = vec![0.0; self.feature_names.len()];
-        for t in &self.trees {
-            for n in &t.nodes {
-                imp[n.feature as usize] += n.gain;
-            }
-        }
-        imp
+        crate::tree::gain_importance(&self.trees, self.feature_names.len())
+    }
+
+    /// Splits per feature.
+    pub fn split_counts(&self) -> Vec<f64> {
+        crate::tree::split_counts(&self.trees, self.feature_names.len())
     }
 }
 
@@ -148,7 +136,10 @@ pub(crate) fn fit(
                 min_data_in_leaf: r.usize("min_data_in_leaf") as u32,
                 min_sum_hessian: r.f64("min_sum_hessian"),
                 min_gain_to_split: r.f64("min_gain_to_split"),
+                extra_trees: r.flag("extra_trees"),
             },
+            feature_fraction_bynode: r.f64("feature_fraction_bynode"),
+            direct: false,
         },
         feature_fraction: r.f64("feature_fraction"),
         bagging_fraction: r.f64("bagging_fraction"),
@@ -221,6 +212,7 @@ pub(crate) fn fit(
                 &grad[c * n..(c + 1) * n],
                 &hess[c * n..(c + 1) * n],
                 &features,
+                crate::split::mix(opts.seed, (round * k + c) as u64),
             );
             // Bag rows: their leaves are known from the partition.
             for (l, &v) in tree.leaf_values.iter().enumerate() {
@@ -290,15 +282,7 @@ fn add_out_of_bag(
                 if in_bag[i] {
                     continue;
                 }
-                let leaf = tree.leaf_with(|node| {
-                    let f = node.feature as usize;
-                    let bin = binned.bins[f * binned.n_rows + i];
-                    if bin == binned.mappers[f].missing_bin() {
-                        node.default_left
-                    } else {
-                        bin <= node.bin
-                    }
-                });
+                let leaf = tree.leaf_with(|node| binned.goes_left(node, i));
                 row[c] += tree.leaf_values[leaf];
             }
         });

@@ -7,8 +7,10 @@
 
 use crate::binning::BinnedMatrix;
 use crate::histogram::{self, Layout, Sums};
-use crate::split::{self, SplitInfo, SplitParams};
+use crate::split::{self, SplitInfo, SplitParams, in_set, mix};
 use crate::tree::{Node, Tree};
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
 
 /// Shape limits and step size of every tree in a fit.
 #[derive(Debug, Clone, Copy)]
@@ -18,6 +20,14 @@ pub(crate) struct TreeParams {
     pub max_depth: i64,
     pub learning_rate: f64,
     pub split: SplitParams,
+    /// Share of the tree's features each node may split on (random forests' `max_features`);
+    /// 1 tries them all.
+    pub feature_fraction_bynode: f64,
+    /// Build every node's histogram from its own rows, for the features it samples only,
+    /// instead of keeping parents' histograms for the subtraction trick. Deep trees with few
+    /// rows per node and per-node feature sampling (forests) are then O(rows × sampled features)
+    /// per level rather than O(bins × all features) per node.
+    pub direct: bool,
 }
 
 struct Leaf {
@@ -29,6 +39,9 @@ struct Leaf {
     best: Option<SplitInfo>,
     /// Parent node and whether this leaf is its left child.
     parent: Option<(usize, bool)>,
+    /// Whether the split that made this leaf was categorical: its output then takes the extra
+    /// categorical L2 penalty too, as its gain did.
+    cat_parent: bool,
 }
 
 /// Reusable buffers for growing trees on one binned matrix.
@@ -44,6 +57,45 @@ pub(crate) struct Grower<'a> {
     free_hists: Vec<Vec<Sums>>,
     /// `[start, end)` of each leaf of the last grown tree in `indices`.
     leaf_ranges: Vec<(usize, usize)>,
+    /// Seed of the current tree, mixed with a node counter for per-node randomness.
+    tree_seed: u64,
+    nodes_seen: u64,
+    node_features: Vec<usize>,
+    /// Histograms held by leaves waiting to split, and the most that may be: deep trees (random
+    /// forests) would otherwise hold one per leaf. Past the cap a leaf keeps only its best
+    /// split, and its children's histograms are built from rows instead of by subtraction.
+    held_hists: usize,
+    max_held_hists: usize,
+}
+
+/// Memory the pending leaves' histograms may hold per grower.
+const HIST_CACHE_BYTES: usize = 64 << 20;
+
+/// A leaf in the best-first queue.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    gain: f64,
+    leaf: usize,
+}
+
+impl PartialEq for Candidate {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Candidate {}
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Candidate {
+    /// Higher gain first, then the lower leaf index, as the former linear scan chose.
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.gain
+            .total_cmp(&other.gain)
+            .then_with(|| other.leaf.cmp(&self.leaf))
+    }
 }
 
 impl<'a> Grower<'a> {
@@ -58,7 +110,69 @@ impl<'a> Grower<'a> {
             ordered_h: Vec::new(),
             free_hists: Vec::new(),
             leaf_ranges: Vec::new(),
+            tree_seed: 0,
+            nodes_seen: 0,
+            node_features: Vec::new(),
+            held_hists: 0,
+            max_held_hists: {
+                let bytes = Layout::new(binned).total() * std::mem::size_of::<Sums>();
+                (HIST_CACHE_BYTES / bytes.max(1)).max(2)
+            },
         }
+    }
+
+    /// Best split of a leaf: over a random share of `features` when the tree samples per node,
+    /// with a fresh seed per leaf for extra trees' random thresholds.
+    fn find_split(&mut self, hist: &[Sums], features: &[usize], sums: &Sums) -> Option<SplitInfo> {
+        let (node_seed, chosen) = self.sample_features(features);
+        let p = self.params;
+        let feats = chosen.as_deref().unwrap_or(features);
+        let best = split::best_split(hist, &self.layout, feats, sums, &p.split, node_seed);
+        if let Some(c) = chosen {
+            self.node_features = c;
+        }
+        best
+    }
+
+    /// The next node's seed, and its share of `features` when the tree samples per node
+    /// (`None`: all of them).
+    fn sample_features(&mut self, features: &[usize]) -> (u64, Option<Vec<usize>>) {
+        self.nodes_seen += 1;
+        let node_seed = mix(self.tree_seed, self.nodes_seen);
+        let keep = ((features.len() as f64 * self.params.feature_fraction_bynode).ceil() as usize)
+            .clamp(1, features.len().max(1));
+        if keep >= features.len() {
+            return (node_seed, None);
+        }
+        // Keep the `keep` features with the smallest hash: a uniform sample that needs no RNG
+        // state and does not depend on the order of `features`.
+        let mut chosen = std::mem::take(&mut self.node_features);
+        chosen.clear();
+        chosen.extend_from_slice(features);
+        chosen.select_nth_unstable_by_key(keep - 1, |&j| mix(node_seed, j as u64));
+        chosen.truncate(keep);
+        chosen.sort_unstable();
+        (node_seed, Some(chosen))
+    }
+
+    /// Best split of the leaf holding `indices[start..end]`, from a histogram of only the
+    /// features this node samples, built from its rows (direct mode).
+    fn direct_split(
+        &mut self,
+        (start, end): (usize, usize),
+        features: &[usize],
+        grad: &[f32],
+        hess: &[f32],
+        sums: &Sums,
+    ) -> Option<SplitInfo> {
+        let (node_seed, chosen) = self.sample_features(features);
+        let feats = chosen.unwrap_or_else(|| features.to_vec());
+        let hist = self.build_hist(start, end, &feats, grad, hess);
+        let p = self.params;
+        let best = split::best_split(&hist, &self.layout, &feats, sums, &p.split, node_seed);
+        self.free_hists.push(hist);
+        self.node_features = feats;
+        best
     }
 
     /// Rows of leaf `l` of the last grown tree.
@@ -103,10 +217,20 @@ impl<'a> Grower<'a> {
             && n >= 2 * self.params.split.min_data_in_leaf.max(1)
     }
 
-    /// Grows one tree on `rows` (the bag) with per-row `grad`/`hess` (indexed by row), splitting
-    /// only on `features` (ascending).
-    pub fn grow(&mut self, rows: &[u32], grad: &[f32], hess: &[f32], features: &[usize]) -> Tree {
+    /// Grows one tree on `rows` (the bag; repeats allowed) with per-row `grad`/`hess` (indexed by
+    /// row), splitting only on `features` (ascending). `seed` drives per-node randomness.
+    pub fn grow(
+        &mut self,
+        rows: &[u32],
+        grad: &[f32],
+        hess: &[f32],
+        features: &[usize],
+        seed: u64,
+    ) -> Tree {
         let p = self.params;
+        self.tree_seed = seed;
+        self.nodes_seen = 0;
+        self.held_hists = 0;
         self.indices.clear();
         self.indices.extend_from_slice(rows);
         self.ordered_g.resize(rows.len(), 0.0);
@@ -127,26 +251,30 @@ impl<'a> Grower<'a> {
             hist: None,
             best: None,
             parent: None,
+            cat_parent: false,
         }];
-        if p.num_leaves > 1 && self.can_split(0, root_sums.n) && !features.is_empty() {
+        if p.direct && p.num_leaves > 1 && self.can_split(0, root_sums.n) && !features.is_empty() {
+            leaves[0].best = self.direct_split((0, rows.len()), features, grad, hess, &root_sums);
+        } else if p.num_leaves > 1 && self.can_split(0, root_sums.n) && !features.is_empty() {
             let hist = self.build_hist(0, rows.len(), features, grad, hess);
-            leaves[0].best = split::best_split(&hist, &self.layout, features, &root_sums, &p.split);
+            leaves[0].best = self.find_split(&hist, features, &root_sums);
             leaves[0].hist = Some(hist);
+            self.held_hists = 1;
         }
 
+        // Best-first: the leaf whose split reduces the loss most (lowest index on ties). A leaf's
+        // best split is computed once and consumed once, so heap entries never go stale.
+        let mut queue: BinaryHeap<Candidate> = BinaryHeap::new();
+        if let Some(b) = &leaves[0].best {
+            queue.push(Candidate {
+                gain: b.gain,
+                leaf: 0,
+            });
+        }
         while leaves.len() < p.num_leaves {
-            // Best-first: the leaf whose split reduces the loss most (lowest index on ties).
-            let mut pick: Option<usize> = None;
-            for (l, leaf) in leaves.iter().enumerate() {
-                if let Some(b) = &leaf.best
-                    && pick.is_none_or(|q| {
-                        b.gain > leaves[q].best.as_ref().map_or(f64::MIN, |x| x.gain)
-                    })
-                {
-                    pick = Some(l);
-                }
-            }
-            let Some(l) = pick else { break };
+            let Some(Candidate { leaf: l, .. }) = queue.pop() else {
+                break;
+            };
             let info = leaves[l].best.take().expect("picked leaf has a split");
             let (start, end, depth, parent) = (
                 leaves[l].start,
@@ -156,14 +284,27 @@ impl<'a> Grower<'a> {
             );
             let new_leaf = leaves.len();
             let node_at = nodes.len();
+            let mapper = &self.binned.mappers[info.feature];
+            let (threshold, cats) = match (&info.cat_left, &mapper.categories) {
+                (Some(set), Some(c)) => {
+                    let mut codes: Vec<u32> = (0..c.codes.len())
+                        .filter(|&b| in_set(set, b as u8))
+                        .map(|b| c.codes[b])
+                        .collect();
+                    codes.sort_unstable();
+                    (f64::NEG_INFINITY, Some(codes))
+                }
+                _ => (mapper.upper[info.bin as usize], None),
+            };
             nodes.push(Node {
                 feature: info.feature as u32,
-                threshold: self.binned.mappers[info.feature].upper[info.bin as usize],
+                threshold,
                 bin: info.bin,
                 default_left: info.default_left,
                 left: !(l as i32),
                 right: !(new_leaf as i32),
                 gain: info.gain,
+                cats,
             });
             if let Some((pn, is_left)) = parent {
                 if is_left {
@@ -179,8 +320,18 @@ impl<'a> Grower<'a> {
             let left_ok = !full && self.can_split(depth + 1, info.left.n);
             let right_ok = !full && self.can_split(depth + 1, info.right.n);
             let parent_hist = leaves[l].hist.take();
+            if parent_hist.is_some() {
+                self.held_hists -= 1;
+            }
             let (mut left_hist, mut right_hist) = (None, None);
-            if let Some(mut parent_hist) = parent_hist {
+            if p.direct {
+                // Children find their splits from their own rows below.
+            } else if parent_hist.is_none() && (left_ok || right_ok) {
+                // The parent's histogram was dropped to stay within the cache budget: build
+                // both children from their rows.
+                left_hist = Some(self.build_hist(start, mid, features, grad, hess));
+                right_hist = Some(self.build_hist(mid, end, features, grad, hess));
+            } else if let Some(mut parent_hist) = parent_hist {
                 if left_ok || right_ok {
                     let left_smaller = info.left.n <= info.right.n;
                     let (s, e) = if left_smaller {
@@ -205,8 +356,14 @@ impl<'a> Grower<'a> {
              -> (Option<Vec<Sums>>, Option<SplitInfo>) {
                 match hist {
                     Some(h) if ok => {
-                        let best = split::best_split(&h, &self.layout, features, &sums, &p.split);
-                        (Some(h), best)
+                        let best = self.find_split(&h, features, &sums);
+                        if best.is_some() && self.held_hists < self.max_held_hists {
+                            self.held_hists += 1;
+                            (Some(h), best)
+                        } else {
+                            self.free_hists.push(h);
+                            (None, best)
+                        }
                     }
                     Some(h) => {
                         self.free_hists.push(h);
@@ -215,8 +372,36 @@ impl<'a> Grower<'a> {
                     None => (None, None),
                 }
             };
-            let (lh, lb) = child(left_ok, left_hist, info.left);
-            let (rh, rb) = child(right_ok, right_hist, info.right);
+            let ((lh, lb), (rh, rb)) = if p.direct {
+                let lb = if left_ok {
+                    self.direct_split((start, mid), features, grad, hess, &info.left)
+                } else {
+                    None
+                };
+                let rb = if right_ok {
+                    self.direct_split((mid, end), features, grad, hess, &info.right)
+                } else {
+                    None
+                };
+                ((None, lb), (None, rb))
+            } else {
+                (
+                    child(left_ok, left_hist, info.left),
+                    child(right_ok, right_hist, info.right),
+                )
+            };
+            if let Some(b) = &lb {
+                queue.push(Candidate {
+                    gain: b.gain,
+                    leaf: l,
+                });
+            }
+            if let Some(b) = &rb {
+                queue.push(Candidate {
+                    gain: b.gain,
+                    leaf: new_leaf,
+                });
+            }
             leaves[l] = Leaf {
                 start,
                 end: mid,
@@ -225,6 +410,7 @@ impl<'a> Grower<'a> {
                 hist: lh,
                 best: lb,
                 parent: Some((node_at, true)),
+                cat_parent: info.cat_left.is_some(),
             };
             leaves.push(Leaf {
                 start: mid,
@@ -234,6 +420,7 @@ impl<'a> Grower<'a> {
                 hist: rh,
                 best: rb,
                 parent: Some((node_at, false)),
+                cat_parent: info.cat_left.is_some(),
             });
         }
 
@@ -241,7 +428,12 @@ impl<'a> Grower<'a> {
         let mut leaf_values = Vec::with_capacity(leaves.len());
         for leaf in leaves {
             self.leaf_ranges.push((leaf.start, leaf.end));
-            leaf_values.push(p.split.leaf_output(&leaf.sums) * p.learning_rate);
+            let split = if leaf.cat_parent {
+                p.split.for_categorical()
+            } else {
+                p.split
+            };
+            leaf_values.push(split.leaf_output(&leaf.sums) * p.learning_rate);
             if let Some(h) = leaf.hist {
                 self.free_hists.push(h);
             }
@@ -254,6 +446,17 @@ impl<'a> Grower<'a> {
         let col = self.binned.column(info.feature);
         let missing = self.binned.mappers[info.feature].missing_bin();
         let (bin, default_left) = (info.bin, info.default_left);
+        // A categorical split as a 256-entry table of sides, so both kinds share one loop.
+        let mut table = [false; 256];
+        for (b, side) in table.iter_mut().enumerate() {
+            *side = if b == missing as usize {
+                default_left
+            } else if let Some(set) = &info.cat_left {
+                in_set(set, b as u8)
+            } else {
+                b <= bin as usize
+            };
+        }
         // Branch-free: every row is written to both sides and only the matching cursor advances,
         // so the left/right coin flip never costs a misprediction. `w <= i` always, so writing
         // `indices[w]` never clobbers a row not yet read.
@@ -262,8 +465,7 @@ impl<'a> Grower<'a> {
         let mut s = 0;
         for i in start..end {
             let r = self.indices[i];
-            let b = col[r as usize];
-            let left = (b != missing && b <= bin) | (b == missing && default_left);
+            let left = table[col[r as usize] as usize];
             self.indices[w] = r;
             self.scratch[s] = r;
             w += usize::from(left);

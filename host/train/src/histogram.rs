@@ -34,6 +34,8 @@ impl Sums {
 pub(crate) struct Layout {
     /// `offsets[j]..offsets[j + 1]` are feature `j`'s slots; the last slot is the missing bin.
     pub offsets: Vec<usize>,
+    /// For categorical features, the bin of rare categories; `None` for numeric ones.
+    pub other_bin: Vec<Option<u8>>,
 }
 
 impl Layout {
@@ -45,7 +47,12 @@ impl Layout {
             at += binned.n_slots(j);
             offsets.push(at);
         }
-        Layout { offsets }
+        let other_bin = binned
+            .mappers
+            .iter()
+            .map(|m| m.categories.as_ref().map(|c| c.other))
+            .collect();
+        Layout { offsets, other_bin }
     }
 
     pub fn total(&self) -> usize {
@@ -107,17 +114,72 @@ pub(crate) fn build(
 }
 
 fn build_feature(out: &mut [Sums], col: &[u8], rows: &[u32], grad: &[f32], hess: &[f32]) {
-    // A full 256-slot local array: indexing it with a u8 needs no bounds check, and it stays in
-    // L1 while the rows stream past.
-    let mut acc = [Sums::default(); 256];
-    for ((&r, &g), &h) in rows.iter().zip(grad).zip(hess) {
-        let s = &mut acc[col[r as usize] as usize];
-        s.g += f64::from(g);
-        s.h += f64::from(h);
+    // Features with few bins (one-hot columns, flags, small categoricals: most columns after
+    // preparation) accumulate into small arrays; clearing a full 256-slot array per node and
+    // feature would cost more than the rows of a small node. Four interleaved copies break the
+    // add-after-add dependency when consecutive rows fall into the same bin, which is the common
+    // case when there are few bins.
+    if out.len() <= SMALL_FEATURE_SLOTS {
+        let mut acc = [[Sums::default(); SMALL_FEATURE_SLOTS]; 4];
+        let mut rg = rows
+            .chunks_exact(4)
+            .zip(grad.chunks_exact(4))
+            .zip(hess.chunks_exact(4));
+        for ((r4, g4), h4) in &mut rg {
+            for k in 0..4 {
+                // A bin is < 32 here (the feature has at most 32 slots); the mask keeps the
+                // index provably in range without a branch.
+                let s = &mut acc[k][usize::from(col[r4[k] as usize]) & (SMALL_FEATURE_SLOTS - 1)];
+                s.g += f64::from(g4[k]);
+                s.h += f64::from(h4[k]);
+                s.n += 1;
+            }
+        }
+        let done = rows.len() / 4 * 4;
+        for ((&r, &g), &h) in rows[done..].iter().zip(&grad[done..]).zip(&hess[done..]) {
+            let s = &mut acc[0][usize::from(col[r as usize]) & (SMALL_FEATURE_SLOTS - 1)];
+            s.g += f64::from(g);
+            s.h += f64::from(h);
+            s.n += 1;
+        }
+        for (b, o) in out.iter_mut().enumerate() {
+            *o = acc[0][b];
+            for a in &acc[1..] {
+                o.add(&a[b]);
+            }
+        }
+        return;
+    }
+    // A full 256-slot local array, two interleaved copies: indexing with a u8 needs no bounds
+    // check, and both stay in L1 while the rows stream past.
+    let mut acc = [[Sums::default(); 256]; 2];
+    let mut rg = rows
+        .chunks_exact(2)
+        .zip(grad.chunks_exact(2))
+        .zip(hess.chunks_exact(2));
+    for ((r2, g2), h2) in &mut rg {
+        for k in 0..2 {
+            let s = &mut acc[k][col[r2[k] as usize] as usize];
+            s.g += f64::from(g2[k]);
+            s.h += f64::from(h2[k]);
+            s.n += 1;
+        }
+    }
+    if rows.len() % 2 == 1 {
+        let i = rows.len() - 1;
+        let s = &mut acc[0][col[rows[i] as usize] as usize];
+        s.g += f64::from(grad[i]);
+        s.h += f64::from(hess[i]);
         s.n += 1;
     }
-    out.copy_from_slice(&acc[..out.len()]);
+    for (b, o) in out.iter_mut().enumerate() {
+        *o = acc[0][b];
+        o.add(&acc[1][b]);
+    }
 }
+
+/// Up to this many slots a feature's histogram is filled in place (see `build_feature`).
+const SMALL_FEATURE_SLOTS: usize = 32;
 
 /// `larger = parent - smaller` for `features`, in place on the parent's buffer.
 pub(crate) fn subtract(parent: &mut [Sums], smaller: &[Sums], layout: &Layout, features: &[usize]) {

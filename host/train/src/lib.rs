@@ -1,5 +1,15 @@
-//! Native model zoo the host trains on CPU threads: histogram gradient-boosted trees (`gbdt`) and
-//! regularised linear models (`linear`).
+//! Native model zoo the host trains on CPU threads, pure Rust:
+//!
+//! - `gbdt`: histogram gradient-boosted trees, leaf-wise, with learned missing-value directions,
+//!   categorical set splits, L1/L2, row/column sampling and early stopping;
+//! - `random_forest` and `extra_trees`, grown by the same histogram tree code;
+//! - `linear`: ridge / lasso / elastic-net and (multinomial) logistic regression;
+//! - `knn`: k-nearest neighbours for small data;
+//! - `mlp`: a multilayer perceptron trained with Adam — through libtorch on a GPU with the
+//!   `torch` feature, always served by the pure-Rust forward pass.
+//!
+//! Every kind declares its search space in [`catalogue`]; [`estimate_fit_bytes`] lets a
+//! scheduler size concurrency to memory before fits start.
 //!
 //! ```
 //! use microlearn_train::{fit, FitOptions, Matrix, Predictions, Target};
@@ -15,23 +25,39 @@
 
 mod binning;
 mod catalogue;
+mod dense;
 mod error;
+mod forest;
 mod gbdt;
 mod grow;
 mod histogram;
+mod knn;
 mod linear;
 mod matrix;
+mod memory;
+mod mlp;
+#[cfg(feature = "torch")]
+mod mlp_torch;
+#[cfg(feature = "torch")]
+pub use mlp_torch::set_torch_device;
 mod objective;
 mod optim;
 mod params;
 mod split;
 mod tree;
 
-pub use catalogue::{GBDT, LINEAR, catalogue, gbdt_specs, linear_specs};
+pub use catalogue::{
+    EXTRA_TREES, GBDT, LINEAR, RANDOM_FOREST, catalogue, forest_specs, gbdt_specs, linear_specs,
+};
+pub use catalogue::{KNN, MLP, knn_specs, mlp_specs};
 pub use error::TrainError;
+pub use forest::ForestModel;
 pub use gbdt::GbdtModel;
+pub use knn::{KNN_MAX_TRAIN_ROWS, KnnModel, KnnTarget, Metric, Weighting};
 pub use linear::LinearModel;
 pub use matrix::{Matrix, Predictions, Target};
+pub use memory::{MemoryPlan, available_memory_bytes, estimate_fit_bytes, plan_memory};
+pub use mlp::{Layer, MlpHead, MlpModel};
 pub use objective::Objective;
 pub use tree::{Node, Tree};
 
@@ -50,7 +76,7 @@ pub struct FitOptions<'a> {
     pub deadline: Option<Instant>,
     /// Seed for bagging, feature sampling and bin sampling; same seed, same model.
     pub seed: u64,
-    /// Early-stopping set (GBDT); ignored by linear models.
+    /// Early-stopping set (GBDT, MLP); ignored by linear and kNN models.
     pub valid: Option<(&'a Matrix, &'a Target)>,
 }
 
@@ -61,6 +87,12 @@ pub enum TrainedModel {
     Gbdt(GbdtModel),
     /// Linear model.
     Linear(LinearModel),
+    /// Random forest or extra trees.
+    Forest(ForestModel),
+    /// k-nearest neighbours.
+    Knn(KnnModel),
+    /// Multilayer perceptron.
+    Mlp(MlpModel),
 }
 
 impl TrainedModel {
@@ -69,6 +101,10 @@ impl TrainedModel {
         match self {
             TrainedModel::Gbdt(_) => GBDT,
             TrainedModel::Linear(_) => LINEAR,
+            TrainedModel::Forest(m) if m.kind == EXTRA_TREES => EXTRA_TREES,
+            TrainedModel::Forest(_) => RANDOM_FOREST,
+            TrainedModel::Knn(_) => KNN,
+            TrainedModel::Mlp(_) => MLP,
         }
     }
 
@@ -77,6 +113,9 @@ impl TrainedModel {
         match self {
             TrainedModel::Gbdt(m) => &m.feature_names,
             TrainedModel::Linear(m) => &m.feature_names,
+            TrainedModel::Forest(m) => &m.feature_names,
+            TrainedModel::Knn(m) => &m.feature_names,
+            TrainedModel::Mlp(m) => &m.feature_names,
         }
     }
 
@@ -104,6 +143,9 @@ impl TrainedModel {
         Ok(match self {
             TrainedModel::Gbdt(m) => m.predict(x),
             TrainedModel::Linear(m) => m.predict(x),
+            TrainedModel::Forest(m) => m.predict(x),
+            TrainedModel::Knn(m) => m.predict(x),
+            TrainedModel::Mlp(m) => m.predict(x),
         })
     }
 
@@ -113,16 +155,59 @@ impl TrainedModel {
         match self {
             TrainedModel::Gbdt(m) => m.params.clone(),
             TrainedModel::Linear(m) => m.params.clone(),
+            TrainedModel::Forest(m) => m.params.clone(),
+            TrainedModel::Knn(m) => m.params.clone(),
+            TrainedModel::Mlp(m) => m.params.clone(),
         }
     }
 
     /// One value per feature: total split gain for trees, |coefficient| on standardized features
-    /// for linear models.
+    /// for linear models, mean |first-layer weight| for MLPs, zeros (not measured) for kNN.
     pub fn feature_importance(&self) -> Vec<f64> {
         match self {
             TrainedModel::Gbdt(m) => m.feature_importance(),
             TrainedModel::Linear(m) => m.feature_importance(),
+            TrainedModel::Forest(m) => m.feature_importance(),
+            TrainedModel::Knn(m) => m.feature_importance(),
+            TrainedModel::Mlp(m) => m.feature_importance(),
         }
+    }
+
+    /// Splits per feature for tree models (`None` for kinds without splits).
+    pub fn split_counts(&self) -> Option<Vec<f64>> {
+        match self {
+            TrainedModel::Gbdt(m) => Some(m.split_counts()),
+            TrainedModel::Forest(m) => Some(m.split_counts()),
+            _ => None,
+        }
+    }
+}
+
+/// CUDA GPUs the trainer can use: 0 unless built with the `torch` feature and a GPU is visible.
+pub fn gpu_count() -> usize {
+    #[cfg(feature = "torch")]
+    {
+        mlp_torch::gpu_count()
+    }
+    #[cfg(not(feature = "torch"))]
+    {
+        0
+    }
+}
+
+/// Where the `mlp` kind trains: `"libtorch (cuda)"`, `"libtorch (cpu)"` or `"native"`.
+pub fn mlp_backend() -> &'static str {
+    #[cfg(feature = "torch")]
+    {
+        match mlp_torch::device() {
+            Some(tch::Device::Cpu) => "libtorch (cpu)",
+            Some(_) => "libtorch (cuda)",
+            None => "native",
+        }
+    }
+    #[cfg(not(feature = "torch"))]
+    {
+        "native"
     }
 }
 
@@ -136,10 +221,15 @@ pub fn fit(
     y: &Target,
     opts: &FitOptions<'_>,
 ) -> Result<TrainedModel, TrainError> {
-    if kind != GBDT && kind != LINEAR {
+    let known = catalogue();
+    if !known.iter().any(|k| k.name == kind) {
         return Err(TrainError::UnknownKind {
             kind: kind.into(),
-            available: format!("{GBDT}, {LINEAR}"),
+            available: known
+                .iter()
+                .map(|k| k.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
         });
     }
     let threads = opts.threads.max(1);
@@ -154,6 +244,15 @@ pub fn fit(
     let started = Instant::now();
     let model = pool.install(|| match kind {
         GBDT => gbdt::fit(params, task, x, y, opts).map(TrainedModel::Gbdt),
+        RANDOM_FOREST => forest::fit(false, params, task, x, y, opts).map(TrainedModel::Forest),
+        EXTRA_TREES => forest::fit(true, params, task, x, y, opts).map(TrainedModel::Forest),
+        KNN => knn::fit(params, task, x, y, opts).map(TrainedModel::Knn),
+        #[cfg(feature = "torch")]
+        MLP if mlp_torch::device().is_some() => {
+            let device = mlp_torch::device().expect("checked by the guard");
+            mlp_torch::fit(device, params, task, x, y, opts).map(TrainedModel::Mlp)
+        }
+        MLP => mlp::fit(params, task, x, y, opts).map(TrainedModel::Mlp),
         _ => linear::fit(params, task, x, y, opts).map(TrainedModel::Linear),
     })?;
     tracing::debug!(

@@ -113,25 +113,7 @@ impl Standardized {
             .into_par_iter()
             .map(|j| {
                 let col = x.column(j);
-                let (mut sum, mut cnt) = (0.0, 0usize);
-                for &v in col.iter().filter(|v| v.is_finite()) {
-                    sum += v;
-                    cnt += 1;
-                }
-                let mean = if cnt > 0 { sum / cnt as f64 } else { 0.0 };
-                let var = col
-                    .iter()
-                    .filter(|v| v.is_finite())
-                    .map(|v| (v - mean) * (v - mean))
-                    .sum::<f64>()
-                    / cnt.max(1) as f64;
-                let sd = var.sqrt();
-                // A constant column carries no signal; scale 1 keeps it at exactly 0.
-                let scale = if sd > 1e-12 && sd.is_finite() {
-                    sd
-                } else {
-                    1.0
-                };
+                let (mean, scale) = crate::dense::finite_mean_scale(col);
                 let z = col
                     .iter()
                     .map(|&v| {

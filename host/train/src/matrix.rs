@@ -12,6 +12,9 @@ pub struct Matrix {
     n_cols: usize,
     data: Vec<f64>,
     names: Vec<String>,
+    /// Columns holding category codes (non-negative integers, NaN = missing) rather than
+    /// ordered values; tree models split them by category sets instead of thresholds.
+    categorical: Vec<bool>,
 }
 
 impl Matrix {
@@ -39,6 +42,7 @@ impl Matrix {
         Ok(Matrix {
             n_rows,
             n_cols: names.len(),
+            categorical: vec![false; names.len()],
             data,
             names,
         })
@@ -60,6 +64,7 @@ impl Matrix {
         Ok(Matrix {
             n_rows,
             n_cols: names.len(),
+            categorical: vec![false; names.len()],
             data,
             names,
         })
@@ -109,7 +114,48 @@ impl Matrix {
             n_cols: self.n_cols,
             data,
             names: self.names.clone(),
+            categorical: self.categorical.clone(),
         }
+    }
+
+    /// Marks column `j` as categorical: its values are category codes (non-negative integers
+    /// below 2^32, NaN for missing). Tree models then split it by sets of categories; the other
+    /// kinds see the codes as numbers, so a preparer should one-hot encode for them.
+    pub fn set_categorical(&mut self, j: usize, categorical: bool) -> Result<(), TrainError> {
+        if j >= self.n_cols {
+            return Err(TrainError::ShapeMismatch {
+                what: "categorical column index".into(),
+                expected: self.n_cols,
+                got: j,
+            });
+        }
+        if categorical
+            && let Some(i) = self
+                .column(j)
+                .iter()
+                .position(|v| !v.is_nan() && (*v < 0.0 || v.fract() != 0.0 || *v > u32::MAX as f64))
+        {
+            return Err(TrainError::InvalidFeature {
+                column: self.names[j].clone(),
+                reason: format!(
+                    "row {i} holds {} but a categorical column holds codes: non-negative integers",
+                    self.get(i, j)
+                ),
+            });
+        }
+        self.categorical[j] = categorical;
+        Ok(())
+    }
+
+    /// Whether column `j` holds category codes.
+    #[inline]
+    pub fn is_categorical(&self, j: usize) -> bool {
+        self.categorical[j]
+    }
+
+    /// Per-column categorical flags.
+    pub fn categorical(&self) -> &[bool] {
+        &self.categorical
     }
 }
 

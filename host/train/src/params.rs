@@ -81,6 +81,13 @@ impl Reader<'_> {
         self.i64(name).max(0) as usize
     }
 
+    pub fn flag(&self, name: &str) -> bool {
+        match self.0.get(name) {
+            Some(ParamValue::Flag(b)) => *b,
+            other => panic!("resolved param {name} is not a flag: {other:?}"),
+        }
+    }
+
     pub fn choice(&self, name: &str) -> &str {
         match self.0.get(name) {
             Some(ParamValue::Choice(s)) => s,

@@ -11,7 +11,24 @@ pub(crate) struct SplitParams {
     pub min_data_in_leaf: u32,
     pub min_sum_hessian: f64,
     pub min_gain_to_split: f64,
+    /// Extremely randomised trees: each feature is tried at one random threshold per node
+    /// instead of its best one.
+    pub extra_trees: bool,
 }
+
+/// Smoothing added to a category's hessian when ordering categories by gradient ratio, and the
+/// extra L2 penalty of categorical splits (LightGBM's `cat_smooth` and `cat_l2` defaults): both
+/// keep rare categories from being sorted to an extreme and overfitted.
+const CAT_SMOOTH: f64 = 10.0;
+const CAT_L2: f64 = 10.0;
+/// Most categories a left set may hold (LightGBM's `max_cat_threshold`); scanning further rarely
+/// helps and costs time.
+const MAX_CAT_THRESHOLD: usize = 32;
+/// Rows each step of the sorted categorical scan must add before a threshold is tried, and the
+/// fewest rows the right side may keep (LightGBM's `min_data_per_group`).
+const MIN_DATA_PER_GROUP: u32 = 100;
+/// Up to this many categories, every one-vs-rest split is tried instead of the sorted scan.
+const MAX_CAT_TO_ONEHOT: usize = 4;
 
 impl SplitParams {
     #[inline]
@@ -37,6 +54,14 @@ impl SplitParams {
         }
     }
 
+    /// The parameters categorical splits use: an extra L2 penalty on top of the usual one.
+    pub fn for_categorical(&self) -> SplitParams {
+        SplitParams {
+            lambda_l2: self.lambda_l2 + CAT_L2,
+            ..*self
+        }
+    }
+
     #[inline]
     fn side_ok(&self, s: &Sums) -> bool {
         s.n >= self.min_data_in_leaf && s.h >= self.min_sum_hessian
@@ -47,12 +72,31 @@ impl SplitParams {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SplitInfo {
     pub feature: usize,
-    /// Rows with bin `<= bin` go left (the missing bin follows `default_left`).
+    /// Numeric splits: rows with bin `<= bin` go left (the missing bin follows `default_left`).
     pub bin: u8,
     pub default_left: bool,
     pub gain: f64,
     pub left: Sums,
     pub right: Sums,
+    /// Categorical splits: the value bins that go left, as a 256-bit set (the missing bin
+    /// follows `default_left`).
+    pub cat_left: Option<[u64; 4]>,
+}
+
+/// Whether bin `b` is in a 256-bit set.
+#[inline]
+pub(crate) fn in_set(set: &[u64; 4], b: u8) -> bool {
+    set[(b >> 6) as usize] >> (b & 63) & 1 == 1
+}
+
+/// A 64-bit mix of a seed and a value (splitmix64), for random choices that must not depend on
+/// the order rayon visits features in.
+#[inline]
+pub(crate) fn mix(seed: u64, v: u64) -> u64 {
+    let mut z = seed ^ v.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 impl SplitInfo {
@@ -64,11 +108,13 @@ impl SplitInfo {
 }
 
 /// Best split of feature `feature` given its histogram slots (last slot = missing bin).
+/// `node_seed` drives the random threshold of extra trees.
 pub(crate) fn best_for_feature(
     hist: &[Sums],
     feature: usize,
     parent: &Sums,
     p: &SplitParams,
+    node_seed: u64,
 ) -> Option<SplitInfo> {
     let nb = hist.len() - 1;
     let miss = hist[nb];
@@ -88,15 +134,36 @@ pub(crate) fn best_for_feature(
                 gain,
                 left,
                 right,
+                cat_left: None,
             });
         }
     };
     // Missing values go right. With missing rows present, the last value bin is a valid threshold
     // too: it separates "has a value" from "missing".
     let last = if miss.n > 0 { nb } else { nb.saturating_sub(1) };
+    // Extra trees look at one random threshold, drawn between the leaf's smallest and largest
+    // present values (as scikit-learn draws between the node's min and max), so that both sides
+    // get rows; a draw over all bins would mostly miss a small leaf's range.
+    let only = if p.extra_trees {
+        let lo = hist[..nb].iter().position(|s| s.n > 0);
+        let hi = hist[..nb].iter().rposition(|s| s.n > 0);
+        match (lo, hi) {
+            (Some(lo), Some(hi)) if hi > lo => {
+                Some(lo + (mix(node_seed, feature as u64) % (hi - lo) as u64) as usize)
+            }
+            // One present value: only "value vs missing" can split, at the last value bin.
+            (Some(_), Some(hi)) if miss.n > 0 => Some(hi),
+            _ => return None,
+        }
+    } else {
+        None
+    };
     let mut left = Sums::default();
     for (b, s) in hist[..last].iter().enumerate() {
         left.add(s);
+        if only.is_some_and(|o| o != b) {
+            continue;
+        }
         // Without missing rows, unseen missing values at prediction follow the bigger side.
         let default_left = miss.n == 0 && left.n * 2 >= parent.n;
         consider(left, b, default_left);
@@ -106,7 +173,103 @@ pub(crate) fn best_for_feature(
         let mut left = miss;
         for (b, s) in hist[..nb - 1].iter().enumerate() {
             left.add(s);
+            if only.is_some_and(|o| o != b) {
+                continue;
+            }
             consider(left, b, true);
+        }
+    }
+    best
+}
+
+/// Best categorical split of feature `feature`: with few categories every one-vs-rest split,
+/// otherwise the categories ordered by smoothed gradient ratio and the best prefix of that order
+/// (from either end) goes left, the ordering that is optimal for a convex loss (Fisher 1958).
+/// `other` is the bin of rare categories, which always stays right.
+pub(crate) fn best_categorical(
+    hist: &[Sums],
+    feature: usize,
+    other: u8,
+    parent: &Sums,
+    p: &SplitParams,
+) -> Option<SplitInfo> {
+    let nb = hist.len() - 1;
+    let miss = hist[nb];
+    let cat_p = p.for_categorical();
+    let parent_gain = cat_p.leaf_gain(parent);
+    let used: Vec<usize> = (0..nb)
+        .filter(|&b| b != other as usize && hist[b].n > 0)
+        .collect();
+    if used.is_empty() {
+        return None;
+    }
+    let mut best: Option<SplitInfo> = None;
+    let mut consider = |set: &[usize], missing_left: bool| {
+        let mut left = Sums::default();
+        let mut bits = [0u64; 4];
+        for &b in set {
+            left.add(&hist[b]);
+            bits[b >> 6] |= 1 << (b & 63);
+        }
+        if missing_left {
+            left.add(&miss);
+        }
+        let right = parent.minus(&left);
+        if !cat_p.side_ok(&left) || !cat_p.side_ok(&right) {
+            return;
+        }
+        let gain = cat_p.leaf_gain(&left) + cat_p.leaf_gain(&right) - parent_gain;
+        if gain > p.min_gain_to_split && best.as_ref().is_none_or(|s| gain > s.gain) {
+            best = Some(SplitInfo {
+                feature,
+                bin: 0,
+                default_left: missing_left,
+                gain,
+                left,
+                right,
+                cat_left: Some(bits),
+            });
+        }
+    };
+    let missing_sides: &[bool] = if miss.n > 0 { &[false, true] } else { &[false] };
+    if used.len() <= MAX_CAT_TO_ONEHOT {
+        for &b in &used {
+            for &m in missing_sides {
+                consider(&[b], m);
+            }
+        }
+    } else {
+        // As LightGBM: categories with fewer rows than the smoothing constant never lead a left
+        // set, at most half the categories (and `MAX_CAT_THRESHOLD`) go left, and a threshold is
+        // only tried once the categories added since the last one hold `MIN_DATA_PER_GROUP`
+        // rows; all three keep many-level columns (zip codes, tail numbers) from overfitting.
+        let mut order: Vec<usize> = used
+            .into_iter()
+            .filter(|&b| f64::from(hist[b].n) >= CAT_SMOOTH)
+            .collect();
+        let ratio = |b: usize| hist[b].g / (hist[b].h + CAT_SMOOTH);
+        order.sort_by(|&a, &b| ratio(a).total_cmp(&ratio(b)).then(a.cmp(&b)));
+        let max_k = MAX_CAT_THRESHOLD.min(order.len().div_ceil(2));
+        for reversed in [false, true] {
+            if reversed {
+                order.reverse();
+            }
+            let (mut left_n, mut group_n) = (0u32, 0u32);
+            for k in 1..=max_k {
+                let n = hist[order[k - 1]].n;
+                left_n += n;
+                group_n += n;
+                if parent.n - left_n < MIN_DATA_PER_GROUP {
+                    break;
+                }
+                if group_n < MIN_DATA_PER_GROUP {
+                    continue;
+                }
+                group_n = 0;
+                for &m in missing_sides {
+                    consider(&order[..k], m);
+                }
+            }
         }
     }
     best
@@ -119,8 +282,12 @@ pub(crate) fn best_split(
     features: &[usize],
     parent: &Sums,
     p: &SplitParams,
+    node_seed: u64,
 ) -> Option<SplitInfo> {
-    let one = |&j: &usize| best_for_feature(layout.feature(hist, j), j, parent, p);
+    let one = |&j: &usize| match layout.other_bin[j] {
+        Some(other) => best_categorical(layout.feature(hist, j), j, other, parent, p),
+        None => best_for_feature(layout.feature(hist, j), j, parent, p, node_seed),
+    };
     let pick = |a: Option<SplitInfo>, b: Option<SplitInfo>| match (a, b) {
         (Some(a), Some(b)) => Some(if b.better_than(&a) { b } else { a }),
         (a, None) => a,

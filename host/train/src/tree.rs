@@ -22,6 +22,26 @@ pub struct Node {
     pub right: i32,
     /// Loss reduction of the split, for gain importance.
     pub gain: f64,
+    /// Categorical splits: the category codes that go left, sorted; any other code goes right
+    /// and `threshold` is `-inf` so the numeric test never sends a row left.
+    pub cats: Option<Vec<u32>>,
+}
+
+impl Node {
+    /// Whether a row whose feature value is `v` goes left.
+    #[inline]
+    pub fn goes_left(&self, v: f64) -> bool {
+        v <= self.threshold
+            || if v.is_nan() {
+                self.default_left
+            } else {
+                // Cold path: numeric splits that send `v` right end up here too and fail the
+                // `is_some_and` test at once.
+                self.cats.as_ref().is_some_and(|c| {
+                    v >= 0.0 && v.fract() == 0.0 && c.binary_search(&(v as u32)).is_ok()
+                })
+            }
+    }
 }
 
 /// A fitted tree; a tree with no nodes is a single leaf.
@@ -37,14 +57,7 @@ impl Tree {
     /// Output for the row whose feature `j` is `value(j)`.
     #[inline]
     pub fn predict_with(&self, value: impl Fn(usize) -> f64) -> f64 {
-        self.leaf_values[self.leaf_with(|n| {
-            let v = value(n.feature as usize);
-            if v.is_nan() {
-                n.default_left
-            } else {
-                v <= n.threshold
-            }
-        })]
+        self.leaf_values[self.leaf_with(|n| n.goes_left(value(n.feature as usize)))]
     }
 
     /// Leaf reached when `go_left` decides each node.
@@ -98,7 +111,7 @@ impl Tree {
                     if *c >= 0 {
                         let nd = &self.nodes[*c as usize];
                         let v = data[nd.feature as usize * n + base + g + l];
-                        let left = v <= nd.threshold || (v.is_nan() && nd.default_left);
+                        let left = nd.goes_left(v);
                         *c = if left { nd.left } else { nd.right };
                         live += usize::from(*c >= 0);
                     }
@@ -110,6 +123,52 @@ impl Tree {
             g += lanes;
         }
     }
+}
+
+/// Rows per parallel block when an ensemble predicts: every tree is walked for a block before
+/// the next, so the block's feature values stay in cache.
+const PREDICT_BLOCK: usize = 512;
+
+/// Sum of `trees` over every row of `x`, row-major rows × `k`, starting from `init` (one value
+/// per output); tree `t` adds to output `t % k`. Runs on the current rayon pool.
+pub(crate) fn ensemble_sum(trees: &[Tree], x: &Matrix, k: usize, init: &[f64]) -> Vec<f64> {
+    use rayon::prelude::*;
+    let mut out = vec![0.0; x.n_rows() * k];
+    out.par_chunks_mut(PREDICT_BLOCK * k)
+        .enumerate()
+        .for_each(|(b, block)| {
+            let start = b * PREDICT_BLOCK;
+            let rows = start..start + block.len() / k;
+            for row in block.chunks_mut(k) {
+                row.copy_from_slice(init);
+            }
+            for (t, tree) in trees.iter().enumerate() {
+                tree.add_to(x, rows.clone(), &mut block[t % k..], k);
+            }
+        });
+    out
+}
+
+/// Total split gain per feature over `trees`.
+pub(crate) fn gain_importance(trees: &[Tree], n_features: usize) -> Vec<f64> {
+    let mut imp = vec![0.0; n_features];
+    for t in trees {
+        for n in &t.nodes {
+            imp[n.feature as usize] += n.gain;
+        }
+    }
+    imp
+}
+
+/// Number of splits per feature over `trees`.
+pub(crate) fn split_counts(trees: &[Tree], n_features: usize) -> Vec<f64> {
+    let mut imp = vec![0.0; n_features];
+    for t in trees {
+        for n in &t.nodes {
+            imp[n.feature as usize] += 1.0;
+        }
+    }
+    imp
 }
 
 /// Serde for `f64` values that may be infinite: JSON has no infinity, so `±inf` is written as

@@ -12,10 +12,19 @@ fn small() -> (Matrix, Target) {
 }
 
 #[test]
-fn catalogue_lists_both_kinds_with_defaults_inside_their_domains() {
+fn catalogue_lists_every_kind_with_defaults_inside_their_domains() {
     let cat = catalogue();
     let names: Vec<&str> = cat.iter().map(|k| k.name.as_str()).collect();
-    assert_eq!(names, ["gbdt", "linear"]);
+    for kind in [
+        "gbdt",
+        "random_forest",
+        "extra_trees",
+        "linear",
+        "knn",
+        "mlp",
+    ] {
+        assert!(names.contains(&kind), "{kind} missing from {names:?}");
+    }
     for kind in &cat {
         assert_eq!(kind.tasks.len(), 3);
         for spec in &kind.params {

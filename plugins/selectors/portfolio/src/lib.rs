@@ -4,6 +4,10 @@
 //! - Gradient-boosted trees (`gbdt`) lead on most tabular data.
 //! - A regularised linear model (`linear`) leads on tiny data (< 1 000 rows) and on very wide
 //!   data (more features than rows, or ≥ 1 000 features), and is a cheap second otherwise.
+//! - Random forests and extra trees get a modest share (less on huge data or tight budgets),
+//!   with only tree count, split randomness and leaf size searched.
+//! - k-nearest neighbours is proposed for small data (≤ 50 000 rows, ≤ 200 features) and gets
+//!   a single default trial otherwise; the MLP gets a small share, more when a GPU is present.
 //! - Kinds this selector does not know get a default share and their default configuration.
 //! - Search spaces are narrowed (never widened) to what the data and budget can use: fewer
 //!   boosting rounds for tight budgets or huge data, `min_data_in_leaf` scaled with rows,

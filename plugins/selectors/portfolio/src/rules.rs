@@ -15,6 +15,7 @@ pub(crate) struct Profile {
     pub wide: bool,
     pub huge: bool,
     pub budget_seconds: f64,
+    pub gpus: u32,
 }
 
 impl Profile {
@@ -43,6 +44,7 @@ impl Profile {
             wide: width > m.rows || width >= 1_000,
             huge: m.rows >= 1_000_000,
             budget_seconds: r.budget_seconds,
+            gpus: r.hardware.gpus,
         }
     }
 }
@@ -52,8 +54,164 @@ pub(crate) fn propose(kind: &ModelKind, p: &Profile) -> (f64, Candidate) {
     match kind.name.as_str() {
         "gbdt" => gbdt(kind, p),
         "linear" => linear(kind, p),
+        "random_forest" | "extra_trees" => forest(kind, p),
+        "knn" => knn(kind, p),
+        "mlp" => mlp(kind, p),
         _ => unknown(kind, p),
     }
+}
+
+/// Rows above which k-nearest neighbours is not proposed: its prediction cost grows with the
+/// training rows, and on large data trees dominate it anyway.
+const KNN_MAX_ROWS: u64 = 50_000;
+
+/// Random forests and extra trees: strong, low-variance second opinions that ensemble well with
+/// boosted trees; little worth searching beyond tree count and split randomness.
+fn forest(kind: &ModelKind, p: &Profile) -> (f64, Candidate) {
+    let extra = kind.name == "extra_trees";
+    let mut reasons = vec![if extra {
+        "extremely randomised trees: a smooth, fast averaging ensemble".to_string()
+    } else {
+        "a random forest: robust with default settings, diverse from boosting".to_string()
+    }];
+    let (mut score, mut share) = if extra { (0.62, 0.1) } else { (0.65, 0.15) };
+    if p.huge || p.tight {
+        score -= 0.2;
+        share /= 2.0;
+        reasons.push("deep trees on this much data take a large part of the budget".into());
+    }
+    let trees_high = if p.tight || p.huge { 200 } else { 500 };
+    let space: Vec<ParamSpec> = kind
+        .params
+        .iter()
+        .filter_map(|s| match s.name.as_str() {
+            // Structure limits and binning: defaults (deep trees, all bins) are what forests
+            // want; searching them finds noise.
+            "max_depth" | "max_leaves" | "max_bin" | "bootstrap" => None,
+            // Bootstrap samples of a fraction of the rows keep deep trees affordable on big data.
+            "max_samples" if p.rows <= 100_000 => None,
+            "max_samples" => Some(narrow_float(s, Some(0.05), Some(0.3))),
+            "n_trees" => Some(narrow_int(s, Some(30), Some(trees_high))),
+            "min_data_in_leaf" => Some(narrow_int(s, Some(1), Some(20))),
+            _ => Some(s.clone()),
+        })
+        .collect();
+    let n_trees = if p.tight || p.huge { 100 } else { 200 };
+    let configs = vec![
+        vec![
+            ("n_trees", ParamValue::Int(n_trees)),
+            ("min_data_in_leaf", ParamValue::Int(1)),
+            ("max_samples", ParamValue::Float(0.1)),
+        ],
+        vec![
+            ("n_trees", ParamValue::Int(n_trees)),
+            ("max_features", ParamValue::Choice("half".into())),
+            ("min_data_in_leaf", ParamValue::Int(3)),
+            ("max_samples", ParamValue::Float(0.2)),
+        ],
+    ];
+    let candidate = Candidate {
+        kind: kind.name.clone(),
+        budget_share: share,
+        warm_starts: warm_starts(&space, &configs),
+        search_space: space,
+        reason: reasons.join("; "),
+    };
+    (score, candidate)
+}
+
+/// k-nearest neighbours: only for small data, where a local method can beat global models on
+/// smooth, low-dimensional problems.
+fn knn(kind: &ModelKind, p: &Profile) -> (f64, Candidate) {
+    let (score, share, reason) = if p.rows > KNN_MAX_ROWS || p.width > 200 {
+        (
+            0.1,
+            0.02,
+            format!(
+                "{} rows × {} features is large for nearest neighbours: one default trial",
+                p.rows, p.width
+            ),
+        )
+    } else {
+        (
+            0.45,
+            0.05,
+            "nearest neighbours: a local model that can capture smooth structure in small data"
+                .to_string(),
+        )
+    };
+    let space: Vec<ParamSpec> = kind
+        .params
+        .iter()
+        .map(|s| match s.name.as_str() {
+            "n_neighbors" => narrow_int(s, Some(3), Some(50)),
+            _ => s.clone(),
+        })
+        .collect();
+    let configs = vec![vec![
+        ("n_neighbors", ParamValue::Int(15)),
+        ("weights", ParamValue::Choice("distance".into())),
+    ]];
+    let candidate = Candidate {
+        kind: kind.name.clone(),
+        budget_share: share,
+        warm_starts: warm_starts(&space, &configs),
+        search_space: space,
+        reason,
+    };
+    (score, candidate)
+}
+
+/// Multilayer perceptron: a different inductive bias from trees, worth a small share when there
+/// are enough rows to fit it; more on a GPU.
+fn mlp(kind: &ModelKind, p: &Profile) -> (f64, Candidate) {
+    let mut reasons = vec!["a neural network adds diversity to tree ensembles".to_string()];
+    let (mut score, mut share): (f64, f64) = (0.45, 0.1);
+    if p.gpus > 0 {
+        score += 0.1;
+        share = 0.15;
+        reasons.push(format!("{} GPU(s) train it fast", p.gpus));
+    }
+    if p.tiny {
+        score -= 0.2;
+        share = 0.05;
+        reasons.push(format!("{} rows are few for a network", p.rows));
+    }
+    if p.tight && p.gpus == 0 {
+        score -= 0.1;
+        share = share.min(0.05);
+        reasons.push("a tight CPU budget allows only short training".into());
+    }
+    let epochs_high = if p.tight { 50 } else { 200 };
+    let space: Vec<ParamSpec> = kind
+        .params
+        .iter()
+        .filter_map(|s| match s.name.as_str() {
+            "early_stopping_epochs" => None,
+            "hidden_layers" => Some(narrow_int(s, Some(1), Some(2))),
+            "hidden_units" => Some(narrow_int(s, Some(16), Some(256))),
+            "learning_rate" => Some(narrow_float(s, Some(1e-4), Some(1e-2))),
+            "epochs" => Some(narrow_int(s, Some(5), Some(epochs_high))),
+            "batch_size" => Some(narrow_int(s, Some(32), Some(512))),
+            _ => Some(s.clone()),
+        })
+        .collect();
+    let epochs = if p.tight { 20 } else { 60 };
+    let configs = vec![vec![
+        ("hidden_layers", ParamValue::Int(2)),
+        ("hidden_units", ParamValue::Int(128)),
+        ("learning_rate", ParamValue::Float(1e-3)),
+        ("epochs", ParamValue::Int(epochs)),
+        ("batch_size", ParamValue::Int(256)),
+    ]];
+    let candidate = Candidate {
+        kind: kind.name.clone(),
+        budget_share: share,
+        warm_starts: warm_starts(&space, &configs),
+        search_space: space,
+        reason: reasons.join("; "),
+    };
+    (score, candidate)
 }
 
 fn gbdt(kind: &ModelKind, p: &Profile) -> (f64, Candidate) {
@@ -107,7 +265,11 @@ fn gbdt(kind: &ModelKind, p: &Profile) -> (f64, Candidate) {
                 Some((rows / 20).clamp(5, 1_000)),
             ),
             // Low-impact dimensions are not worth searching on a tight budget.
-            "min_sum_hessian" | "lambda_l1" if p.tight => continue,
+            "min_sum_hessian" | "lambda_l1" | "feature_fraction_bynode" | "extra_trees"
+                if p.tight =>
+            {
+                continue;
+            }
             _ => spec.clone(),
         };
         space.push(narrowed);

@@ -251,3 +251,84 @@ fn searches_only_model_choices_in_the_region_good_configurations_live() {
     assert!(lin.search_space.iter().all(|s| s.name != "max_iter"));
     assert_valid(&c, &catalogue);
 }
+
+fn zoo() -> Vec<ModelKind> {
+    let all = vec![Task::Binary, Task::Multiclass, Task::Regression];
+    let kind = |name: &str, params: Vec<ParamSpec>, cost| ModelKind {
+        name: name.into(),
+        description: name.into(),
+        tasks: all.clone(),
+        params,
+        cost,
+    };
+    vec![
+        gbdt(),
+        kind(
+            "random_forest",
+            vec![
+                int("n_trees", 5, 2000, 100),
+                int("min_data_in_leaf", 1, 200, 1),
+                int("max_depth", -1, 64, -1),
+                float("max_samples", 0.05, 1.0, false, 1.0),
+            ],
+            Cost::Medium,
+        ),
+        kind("knn", vec![int("n_neighbors", 1, 100, 10)], Cost::Low),
+        kind(
+            "mlp",
+            vec![
+                int("hidden_units", 8, 512, 64),
+                int("epochs", 1, 500, 50),
+                int("early_stopping_epochs", 0, 100, 10),
+            ],
+            Cost::Medium,
+        ),
+        linear(),
+    ]
+}
+
+#[test]
+fn the_whole_zoo_gets_rules_and_boosting_keeps_the_lead() {
+    let catalogue = zoo();
+    let c = Portfolio::select(&request(20_000, 20, 300.0, catalogue.clone())).unwrap();
+    assert_valid(&c, &catalogue);
+    assert_eq!(c[0].kind, "gbdt");
+    let rf = c.iter().find(|c| c.kind == "random_forest").unwrap();
+    let names: Vec<&str> = rf.search_space.iter().map(|s| s.name.as_str()).collect();
+    assert!(!names.contains(&"max_depth"), "{names:?}");
+    assert!(
+        !names.contains(&"max_samples"),
+        "small data keeps full bootstraps: {names:?}"
+    );
+    let mlp = c.iter().find(|c| c.kind == "mlp").unwrap();
+    assert!(
+        mlp.search_space
+            .iter()
+            .all(|s| s.name != "early_stopping_epochs")
+    );
+    assert!(mlp.reason.contains("neural network"), "{}", mlp.reason);
+
+    // On big data kNN keeps only a token share, and forests subsample rows.
+    let big = Portfolio::select(&request(500_000, 20, 300.0, catalogue.clone())).unwrap();
+    assert_valid(&big, &catalogue);
+    let knn = big.iter().find(|c| c.kind == "knn").unwrap();
+    let gb = big.iter().find(|c| c.kind == "gbdt").unwrap();
+    assert!(
+        knn.budget_share < gb.budget_share / 10.0,
+        "{}",
+        knn.budget_share
+    );
+    let rf = big.iter().find(|c| c.kind == "random_forest").unwrap();
+    assert!(rf.search_space.iter().any(|s| s.name == "max_samples"));
+}
+
+#[test]
+fn a_gpu_raises_the_mlp_share() {
+    let catalogue = zoo();
+    let mut r = request(20_000, 20, 300.0, catalogue.clone());
+    let share = |c: &[Candidate]| c.iter().find(|c| c.kind == "mlp").unwrap().budget_share;
+    let cpu = share(&Portfolio::select(&r).unwrap());
+    r.hardware.gpus = 1;
+    let gpu = share(&Portfolio::select(&r).unwrap());
+    assert!(gpu > cpu, "gpu {gpu} vs cpu {cpu}");
+}
