@@ -12,6 +12,8 @@ rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2 || rustup ta
 
 echo "==> building plugin components"
 bash scripts/build-plugins.sh "$target_dir/microlearn-plugins"
+echo "==> building the Python evaluator (componentize-py, in a venv under $target_dir)"
+bash plugins/evaluators/python-cost/build.sh "$target_dir/microlearn-python-plugins"
 echo "==> plugin unit tests (native)"
 cargo test --release --manifest-path plugins/Cargo.toml
 echo "==> building the microlearn binary the end-to-end suites drive"

@@ -3,7 +3,13 @@
 //! 1. compiling the `standard` preparer vs loading it from the precompiled cache;
 //! 2. the per-call overhead (fresh store + instance + `describe`), pooling on and off;
 //! 3. how fast a 1M-row f64 column crosses into a plugin and back (the `hostile` preparer's
-//!    `ok` mode returns its numeric input unchanged).
+//!    `ok` mode returns its numeric input unchanged), and a 1M-row dictionary-encoded string
+//!    column into it (ok mode drops it, so that one is one-way);
+//! 4. the `standard` preparer's transform as a plugin vs the same code native, on 1M rows ×
+//!    20 float columns (the native side runs `plugins/preparers/standard/examples/
+//!    native_transform.rs` through cargo and reports its median);
+//! 5. with `--compare DIR…`: size, first load (compile) and per-call instantiation of other
+//!    built evaluator folders, e.g. the Python `python-cost` against its Rust equivalent.
 //!
 //! Needs the plugins built: `bash scripts/build-plugins.sh`, then
 //! `cargo run --release -p microlearn-plugins --example overhead`.
@@ -147,5 +153,138 @@ fn main() -> Result<(), Error> {
         column_mb,
         ms(native)
     );
+
+    // 3b. A 1M-row dictionary-encoded string column (1000 distinct strings), into the plugin.
+    let codes: Vec<Option<String>> = (0..rows)
+        .map(|i| Some(format!("city-{}", i % 1000)))
+        .collect();
+    let refs: Vec<Option<&str>> = codes.iter().map(|c| c.as_deref()).collect();
+    let strings = Table::new(vec![
+        Column::categorical_from_strs("city", &refs),
+        Column::float64("x", vec![0.0; rows]),
+    ])?;
+    let dict_mb = (rows * 4 + 1000 * 12) as f64 / 1e6;
+    let mut times = Vec::new();
+    for _ in 0..7 {
+        let t = Instant::now();
+        hostile.transform(&state, &strings)?;
+        times.push(t.elapsed());
+    }
+    let t_str = median(times);
+    println!(
+        "1M-row dictionary string column (+ one f64 column back): {:.2} ms per call; \
+         {:.0} MB/s counting every byte in and out",
+        ms(t_str),
+        (dict_mb + 2.0 * column_mb) / t_str.as_secs_f64()
+    );
+
+    // 4. standard as a plugin vs native on 1M rows x 20 floats. `fit` returns 40 columns
+    // (values + missing indicators, 320 MB), above the default 256 MiB output cap.
+    let host = PluginHost::new(RuntimeConfig {
+        cache_dir: Some(cache.path().to_path_buf()),
+        default_memory_mib: 4096,
+        max_output_bytes: 1 << 30,
+        ..RuntimeConfig::default()
+    })?;
+    host.scan(std::slice::from_ref(&first_party));
+    let standard = host.preparer("standard")?;
+    let ncols = 20;
+    let wide = Table::new(
+        (0..ncols)
+            .map(|c| {
+                let values = (0..rows)
+                    .map(|i| {
+                        if (i * 7 + c) % 100 == 0 {
+                            f64::NAN
+                        } else {
+                            ((i * 31 + c * 17) % 1000) as f64 / 7.0
+                        }
+                    })
+                    .collect();
+                Column::float64(format!("x{c}"), values)
+            })
+            .collect(),
+    )?;
+    let (state, _) = standard.fit(&wide, &target, Task::Regression, "{}")?;
+    let mut times = Vec::new();
+    for _ in 0..7 {
+        let t = Instant::now();
+        standard.transform(&state, &wide)?;
+        times.push(t.elapsed());
+    }
+    let plugin_ms = ms(median(times));
+    let native = std::process::Command::new(env!("CARGO"))
+        .args([
+            "run",
+            "--release",
+            "--quiet",
+            "-p",
+            "microlearn-plugin-standard",
+            "--example",
+            "native_transform",
+            "--",
+            "20",
+        ])
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins"))
+        .env_remove("CARGO_TARGET_DIR")
+        .output()?;
+    let native_ms = String::from_utf8_lossy(&native.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("NATIVE_TRANSFORM_MS ").map(str::to_string))
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    match native_ms {
+        Some(n) => println!(
+            "standard transform, 1M rows x 20 f64: plugin {plugin_ms:.1} ms, native {n:.1} ms, \
+             ratio {:.2}x",
+            plugin_ms / n
+        ),
+        None => println!(
+            "standard transform, 1M rows x 20 f64: plugin {plugin_ms:.1} ms; the native run \
+             failed: {}",
+            String::from_utf8_lossy(&native.stderr).trim()
+        ),
+    }
+
+    // 5. Other evaluator folders (e.g. python-cost vs the Rust template build).
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == "--compare") {
+        for dir in &args[at + 1..] {
+            let dir = PathBuf::from(dir);
+            let parent = dir.parent().unwrap_or(Path::new(".")).to_path_buf();
+            let id = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let cache = tempfile::tempdir()?;
+            let host = PluginHost::new(RuntimeConfig {
+                cache_dir: Some(cache.path().to_path_buf()),
+                ..RuntimeConfig::default()
+            })?;
+            let t = Instant::now();
+            let report = host.scan(std::slice::from_ref(&parent));
+            let load = t.elapsed();
+            if let Some(p) = report.errors.iter().find(|(p, _)| p == &dir) {
+                return Err(format!("{}: {}", p.0.display(), p.1).into());
+            }
+            let evaluator = host.evaluator(&id)?;
+            let size = evaluator.component_bytes().len();
+            for _ in 0..20 {
+                evaluator.describe()?;
+            }
+            let n = 200;
+            let t = Instant::now();
+            for _ in 0..n {
+                evaluator.describe()?;
+            }
+            let per_call = t.elapsed() / n;
+            println!(
+                "{id}: {:.1} KiB component; scan of its folder incl. compile {:.0} ms; \
+                 per call (new instance + describe) {:.1} µs",
+                size as f64 / 1024.0,
+                ms(load),
+                per_call.as_secs_f64() * 1e6
+            );
+        }
+    }
     Ok(())
 }

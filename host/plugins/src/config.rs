@@ -130,6 +130,89 @@ impl RuntimeConfig {
     }
 }
 
+/// The `[plugins]` table of `microlearn.toml`: the runtime limits an operator may set, every
+/// field optional (absent = the built-in default of [`RuntimeConfig`]). Per-plugin requests in
+/// a manifest's `[limits]` are capped by the `max_*` values here.
+///
+/// ```toml
+/// [plugins]
+/// memory_mib = 1024              # default linear-memory cap per call
+/// max_memory_mib = 4096          # no manifest may ask for more
+/// timeout_secs = 60              # default deadline of fit/transform/select/evaluate/decide
+/// max_timeout_secs = 600         # no manifest may ask for more
+/// describe_timeout_secs = 5      # deadline of describe/tasks
+/// max_output_mib = 256           # cap on one call's output
+/// max_concurrent_instances = 64  # instance pool size = plugin calls running at once
+/// pooling = true                 # pooling allocator (falls back when it cannot reserve)
+/// max_log_lines_per_call = 200   # further log lines of a call are counted, not printed
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginSettings {
+    /// [`RuntimeConfig::default_memory_mib`].
+    pub memory_mib: Option<u64>,
+    /// [`RuntimeConfig::max_memory_mib`].
+    pub max_memory_mib: Option<u64>,
+    /// [`RuntimeConfig::default_timeout`], seconds.
+    pub timeout_secs: Option<f64>,
+    /// [`RuntimeConfig::max_timeout`], seconds.
+    pub max_timeout_secs: Option<f64>,
+    /// [`RuntimeConfig::describe_timeout`], seconds.
+    pub describe_timeout_secs: Option<f64>,
+    /// [`RuntimeConfig::max_output_bytes`], MiB.
+    pub max_output_mib: Option<u64>,
+    /// [`RuntimeConfig::max_concurrent_instances`].
+    pub max_concurrent_instances: Option<u32>,
+    /// [`RuntimeConfig::pooling`].
+    pub pooling: Option<bool>,
+    /// [`RuntimeConfig::max_log_lines_per_call`].
+    pub max_log_lines_per_call: Option<u32>,
+}
+
+impl PluginSettings {
+    /// `base` with every field that is set here replaced. The result is checked when a
+    /// [`crate::PluginHost`] starts with it; a bad duration is reported here, naming the key.
+    pub fn apply(&self, base: RuntimeConfig) -> Result<RuntimeConfig, String> {
+        let secs = |key: &str, v: Option<f64>, default: Duration| -> Result<Duration, String> {
+            match v {
+                None => Ok(default),
+                Some(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => {
+                    Ok(Duration::from_secs_f64(s))
+                }
+                Some(s) => Err(format!(
+                    "[plugins] {key} must be a number of seconds in (0, 86400], got {s}"
+                )),
+            }
+        };
+        let config = RuntimeConfig {
+            default_memory_mib: self.memory_mib.unwrap_or(base.default_memory_mib),
+            max_memory_mib: self.max_memory_mib.unwrap_or(base.max_memory_mib),
+            default_timeout: secs("timeout_secs", self.timeout_secs, base.default_timeout)?,
+            max_timeout: secs("max_timeout_secs", self.max_timeout_secs, base.max_timeout)?,
+            describe_timeout: secs(
+                "describe_timeout_secs",
+                self.describe_timeout_secs,
+                base.describe_timeout,
+            )?,
+            max_output_bytes: self
+                .max_output_mib
+                .map_or(base.max_output_bytes, |m| m.saturating_mul(1 << 20)),
+            max_concurrent_instances: self
+                .max_concurrent_instances
+                .unwrap_or(base.max_concurrent_instances),
+            pooling: self.pooling.unwrap_or(base.pooling),
+            max_log_lines_per_call: self
+                .max_log_lines_per_call
+                .unwrap_or(base.max_log_lines_per_call),
+            ..base
+        };
+        config
+            .validate()
+            .map_err(|m| format!("[plugins] (memory_mib, timeout_secs and their max_*): {m}"))?;
+        Ok(config)
+    }
+}
+
 /// The limits every call of one plugin runs under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CallLimits {
@@ -186,6 +269,28 @@ mod tests {
         let limits = config.limits_for("p", &ManifestLimits::default());
         assert_eq!(limits.memory_mib, 1024);
         assert_eq!(limits.timeout, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn settings_override_only_what_they_set_and_name_a_bad_key() {
+        let settings: PluginSettings =
+            toml::from_str("memory_mib = 128\ntimeout_secs = 2.5\npooling = false\n").unwrap();
+        let config = settings.apply(RuntimeConfig::default()).unwrap();
+        assert_eq!(config.default_memory_mib, 128);
+        assert_eq!(config.default_timeout, Duration::from_millis(2500));
+        assert!(!config.pooling);
+        assert_eq!(config.max_memory_mib, 4096);
+        assert!(config.validate().is_ok());
+        let bad = PluginSettings {
+            max_timeout_secs: Some(-1.0),
+            ..PluginSettings::default()
+        };
+        assert!(
+            bad.apply(RuntimeConfig::default())
+                .unwrap_err()
+                .contains("max_timeout_secs")
+        );
+        assert!(toml::from_str::<PluginSettings>("memroy_mib = 1").is_err());
     }
 
     #[test]

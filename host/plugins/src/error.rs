@@ -200,6 +200,14 @@ pub enum PluginError {
         /// Ids of the installed plugins of that kind.
         available: Vec<String>,
     },
+    /// `remove` was asked for a plugin that is not in the folder it manages.
+    #[error("cannot remove plugin '{id}': {message}")]
+    NotInstalled {
+        /// Requested id.
+        id: String,
+        /// Why, e.g. where the plugin comes from instead.
+        message: String,
+    },
     /// A file could not be read or written.
     #[error("{}: {source}", .path.display())]
     Io {
@@ -247,7 +255,7 @@ impl PluginError {
             | PluginError::WrongWorld { plugin, .. }
             | PluginError::DescribeMismatch { plugin, .. }
             | PluginError::Compile { plugin, .. } => Some(plugin),
-            PluginError::NotFound { id, .. } => Some(id),
+            PluginError::NotFound { id, .. } | PluginError::NotInstalled { id, .. } => Some(id),
             PluginError::Manifest { .. }
             | PluginError::HashMismatch { .. }
             | PluginError::Io { .. }

@@ -170,6 +170,22 @@ impl PreparerHandle {
         validate::prepared_table(&table, input.num_rows()).map_err(|m| c.invalid(F, m))?;
         Ok(table)
     }
+
+    /// [`Self::transform`], and the result must have the columns of `fitted` (the table `fit`
+    /// returned, or any earlier transform with the same state): same names, same order, same
+    /// types. A model trained on `fitted` can only score rows prepared the same way, so a
+    /// preparer whose output drifts is stopped here with the first differing column.
+    pub fn transform_like(
+        &self,
+        state: &[u8],
+        input: &Table,
+        fitted: &Table,
+    ) -> Result<Table, PluginError> {
+        const F: &str = "preparer.transform";
+        let table = self.transform(state, input)?;
+        validate::same_columns(&table, fitted).map_err(|m| self.common.invalid(F, m))?;
+        Ok(table)
+    }
 }
 
 /// A selector plugin.

@@ -26,6 +26,13 @@ struct HostInner {
     registry: RwLock<HashMap<(PluginKind, String), Arc<Loaded>>>,
     /// Manifest-less components (from model bundles) by (kind, sha256).
     bundled: Mutex<HashMap<(PluginKind, String), Arc<Loaded>>>,
+    /// The folders the last [`PluginHost::scan`] covered, rescanned by
+    /// [`PluginHost::refresh`].
+    scanned: Mutex<Vec<PathBuf>>,
+    /// Plugin folders registered one by one ([`PluginHost::register_folder`],
+    /// [`PluginHost::install`]) that a rescan must keep even when they lie outside the scanned
+    /// folders. Dropped once their folder is gone.
+    pinned: Mutex<Vec<PathBuf>>,
 }
 
 impl std::fmt::Debug for PluginHost {
@@ -97,6 +104,8 @@ impl PluginHost {
                 config,
                 registry: RwLock::new(HashMap::new()),
                 bundled: Mutex::new(HashMap::new()),
+                scanned: Mutex::new(Vec::new()),
+                pinned: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -113,13 +122,60 @@ impl PluginHost {
     }
 
     /// Load every plugin folder (`<dir>/<id>/plugin.toml`) of each of `dirs`, in order, and
-    /// register them. A plugin from a later dir replaces one with the same kind and id from an
-    /// earlier dir (with a warning). A broken plugin is reported in `errors` and skipped; a
-    /// missing dir is reported too. Folders whose name starts with `.` are ignored (they are
-    /// in-progress installs).
+    /// make the registry exactly what they hold (plus folders registered one by one with
+    /// [`PluginHost::register_folder`] or [`PluginHost::install`] that still exist). A plugin
+    /// from a later dir replaces one with the same kind and id from an earlier dir (with a
+    /// warning). A broken plugin is reported in `errors` and skipped; a missing dir is reported
+    /// too. Folders whose name starts with `.` are ignored (they are in-progress installs).
+    ///
+    /// The folders are remembered for [`PluginHost::refresh`]. A plugin whose manifest and
+    /// component bytes are unchanged since the last scan is reused as it is (no new type-check
+    /// or `describe`), so rescanning costs little more than reading and hashing the files.
+    ///
+    /// Handles already handed out keep the plugin version they were created from: removing or
+    /// replacing a plugin on disk never changes what a running pipeline calls.
     pub fn scan(&self, dirs: &[PathBuf]) -> ScanReport {
+        *self
+            .inner
+            .scanned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = dirs.to_vec();
+        // Previously loaded plugins by folder, to reuse the unchanged ones.
+        let previous: HashMap<PathBuf, Arc<Loaded>> = self
+            .inner
+            .registry
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .filter_map(|p| p.dir.clone().map(|d| (d, p.clone())))
+            .collect();
         let mut report = ScanReport::default();
         let mut found: HashMap<(PluginKind, String), Arc<Loaded>> = HashMap::new();
+        let mut seen_folders = std::collections::HashSet::new();
+        let add = |folder: PathBuf,
+                   require_id_name: bool,
+                   found: &mut HashMap<(PluginKind, String), Arc<Loaded>>,
+                   report: &mut ScanReport| {
+            match self.load_folder_reusing(&folder, require_id_name, &previous) {
+                Ok(plugin) => {
+                    let key = (plugin.info.kind, plugin.info.id.clone());
+                    if let Some(previous) = found.get(&key) {
+                        tracing::warn!(
+                            plugin = %plugin.info.id,
+                            kind = %plugin.info.kind,
+                            replaced = %previous.dir.as_deref().unwrap_or(Path::new("?")).display(),
+                            by = %folder.display(),
+                            "a plugin from a later folder overrides an earlier one"
+                        );
+                    }
+                    found.insert(key, plugin);
+                }
+                Err(e) => {
+                    tracing::warn!(folder = %folder.display(), error = %e, "plugin not loaded");
+                    report.errors.push((folder, e));
+                }
+            }
+        };
         for dir in dirs {
             let entries = match std::fs::read_dir(dir) {
                 Ok(entries) => entries,
@@ -143,46 +199,80 @@ impl PluginHost {
                     tracing::debug!(folder = %folder.display(), "no plugin.toml; not a plugin");
                     continue;
                 }
-                match self.load_folder(&folder, true) {
-                    Ok(plugin) => {
-                        let key = (plugin.info.kind, plugin.info.id.clone());
-                        if let Some(previous) = found.get(&key) {
-                            tracing::warn!(
-                                plugin = %plugin.info.id,
-                                kind = %plugin.info.kind,
-                                replaced = %previous.dir.as_deref().unwrap_or(Path::new("?")).display(),
-                                by = %folder.display(),
-                                "a plugin from a later folder overrides an earlier one"
-                            );
-                        }
-                        found.insert(key, Arc::new(plugin));
-                    }
-                    Err(e) => {
-                        tracing::warn!(folder = %folder.display(), error = %e, "plugin not loaded");
-                        report.errors.push((folder, e));
-                    }
-                }
+                seen_folders.insert(canonical(&folder));
+                add(folder, true, &mut found, &mut report);
             }
         }
+        // Folders registered one by one come last (they were installed explicitly, so they
+        // win), unless a scanned folder already covered them; vanished ones are forgotten.
+        let pinned: Vec<PathBuf> = {
+            let mut pinned = self
+                .inner
+                .pinned
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            pinned.retain(|f| f.join(MANIFEST_FILE).is_file());
+            pinned.clone()
+        };
+        for folder in pinned {
+            if seen_folders.insert(canonical(&folder)) {
+                add(folder, false, &mut found, &mut report);
+            }
+        }
+
         let mut registry = self
             .inner
             .registry
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        for (key, plugin) in found {
+        for (key, plugin) in &found {
             report.loaded.push(plugin.info.clone());
-            registry.insert(key, plugin);
+            if !registry
+                .get(key)
+                .is_some_and(|old| Arc::ptr_eq(old, plugin))
+            {
+                tracing::debug!(plugin = %key.1, kind = %key.0, "plugin registered");
+            }
         }
+        for key in registry.keys() {
+            if !found.contains_key(key) {
+                tracing::info!(plugin = %key.1, kind = %key.0, "plugin no longer installed; unregistered");
+            }
+        }
+        *registry = found;
         report
             .loaded
             .sort_by(|a, b| (a.kind.as_str(), &a.id).cmp(&(b.kind.as_str(), &b.id)));
         report
     }
 
+    /// Rescan the folders of the last [`PluginHost::scan`], so plugins dropped into (or
+    /// removed from) them since become (or stop being) selectable, without a restart. Cheap
+    /// when nothing changed; call it before starting a pipeline.
+    pub fn refresh(&self) -> ScanReport {
+        let dirs = self
+            .inner
+            .scanned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        self.scan(&dirs)
+    }
+
+    /// The folders the last scan covered (what [`PluginHost::refresh`] rescans).
+    pub fn scanned_dirs(&self) -> Vec<PathBuf> {
+        self.inner
+            .scanned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// Load one plugin folder (manifest, hash, compile, type-check, describe) and register it.
     pub fn register_folder(&self, folder: &Path) -> Result<InstalledPlugin, PluginError> {
         let plugin = Arc::new(self.load_folder(folder, false)?);
         let installed = InstalledPlugin::of(&plugin);
+        self.pin(folder);
         self.inner
             .registry
             .write()
@@ -346,6 +436,32 @@ impl PluginHost {
             manifest_or_dir.to_path_buf()
         };
         let plugin = self.load_manifest(&manifest_path, &folder)?;
+        self.install_loaded(plugin, plugins_dir)
+    }
+
+    /// Install a plugin from its parts, e.g. an upload: the manifest's text and the component
+    /// bytes. Checked exactly like a folder (the manifest's `sha256` must match `component`,
+    /// the component must implement its world, `describe` must agree), then written to
+    /// `plugins_dir/<id>/` atomically and registered. `origin` names the upload in errors.
+    pub fn install_parts(
+        &self,
+        manifest_text: &str,
+        component: &[u8],
+        origin: &str,
+        plugins_dir: &Path,
+    ) -> Result<InstalledPlugin, PluginError> {
+        let manifest_path = Path::new(origin).join(MANIFEST_FILE);
+        let manifest = Manifest::parse(manifest_text, &manifest_path)?;
+        let component_path = Path::new(origin).join(&manifest.component);
+        let plugin = self.load_checked(manifest, component.to_vec(), component_path, None)?;
+        self.install_loaded(plugin, plugins_dir)
+    }
+
+    fn install_loaded(
+        &self,
+        plugin: Loaded,
+        plugins_dir: &Path,
+    ) -> Result<InstalledPlugin, PluginError> {
         let manifest = plugin.manifest.clone().ok_or_else(|| PluginError::Engine {
             message: "a plugin loaded from a manifest has no manifest".to_string(),
         })?;
@@ -366,14 +482,7 @@ impl PluginHost {
         )?;
 
         let target = plugins_dir.join(&manifest.id);
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let retired = plugins_dir.join(format!(
-            ".retired-{}-{}-{stamp}",
-            manifest.id,
-            std::process::id()
-        ));
+        let retired = retired_name(plugins_dir, &manifest.id);
         let had_previous = target.exists();
         if had_previous {
             std::fs::rename(&target, &retired).map_err(|e| PluginError::io(&target, e))?;
@@ -390,16 +499,14 @@ impl PluginHost {
         if had_previous && let Err(e) = std::fs::remove_dir_all(&retired) {
             tracing::warn!(path = %retired.display(), error = %e, "could not remove the replaced plugin version");
         }
-        if let Ok(dir) = std::fs::File::open(plugins_dir) {
-            // Make the rename durable; not all platforms allow syncing a folder, hence no `?`.
-            let _ = dir.sync_all();
-        }
+        sync_dir(plugins_dir);
 
         let mut installed = plugin;
         installed.component_path = Some(target.join(&manifest.component));
-        installed.dir = Some(target);
+        installed.dir = Some(target.clone());
         let installed = Arc::new(installed);
         let listing = InstalledPlugin::of(&installed);
+        self.pin(&target);
         self.inner
             .registry
             .write()
@@ -407,6 +514,85 @@ impl PluginHost {
             .insert((installed.info.kind, installed.info.id.clone()), installed);
         tracing::info!(plugin = %listing.info.id, kind = %listing.info.kind, "plugin installed");
         Ok(listing)
+    }
+
+    /// Delete the plugin `id` from `plugins_dir` (the drop-in folder that `install` writes)
+    /// and rescan, so a plugin of the same id in another folder (e.g. a first-party one it
+    /// shadowed) takes its place again. Handles already handed out keep working: the component
+    /// was read into memory when it was loaded. Returns what was removed.
+    ///
+    /// A plugin that is registered from some other folder is not deleted: the error says
+    /// where it comes from (first-party plugins are not this command's to delete).
+    pub fn remove(&self, id: &str, plugins_dir: &Path) -> Result<InstalledPlugin, PluginError> {
+        crate::manifest::check_id(id).map_err(|message| PluginError::NotInstalled {
+            id: id.to_string(),
+            message,
+        })?;
+        let folder = plugins_dir.join(id);
+        let manifest_path = folder.join(MANIFEST_FILE);
+        if !manifest_path.is_file() {
+            let elsewhere: Vec<String> = self
+                .list()
+                .into_iter()
+                .filter(|p| p.info.id == id)
+                .map(|p| match &p.dir {
+                    Some(d) => format!("a {} from {}", p.info.kind, d.display()),
+                    None => format!("a {}", p.info.kind),
+                })
+                .collect();
+            let message = if elsewhere.is_empty() {
+                format!("there is no {}", manifest_path.display())
+            } else {
+                format!(
+                    "it is not in {} (installed: {}); only plugins in that folder can be removed",
+                    plugins_dir.display(),
+                    elsewhere.join("; ")
+                )
+            };
+            return Err(PluginError::NotInstalled {
+                id: id.to_string(),
+                message,
+            });
+        }
+        let canonical_folder = canonical(&folder);
+        let listing = self
+            .list()
+            .into_iter()
+            .find(|p| p.dir.as_deref().map(canonical).as_ref() == Some(&canonical_folder));
+        // Rename first (atomic: a concurrent scan sees the plugin or nothing), then delete.
+        let retired = retired_name(plugins_dir, id);
+        std::fs::rename(&folder, &retired).map_err(|e| PluginError::io(&folder, e))?;
+        if let Err(e) = std::fs::remove_dir_all(&retired) {
+            tracing::warn!(path = %retired.display(), error = %e, "could not delete the removed plugin's files");
+        }
+        sync_dir(plugins_dir);
+        self.inner
+            .pinned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|f| canonical(f) != canonical_folder && f != &folder);
+        self.refresh();
+        tracing::info!(plugin = id, "plugin removed");
+        listing.ok_or_else(|| PluginError::NotInstalled {
+            id: id.to_string(),
+            message: format!(
+                "{} was deleted, but it was not a loadable plugin",
+                folder.display()
+            ),
+        })
+    }
+
+    /// Remember a folder registered one by one, so rescans keep it.
+    fn pin(&self, folder: &Path) {
+        let mut pinned = self
+            .inner
+            .pinned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let c = canonical(folder);
+        if !pinned.iter().any(|f| canonical(f) == c) {
+            pinned.push(folder.to_path_buf());
+        }
     }
 
     fn limits_for(&self, label: &str, requested: &ManifestLimits) -> CallLimits {
@@ -418,27 +604,47 @@ impl PluginHost {
         let manifest_path = folder.join(MANIFEST_FILE);
         let plugin = self.load_manifest(&manifest_path, folder)?;
         if require_id_name {
-            let name = folder.file_name().map(|n| n.to_string_lossy().into_owned());
-            if name.as_deref() != Some(plugin.info.id.as_str()) {
-                return Err(PluginError::Manifest {
-                    path: manifest_path,
-                    message: format!(
-                        "the folder '{}' holds plugin '{}'; a plugin folder must be named after \
-                         its id",
-                        name.unwrap_or_default(),
-                        plugin.info.id
-                    ),
-                });
-            }
+            check_folder_name(folder, &plugin.info.id, &manifest_path)?;
         }
         Ok(plugin)
     }
 
+    /// [`Self::load_folder`], but a plugin in `previous` loaded from the same folder, with the
+    /// same manifest and component bytes, is returned as it is.
+    fn load_folder_reusing(
+        &self,
+        folder: &Path,
+        require_id_name: bool,
+        previous: &HashMap<PathBuf, Arc<Loaded>>,
+    ) -> Result<Arc<Loaded>, PluginError> {
+        let manifest_path = folder.join(MANIFEST_FILE);
+        let (manifest, bytes, sha256, component_path) = read_plugin_files(&manifest_path, folder)?;
+        if let Some(p) = previous.get(folder)
+            && p.sha256 == sha256
+            && p.manifest.as_ref() == Some(&manifest)
+        {
+            return Ok(p.clone());
+        }
+        let plugin = self.load_checked(manifest, bytes, component_path, Some(folder))?;
+        if require_id_name {
+            check_folder_name(folder, &plugin.info.id, &manifest_path)?;
+        }
+        Ok(Arc::new(plugin))
+    }
+
     fn load_manifest(&self, manifest_path: &Path, folder: &Path) -> Result<Loaded, PluginError> {
-        let manifest = Manifest::load(manifest_path)?;
-        let component_path = folder.join(&manifest.component);
-        let bytes =
-            std::fs::read(&component_path).map_err(|e| PluginError::io(&component_path, e))?;
+        let (manifest, bytes, _, component_path) = read_plugin_files(manifest_path, folder)?;
+        self.load_checked(manifest, bytes, component_path, Some(folder))
+    }
+
+    /// Check `bytes` against the manifest's sha256, then compile, type-check and describe.
+    fn load_checked(
+        &self,
+        manifest: Manifest,
+        bytes: Vec<u8>,
+        component_path: PathBuf,
+        folder: Option<&Path>,
+    ) -> Result<Loaded, PluginError> {
         let actual = sha256_hex(&bytes);
         if actual != manifest.sha256 {
             return Err(PluginError::HashMismatch {
@@ -458,10 +664,65 @@ impl PluginHost {
                 bytes: Arc::from(bytes),
                 limits,
                 manifest: Some(manifest),
-                dir: Some(folder.to_path_buf()),
-                component_path: Some(component_path),
+                dir: folder.map(Path::to_path_buf),
+                component_path: folder.map(|_| component_path),
             },
         )
+    }
+}
+
+/// The manifest, the component bytes, their sha256 and the component's path. The hash is
+/// checked against the manifest by [`PluginHost::load_checked`].
+fn read_plugin_files(
+    manifest_path: &Path,
+    folder: &Path,
+) -> Result<(Manifest, Vec<u8>, String, PathBuf), PluginError> {
+    let manifest = Manifest::load(manifest_path)?;
+    let component_path = folder.join(&manifest.component);
+    let bytes = std::fs::read(&component_path).map_err(|e| PluginError::io(&component_path, e))?;
+    let sha256 = sha256_hex(&bytes);
+    if sha256 != manifest.sha256 {
+        return Err(PluginError::HashMismatch {
+            path: component_path,
+            expected: manifest.sha256,
+            actual: sha256,
+        });
+    }
+    Ok((manifest, bytes, sha256, component_path))
+}
+
+/// In a scanned folder, a plugin folder must be named after the plugin's id.
+fn check_folder_name(folder: &Path, id: &str, manifest_path: &Path) -> Result<(), PluginError> {
+    let name = folder.file_name().map(|n| n.to_string_lossy().into_owned());
+    if name.as_deref() != Some(id) {
+        return Err(PluginError::Manifest {
+            path: manifest_path.to_path_buf(),
+            message: format!(
+                "the folder '{}' holds plugin '{id}'; a plugin folder must be named after its id",
+                name.unwrap_or_default(),
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The same folder reached by different paths compares equal; a missing one compares as given.
+fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// A hidden, unique sibling name for a plugin folder on its way out.
+fn retired_name(plugins_dir: &Path, id: &str) -> PathBuf {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    plugins_dir.join(format!(".retired-{id}-{}-{stamp}", std::process::id()))
+}
+
+/// Make renames in `dir` durable; not all platforms allow syncing a folder, hence no error.
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
     }
 }
 

@@ -56,11 +56,13 @@ mod plugin;
 mod sandbox;
 mod validate;
 
-pub use config::{CallLimits, RuntimeConfig};
+pub use config::{CallLimits, PluginSettings, RuntimeConfig};
 pub use engine::CompileSource;
 pub use error::{GuestError, PluginError};
 pub use handles::{AnyHandle, DeployerHandle, EvaluatorHandle, PreparerHandle, SelectorHandle};
 pub use host::{InstalledPlugin, PluginHost, ScanReport};
-pub use manifest::{API_VERSION, MANIFEST_FILE, Manifest, ManifestLimits, sha256_hex};
+pub use manifest::{
+    API_VERSION, MANIFEST_FILE, Manifest, ManifestLimits, SUPPORTED_APIS, sha256_hex,
+};
 pub use microlearn_core::stages::{PluginInfo, PluginKind};
 pub use sandbox::{ProgressCallback, ProgressEvent};

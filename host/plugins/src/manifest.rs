@@ -22,8 +22,12 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::path::{Component as PathPart, Path, PathBuf};
 
-/// The WIT package version this host implements.
+/// The newest WIT package version this host implements (what new plugins target).
 pub const API_VERSION: &str = "microlearn:plugin@0.1.0";
+
+/// Every WIT package version this host loads. Released versions stay here forever; see the
+/// module docs of `bindings.rs` for how a version is added.
+pub const SUPPORTED_APIS: &[&str] = &["microlearn:plugin@0.1.0"];
 
 /// The file name of a manifest inside a plugin folder.
 pub const MANIFEST_FILE: &str = "plugin.toml";
@@ -106,9 +110,14 @@ impl Manifest {
         check_version(&version).map_err(|m| err(format!("field `version`: {m}")))?;
 
         let api = required(raw.api, "api")?;
-        if api != API_VERSION {
+        if !SUPPORTED_APIS.contains(&api.as_str()) {
             return Err(err(format!(
-                "field `api`: this host implements '{API_VERSION}', the plugin targets '{api}'"
+                "field `api`: this host implements {}, the plugin targets '{api}'",
+                SUPPORTED_APIS
+                    .iter()
+                    .map(|a| format!("'{a}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         }
 

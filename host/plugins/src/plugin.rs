@@ -190,6 +190,13 @@ impl Loaded {
         });
         let mut store = Store::new(&self.runtime.engine, state);
         store.limiter(|s| &mut s.limiter);
+        // wasmtime caps what a guest may hand back in one call at 128 MiB by default ("hostcall
+        // fuel", roughly bytes). Our own output cap is the limit users configure, so the fuel
+        // follows it (with room for list/record overhead), and a preparer may return, e.g.,
+        // 1M rows × 20 float columns (160 MB) under the default 256 MiB cap.
+        store.set_hostcall_fuel(
+            usize::try_from(self.limits.max_output_bytes.saturating_mul(2)).unwrap_or(usize::MAX),
+        );
         store.set_epoch_deadline(deadline_ticks(timeout));
         store.epoch_deadline_trap();
 
@@ -353,6 +360,7 @@ fn check_description(
         )));
     }
     crate::manifest::check_id(&info.id).map_err(|m| mismatch(format!("describe: {m}")))?;
+    check_config_schema(&info.config_schema).map_err(|m| mismatch(format!("describe: {m}")))?;
     if let Some(m) = manifest {
         if info.id != m.id {
             return Err(mismatch(format!(
@@ -370,9 +378,49 @@ fn check_description(
     Ok(())
 }
 
+/// The configuration schema a plugin declares must be a JSON Schema document: a JSON object
+/// (or `true`, which accepts everything). Tools render forms and check configs from it, so a
+/// malformed one is refused at install time rather than discovered by a user.
+fn check_config_schema(schema: &str) -> Result<(), String> {
+    let value: serde_json::Value = serde_json::from_str(schema)
+        .map_err(|e| format!("the config schema is not valid JSON ({e}): {schema:.80}"))?;
+    match &value {
+        serde_json::Value::Bool(true) => Ok(()),
+        serde_json::Value::Object(map) => match map.get("type") {
+            None => Ok(()),
+            Some(serde_json::Value::String(t)) if t == "object" => Ok(()),
+            Some(other) => Err(format!(
+                "the config schema must describe a JSON object (a plugin's config is one), \
+                 but its \"type\" is {other}"
+            )),
+        },
+        other => Err(format!(
+            "the config schema must be a JSON Schema object, got {other:.80}"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn config_schema_must_be_a_json_schema_for_an_object() {
+        assert!(check_config_schema(r#"{"type":"object","properties":{}}"#).is_ok());
+        assert!(check_config_schema("{}").is_ok());
+        assert!(check_config_schema("true").is_ok());
+        assert!(
+            check_config_schema("")
+                .unwrap_err()
+                .contains("not valid JSON")
+        );
+        assert!(
+            check_config_schema(r#"{"type":"array"}"#)
+                .unwrap_err()
+                .contains("\"type\"")
+        );
+        assert!(check_config_schema("[1]").is_err());
+    }
 
     #[test]
     fn panic_text_keeps_the_message_and_drops_the_hint() {

@@ -86,6 +86,43 @@ pub(crate) fn prepared_table(t: &Table, expected_rows: usize) -> Result<(), Stri
     Ok(())
 }
 
+/// `got` has the columns of `expected`: names, order and types.
+pub(crate) fn same_columns(got: &Table, expected: &Table) -> Result<(), String> {
+    for (i, e) in expected.columns().iter().enumerate() {
+        let Some(g) = got.columns().get(i) else {
+            return Err(format!(
+                "{} columns, but fit returned {}; column '{}' is missing",
+                got.num_columns(),
+                expected.num_columns(),
+                e.name
+            ));
+        };
+        if g.name != e.name {
+            return Err(format!(
+                "column {i} is '{}', but fit returned '{}' there",
+                g.name, e.name
+            ));
+        }
+        if g.data.type_name() != e.data.type_name() {
+            return Err(format!(
+                "column '{}' is {}, but fit returned it as {}",
+                g.name,
+                g.data.type_name(),
+                e.data.type_name()
+            ));
+        }
+    }
+    if got.num_columns() > expected.num_columns() {
+        return Err(format!(
+            "{} columns, but fit returned {}; '{}' is extra",
+            got.num_columns(),
+            expected.num_columns(),
+            got.columns()[expected.num_columns()].name
+        ));
+    }
+    Ok(())
+}
+
 /// Candidates name catalogue kinds, search only the kind's parameters, and carry a usable
 /// budget share.
 pub(crate) fn candidates(cs: &[Candidate], req: &SelectionRequest) -> Result<(), String> {

@@ -215,6 +215,100 @@ fn escape_attempt_sees_no_environment_no_files_and_a_zero_clock() {
     assert!(message.contains("env (0 vars): []"), "{message}");
     assert!(message.contains("/etc/passwd: error"), "{message}");
     assert!(message.contains("wall clock: 0 s since epoch"), "{message}");
+    // Sockets are denied: no connection, no name lookup.
+    assert!(message.contains("tcp 127.0.0.1:80: error"), "{message}");
+    assert!(message.contains("dns example.com: error"), "{message}");
+}
+
+#[test]
+fn reports_a_panic_in_transform_as_a_trap() {
+    let host = host();
+    let state = br#"{"mode": "panic"}"#;
+    let err = host
+        .preparer("hostile")
+        .expect("installed")
+        .transform(state, &mixed_table())
+        .unwrap_err();
+    match &err {
+        PluginError::Trap {
+            plugin,
+            function,
+            message,
+        } => {
+            assert_eq!(plugin, "hostile");
+            assert_eq!(*function, "preparer.transform");
+            assert!(message.contains("panicking on purpose"), "{message}");
+        }
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    assert_standard_still_works(&host);
+}
+
+#[test]
+fn an_infinite_loop_in_transform_is_stopped_too() {
+    let host = host();
+    let err = host
+        .preparer("hostile")
+        .expect("installed")
+        .transform(br#"{"mode": "loop"}"#, &mixed_table())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PluginError::Timeout {
+                function: "preparer.transform",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn rejects_a_transform_whose_column_types_differ_from_fit() {
+    let host = host();
+    let hostile = host.preparer("hostile").expect("installed");
+    let table = mixed_table();
+    let (state, fitted) = fit_hostile(&host, r#"{"mode": "wrong-types"}"#).expect("fit is fine");
+    let err = hostile.transform_like(&state, &table, &fitted).unwrap_err();
+    match &err {
+        PluginError::InvalidOutput {
+            plugin,
+            function,
+            message,
+        } => {
+            assert_eq!(plugin, "hostile");
+            assert_eq!(*function, "preparer.transform");
+            assert!(
+                message.contains("'age' is int64") && message.contains("float64"),
+                "{message}"
+            );
+        }
+        other => panic!("expected invalid output, got {other:?}"),
+    }
+    // A well-behaved preparer passes the same check.
+    let standard = host.preparer("standard").expect("installed");
+    let (state, fitted) = standard
+        .fit(&table, &binary_target(table.num_rows()), Task::Binary, "{}")
+        .expect("fits");
+    standard
+        .transform_like(&state, &table, &fitted)
+        .expect("same columns");
+}
+
+#[test]
+fn a_nan_and_inf_flood_in_transform_is_rejected_naming_the_column() {
+    let host = host();
+    let err = host
+        .preparer("hostile")
+        .expect("installed")
+        .transform(br#"{"mode": "nan"}"#, &mixed_table())
+        .unwrap_err();
+    assert!(
+        matches!(&err, PluginError::InvalidOutput { function: "preparer.transform", message, .. }
+            if message.contains("'nan'")),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -264,7 +358,7 @@ fn ok_mode_returns_the_numeric_columns_unchanged() {
 fn misbehaving_calls_on_other_threads_do_not_disturb_good_ones() {
     let host = host();
     std::thread::scope(|scope| {
-        let bad: Vec<_> = ["loop", "memory", "panic"]
+        let bad: Vec<_> = ["loop", "memory", "panic", "huge-output", "wrong-rows"]
             .into_iter()
             .map(|mode| {
                 let host = host.clone();

@@ -338,3 +338,41 @@ fn bundle_components_load_without_a_manifest_and_match_the_installed_plugin() {
         other => panic!("expected a preparer, got {other:?}"),
     }
 }
+
+#[test]
+fn rejects_a_corrupted_component_whose_manifest_hash_matches() {
+    // The hash matches (the manifest was written for these bytes), but they are not wasm.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let copy = copy_plugin(&first_party("standard"), dir.path(), "standard");
+    let mut bytes = std::fs::read(copy.join("standard.wasm")).expect("read");
+    let middle = bytes.len() / 2;
+    for b in &mut bytes[middle..middle + 64] {
+        *b ^= 0xff;
+    }
+    std::fs::write(copy.join("standard.wasm"), &bytes).expect("write");
+    set_manifest_field(&copy, "sha256", &microlearn_plugins::sha256_hex(&bytes));
+
+    let host = empty_host();
+    let report = host.scan(&[dir.path().to_path_buf()]);
+    match only_error(&report) {
+        PluginError::Compile { plugin, message } => {
+            assert_eq!(plugin, "standard");
+            assert!(!message.is_empty());
+        }
+        other => panic!("expected a compile error, got {other:?}"),
+    }
+    // Only a component header: a valid, empty component, which exports no stage.
+    std::fs::write(copy.join("standard.wasm"), b"\0asm\x0d\0\x01\0").expect("write");
+    set_manifest_field(
+        &copy,
+        "sha256",
+        &microlearn_plugins::sha256_hex(b"\0asm\x0d\0\x01\0"),
+    );
+    let report = host.scan(&[dir.path().to_path_buf()]);
+    assert!(
+        matches!(only_error(&report), PluginError::WrongWorld { message, .. }
+            if message.contains("no exported instance")),
+        "{:?}",
+        report.errors
+    );
+}

@@ -1,5 +1,7 @@
 //! The native baseline for the plugin-boundary benchmark: `standard`'s `transform` on
-//! 1M rows × 10 float columns (1% missing), run as plain Rust.
+//! 1M rows × COLUMNS float columns (1% missing; COLUMNS = first argument, default 20), run
+//! as plain Rust. `host/plugins/examples/overhead.rs` runs it and prints the plugin/native ratio
+//! on the same table (the generator below is duplicated there).
 //!
 //! `cargo run --release -p microlearn-plugin-standard --example native_transform`
 
@@ -9,7 +11,11 @@ use std::time::Instant;
 
 fn main() -> Result<(), PluginError> {
     const ROWS: usize = 1_000_000;
-    let columns = (0..10)
+    let ncols: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(20);
+    let columns = (0..ncols)
         .map(|c| {
             let values = (0..ROWS)
                 .map(|i| {
@@ -38,10 +44,15 @@ fn main() -> Result<(), PluginError> {
     }
     times.sort();
     println!(
-        "standard, native, {ROWS} rows x 10 floats: fit {:.1} ms, transform median {:.1} ms ({} output columns)",
+        "standard, native, {ROWS} rows x {ncols} floats: fit {:.1} ms, transform median {:.1} ms ({} output columns)",
         fit.as_secs_f64() * 1e3,
         times[times.len() / 2].as_secs_f64() * 1e3,
         fitted.table.num_columns()
+    );
+    // Machine-readable, for overhead.rs.
+    println!(
+        "NATIVE_TRANSFORM_MS {:.3}",
+        times[times.len() / 2].as_secs_f64() * 1e3
     );
     Ok(())
 }

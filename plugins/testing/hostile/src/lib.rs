@@ -14,7 +14,8 @@
 //! | `wrong-rows` | returns one row fewer than its input |
 //! | `huge-output` | returns about `mib` MiB (float columns, or one long dictionary string for small inputs), same row count |
 //! | `nan` | returns NaN and ±inf values |
-//! | `escape` | reads the environment, `/etc/passwd` and the wall clock, and returns what it saw as an `InvalidInput` message |
+//! | `escape` | reads the environment, `/etc/passwd`, the wall clock and tries the network (TCP connect, name lookup), and returns what it saw as an `InvalidInput` message |
+//! | `wrong-types` | `fit` behaves like `ok`; `transform` returns the same column names with other types (float64 ↔ int64) |
 //!
 //! Example: `{"mode": "sleep", "millis": 200}`.
 
@@ -32,7 +33,7 @@ const SCHEMA: &str = r#"{
   "type": "object",
   "additionalProperties": false,
   "properties": {
-    "mode": {"enum": ["ok", "loop", "sleep", "memory", "panic", "wrong-rows", "huge-output", "nan", "escape"], "default": "ok"},
+    "mode": {"enum": ["ok", "loop", "sleep", "memory", "panic", "wrong-rows", "huge-output", "nan", "escape", "wrong-types"], "default": "ok"},
     "millis": {"type": "integer", "minimum": 0, "default": 100},
     "mib": {"type": "integer", "minimum": 1, "default": 64}
   }
@@ -59,8 +60,10 @@ pub enum Mode {
     HugeOutput,
     /// Non-finite values.
     Nan,
-    /// Try to read the environment, a file and the wall clock.
+    /// Try to read the environment, a file, the wall clock and the network.
     Escape,
+    /// `transform` changes the column types `fit` returned.
+    WrongTypes,
 }
 
 /// Config of `fit`, and the state handed to `transform`.
@@ -96,9 +99,28 @@ fn numeric_columns(input: &Table) -> Result<Table, PluginError> {
     Table::with_rows(input.num_rows(), columns).map_err(|e| PluginError::internal(e.to_string()))
 }
 
-fn misbehave(config: &Config, input: &Table) -> Result<Table, PluginError> {
+/// The numeric columns with float64 and int64 swapped (values rounded or widened).
+fn swapped_types(input: &Table) -> Result<Table, PluginError> {
+    let columns: Vec<Column> = numeric_columns(input)?
+        .into_columns()
+        .into_iter()
+        .map(|mut c| {
+            c.data = match c.data {
+                ColumnData::Float64(v) => ColumnData::Int64(v.iter().map(|x| *x as i64).collect()),
+                ColumnData::Int64(v) => ColumnData::Float64(v.iter().map(|x| *x as f64).collect()),
+                other => other,
+            };
+            c
+        })
+        .collect();
+    Table::with_rows(input.num_rows(), columns).map_err(|e| PluginError::internal(e.to_string()))
+}
+
+fn misbehave(config: &Config, input: &Table, in_transform: bool) -> Result<Table, PluginError> {
     match config.mode {
         Mode::Ok => numeric_columns(input),
+        Mode::WrongTypes if in_transform => swapped_types(input),
+        Mode::WrongTypes => numeric_columns(input),
         Mode::Loop => {
             let mut n: u64 = 0;
             // black_box keeps the optimiser from proving anything about the loop.
@@ -181,8 +203,20 @@ fn escape_report() -> String {
         Ok(d) => format!("{} s since epoch", d.as_secs()),
         Err(e) => format!("before epoch: {e}"),
     };
+    let tcp = match std::net::TcpStream::connect(("127.0.0.1", 80)) {
+        Ok(_) => "connected".to_string(),
+        Err(e) => format!("error: {e}"),
+    };
+    let dns = {
+        use std::net::ToSocketAddrs;
+        match ("example.com", 443).to_socket_addrs() {
+            Ok(addrs) => format!("resolved {} addresses", addrs.count()),
+            Err(e) => format!("error: {e}"),
+        }
+    };
     format!(
-        "escape report; env ({} vars): [{}]; /etc/passwd: {file}; wall clock: {clock}",
+        "escape report; env ({} vars): [{}]; /etc/passwd: {file}; wall clock: {clock}; \
+         tcp 127.0.0.1:80: {tcp}; dns example.com: {dns}",
         env.len(),
         env.join(", ")
     )
@@ -208,7 +242,7 @@ impl Preparer for Hostile {
         let parsed: Config = config::parse(config)?;
         let state =
             serde_json::to_vec(&parsed).map_err(|e| PluginError::internal(e.to_string()))?;
-        let table = misbehave(&parsed, train)?;
+        let table = misbehave(&parsed, train, false)?;
         Ok(FitOutput { state, table })
     }
 
@@ -216,7 +250,7 @@ impl Preparer for Hostile {
         let config: Config = serde_json::from_slice(state).map_err(|e| {
             PluginError::state(format!("hostile state is not its config JSON: {e}"))
         })?;
-        misbehave(&config, input)
+        misbehave(&config, input, true)
     }
 }
 
