@@ -1,6 +1,7 @@
 //! The optimizing stage: run planned trials on worker threads until the trial budget or the
 //! deadline is spent, scoring each on the validation split through the objective's evaluator.
 
+use crate::control::RunControl;
 use crate::observer::Observer;
 use microlearn_core::stages::{EvaluationRequest, PredictionValues};
 use microlearn_core::{Direction, Params, Task};
@@ -65,7 +66,11 @@ pub(crate) fn score(
     })
 }
 
-fn run_trial(ctx: &SearchContext, proposal: &TrialProposal) -> TrialRecord {
+fn run_trial(
+    ctx: &SearchContext,
+    proposal: &TrialProposal,
+    cancel: &std::sync::atomic::AtomicBool,
+) -> TrialRecord {
     let started_at_ms = now_ms();
     let t0 = Instant::now();
     let opts = FitOptions {
@@ -73,6 +78,7 @@ fn run_trial(ctx: &SearchContext, proposal: &TrialProposal) -> TrialRecord {
         deadline: Some(ctx.deadline),
         seed: ctx.seed ^ (proposal.number as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
         valid: Some((ctx.x_valid, ctx.y_valid)),
+        cancel: Some(cancel),
     };
     let outcome: Result<(TrainedModel, f64), String> = microlearn_train::fit(
         &proposal.kind,
@@ -130,30 +136,46 @@ fn run_trial(ctx: &SearchContext, proposal: &TrialProposal) -> TrialRecord {
 
 /// Run trials from `planner` on `workers` threads. Each finished trial is persisted before it
 /// counts, so the records on disk are always a prefix-free, duplicate-free set of trials.
+/// `resumed` holds the trials an interrupted attempt recorded: the planner's proposals with
+/// those numbers are skipped (the seeded planner proposes the same sequence again), so a resume
+/// neither repeats nor loses a trial. After a stop, no further trial starts or is recorded.
 pub(crate) fn run_search(
     ctx: &SearchContext,
     planner: TrialPlanner,
     workers: usize,
     observer: &dyn Observer,
+    control: &RunControl,
+    resumed: &[TrialRecord],
 ) -> Result<Vec<TrialRecord>, microlearn_store::StoreError> {
+    let done: std::collections::HashSet<usize> = resumed.iter().map(|t| t.number).collect();
     let planner = Mutex::new(planner);
-    let results: Mutex<Vec<TrialRecord>> = Mutex::new(Vec::new());
+    let results: Mutex<Vec<TrialRecord>> = Mutex::new(resumed.to_vec());
     let store_error: Mutex<Option<microlearn_store::StoreError>> = Mutex::new(None);
     std::thread::scope(|scope| {
         for _ in 0..workers.max(1) {
             scope.spawn(|| {
                 loop {
                     if Instant::now() >= ctx.deadline
+                        || control.is_stopped()
                         || store_error.lock().map(|e| e.is_some()).unwrap_or(true)
                     {
                         break;
                     }
                     let proposal = match planner.lock() {
-                        Ok(mut p) => p.next(),
+                        Ok(mut p) => loop {
+                            match p.next() {
+                                Some(t) if done.contains(&t.number) => continue,
+                                other => break other,
+                            }
+                        },
                         Err(_) => None,
                     };
                     let Some(proposal) = proposal else { break };
-                    let record = run_trial(ctx, &proposal);
+                    let record = run_trial(ctx, &proposal, control.halt_flag());
+                    if control.is_stopped() {
+                        // Stopped while it trained: not recorded, so a resume runs it again.
+                        break;
+                    }
                     if let Err(e) = ctx.store.put_trial(&record) {
                         if let Ok(mut slot) = store_error.lock() {
                             slot.get_or_insert(e);

@@ -76,6 +76,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         deadline: None,
         seed: meta.seed,
         valid: None,
+        cancel: None,
     };
     let t = Instant::now();
     let model = fit(&meta.kind, &meta.params, meta.task, &x, &y, &opts)?;

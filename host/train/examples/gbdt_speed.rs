@@ -40,6 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         deadline: None,
         seed: 1,
         valid: None,
+        cancel: None,
     };
     let t = Instant::now();
     let model = fit("gbdt", &params, Task::Binary, &x, &target, &opts)?;

@@ -35,6 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         deadline: None,
         seed: 1,
         valid: None,
+        cancel: None,
     };
     let t = Instant::now();
     let model = fit(

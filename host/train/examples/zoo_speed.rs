@@ -58,6 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         deadline: None,
         seed: 1,
         valid: None,
+        cancel: None,
     };
     // Predictions run on the caller's pool, so time them on one of the same size.
     let pool = rayon::ThreadPoolBuilder::new()

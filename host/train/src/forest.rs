@@ -16,7 +16,6 @@ use crate::{FitOptions, Matrix, Predictions, Target, TrainError};
 use microlearn_core::{ParamValue, Params, Task};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::time::Instant;
 
 /// A fitted random forest or extra-trees ensemble.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -172,7 +171,7 @@ pub(crate) fn fit(
             || Grower::new(&binned, tree_params),
             |grower, t| {
                 // Tree 0 always grows, so even an expired deadline yields a model.
-                if t > 0 && opts.deadline.is_some_and(|d| Instant::now() >= d) {
+                if t > 0 && opts.should_stop() {
                     return None;
                 }
                 let seed = mix(opts.seed, t as u64);

@@ -14,7 +14,6 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::time::Instant;
 
 /// Rows per parallel block when predicting: every tree is walked for a block before the next, so
 /// the block's feature values stay in cache.
@@ -245,7 +244,7 @@ pub(crate) fn fit(
                 break;
             }
         }
-        if opts.deadline.is_some_and(|d| Instant::now() >= d) {
+        if opts.should_stop() {
             tracing::debug!(round, "gbdt deadline reached");
             break;
         }

@@ -17,7 +17,7 @@
 //!
 //! let x = Matrix::from_columns(vec!["a".into()], vec![vec![0.0, 1.0, 2.0, 3.0]]).unwrap();
 //! let y = Target::Regression(vec![1.0, 3.0, 5.0, 7.0]);
-//! let opts = FitOptions { threads: 1, deadline: None, seed: 7, valid: None };
+//! let opts = FitOptions { threads: 1, deadline: None, seed: 7, valid: None, cancel: None };
 //! let model = fit("linear", &Params::new(), Task::Regression, &x, &y, &opts).unwrap();
 //! let Predictions::Values(v) = model.predict(&x) else { unreachable!() };
 //! assert!((v[3] - 7.0).abs() < 0.01);
@@ -63,6 +63,7 @@ pub use tree::{Node, Tree};
 
 use microlearn_core::{Params, Task};
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// How one fit runs.
@@ -78,6 +79,19 @@ pub struct FitOptions<'a> {
     pub seed: u64,
     /// Early-stopping set (GBDT, MLP); ignored by linear and kNN models.
     pub valid: Option<(&'a Matrix, &'a Target)>,
+    /// Cancellation: once set, a fit stops at its next check (between boosting rounds, trees,
+    /// solver iterations or batches) and returns the model so far, like an expired deadline, so
+    /// a cancelled pipeline frees its cores within a round.
+    pub cancel: Option<&'a AtomicBool>,
+}
+
+impl FitOptions<'_> {
+    /// Whether the fit should stop now: the deadline passed or cancellation was asked for.
+    #[inline]
+    pub fn should_stop(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+            || self.cancel.is_some_and(|c| c.load(Ordering::Relaxed))
+    }
 }
 
 /// A fitted model of any kind.

@@ -13,7 +13,6 @@ use crate::{FitOptions, Matrix, Predictions, Target, TrainError};
 use microlearn_core::{Params, Task};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::time::Instant;
 
 /// Rows per parallel work item; fixed so results do not depend on the thread count.
 const CHUNK: usize = 4096;
@@ -168,6 +167,7 @@ pub(crate) fn fit(
         max_iter: r.usize("max_iter").max(1),
         tol: r.f64("tol"),
         deadline: opts.deadline,
+        cancel: opts.cancel,
     };
     let data = Standardized::new(x);
     let (link, coef, intercept, outcome) = match (task, y) {
@@ -296,7 +296,7 @@ fn elastic_net_cd(
     let mut w = vec![0.0; p];
     let mut resid = y.to_vec();
     for iter in 0..stop.max_iter {
-        if stop.deadline.is_some_and(|d| Instant::now() >= d) {
+        if stop.out_of_time() {
             return (
                 w,
                 optim::Outcome {

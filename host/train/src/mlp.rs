@@ -31,7 +31,6 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::time::Instant;
 
 /// Rows per parallel work item when predicting or scoring the validation set; fixed so sums come
 /// out the same for any thread count.
@@ -556,7 +555,7 @@ pub(crate) fn fit(
                 );
                 adam(&mut layer.bias, gb, &mut mo.mb, &mut mo.vb, lr_t, 0.0);
             }
-            if opts.deadline.is_some_and(|d| Instant::now() >= d) {
+            if opts.should_stop() {
                 out_of_time = true;
                 break;
             }

@@ -16,7 +16,6 @@ use crate::params::{Reader, resolve};
 use crate::{FitOptions, Matrix, Target, TrainError};
 use microlearn_core::{ParamValue, Params, Task};
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::time::Instant;
 use tch::nn::{self, Module, OptimizerConfig};
 use tch::{Device, Kind, Reduction, Tensor};
 
@@ -229,7 +228,7 @@ pub(crate) fn fit(
             start += len;
             // The deadline is checked per batch, like the pure-Rust trainer; reading the clock
             // does not synchronise the GPU.
-            if opts.deadline.is_some_and(|d| Instant::now() >= d) {
+            if opts.should_stop() {
                 kept_epoch = epoch;
                 train_loss.push(f64::try_from(sum / batches as f64).unwrap_or(f64::NAN));
                 break 'epochs;

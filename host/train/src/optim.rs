@@ -20,15 +20,19 @@ pub(crate) struct Outcome {
 
 /// Stopping rules shared by both minimisers.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Stop {
+pub(crate) struct Stop<'a> {
     pub max_iter: usize,
     pub tol: f64,
     pub deadline: Option<Instant>,
+    pub cancel: Option<&'a std::sync::atomic::AtomicBool>,
 }
 
-impl Stop {
-    fn out_of_time(&self) -> bool {
+impl Stop<'_> {
+    pub(crate) fn out_of_time(&self) -> bool {
         self.deadline.is_some_and(|d| Instant::now() >= d)
+            || self
+                .cancel
+                .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
     }
 }
 
@@ -258,6 +262,7 @@ mod tests {
                 max_iter: 100,
                 tol: 1e-9,
                 deadline: None,
+                cancel: None,
             },
             quadratic,
         );
@@ -280,6 +285,7 @@ mod tests {
                 max_iter: 5000,
                 tol: 1e-10,
                 deadline: None,
+                cancel: None,
             },
             quadratic,
         );
@@ -296,6 +302,7 @@ mod tests {
                 max_iter: 5000,
                 tol: 1e-10,
                 deadline: None,
+                cancel: None,
             },
             quadratic,
         );

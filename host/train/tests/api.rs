@@ -189,3 +189,32 @@ fn take_rows_selects_rows_in_order() {
     assert_eq!(t.column(1), &[6.0, 4.0]);
     assert_eq!(t.names(), x.names());
 }
+
+#[test]
+fn a_set_cancel_flag_stops_every_kind_at_its_first_check() {
+    use std::sync::atomic::AtomicBool;
+    let mut r = rng(21);
+    let a = uniform(&mut r, 3000, -1.0, 1.0);
+    let b = uniform(&mut r, 3000, -1.0, 1.0);
+    let y: Vec<u32> = a.iter().map(|v| u32::from(*v > 0.0)).collect();
+    let x = matrix(vec![a, b]);
+    let cancel = AtomicBool::new(true);
+    let o = FitOptions {
+        cancel: Some(&cancel),
+        ..opts()
+    };
+    let big = |name: &str, v: i64| {
+        let mut p = Params::new();
+        p.set(name, ParamValue::Int(v));
+        p
+    };
+    for (kind, p, key) in [
+        ("gbdt", big("n_rounds", 5000), "n_rounds"),
+        ("random_forest", big("n_trees", 2000), "n_trees"),
+        ("mlp", big("epochs", 500), "epochs"),
+    ] {
+        let m = fit(kind, &p, Task::Binary, &x, &classes(y.clone(), 2), &o).unwrap();
+        let used = m.fitted_params().get(key).and_then(ParamValue::as_i64);
+        assert_eq!(used, Some(1), "{kind} stops after its first unit of work");
+    }
+}

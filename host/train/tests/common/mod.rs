@@ -25,6 +25,7 @@ pub fn opts() -> FitOptions<'static> {
         deadline: None,
         seed: 7,
         valid: None,
+        cancel: None,
     }
 }
 
