@@ -11,3 +11,5 @@ mod bad_input;
 mod common;
 mod conformance;
 mod e2e;
+mod plugins_platform;
+mod serve;

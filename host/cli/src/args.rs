@@ -42,11 +42,13 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Score a table with a model bundle (batch prediction).
     Predict(PredictArgs),
-    /// Installed plugins.
-    #[command(alias = "plugin")]
-    Plugins {
+    /// Run the REST API (pipelines in the background, model serving, tenants and API keys).
+    Serve(crate::serve_cmd::ServeArgs),
+    /// Plugins: list, info, install, remove, new (scaffold a crate), build.
+    #[command(name = "plugin", alias = "plugins")]
+    Plugin {
         #[command(subcommand)]
-        command: PluginsCommand,
+        command: crate::plugin_cmd::PluginCommand,
     },
 }
 
@@ -119,21 +121,4 @@ pub struct PredictArgs {
     /// Output: .csv/.tsv or .json/.ndjson, one row per input row, in order.
     #[arg(long, short = 'o')]
     pub output: PathBuf,
-}
-
-/// `microlearn plugins …`.
-#[derive(Subcommand, Debug)]
-pub enum PluginsCommand {
-    /// List installed plugins.
-    List {
-        /// As JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Validate a plugin (a folder with plugin.toml, or the manifest itself) and copy it into
-    /// the data directory's plugins folder.
-    Install {
-        /// Plugin folder or manifest.
-        path: PathBuf,
-    },
 }

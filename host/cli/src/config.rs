@@ -18,6 +18,14 @@
 //! selector = "portfolio"
 //! evaluators = ["classification"]
 //! deployer = "best-model:{\"min_improvement\": 0.005}"
+//!
+//! [plugins]            # runtime limits; manifests may lower them, never exceed the max_*
+//! memory_mib = 1024
+//! max_memory_mib = 4096
+//! timeout_secs = 60
+//! max_timeout_secs = 600
+//! max_output_mib = 256
+//! max_concurrent_instances = 64
 //! ```
 
 use anyhow::{Context, Result};
@@ -34,6 +42,13 @@ pub struct FileConfig {
     /// Defaults for `microlearn run`.
     #[serde(default)]
     pub run: RunDefaults,
+    /// Plugin runtime limits (`[plugins]`: memory, deadlines, output cap, instance pool);
+    /// see `microlearn_plugins::PluginSettings`.
+    #[serde(default)]
+    pub plugins: microlearn_plugins::PluginSettings,
+    /// Defaults for `microlearn serve` (`[serve]`: listen, workers, admin_key, limits, quotas).
+    #[serde(default)]
+    pub serve: crate::serve_cmd::ServeDefaults,
 }
 
 /// Defaults for `microlearn run`; every field optional.

@@ -4,14 +4,16 @@
 
 mod args;
 mod config;
+mod plugin_cmd;
 mod progress;
 mod render;
+mod serve_cmd;
 
 use anyhow::{Context, Result, bail};
-use args::{Cli, Command, PluginsCommand, PredictArgs, RunArgs};
+use args::{Cli, Command, PredictArgs, RunArgs};
 use clap::Parser;
 use microlearn_pipeline::{Engine, LoadedModel, PipelineConfig, PluginRef, RunInput};
-use microlearn_plugins::{PluginHost, RuntimeConfig};
+use microlearn_plugins::PluginHost;
 use microlearn_store::Store;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -64,13 +66,17 @@ fn init_tracing(verbose: u8) {
 fn dispatch(cli: Cli) -> Result<()> {
     let home = cli.home.clone();
     let (file, _) = config::load(cli.config.as_deref(), &home)?;
+    plugin_cmd::configure(&file.plugins);
     // Folders from the file come first, so MICROLEARN_PLUGIN_PATH / --plugins override them.
     let mut dirs = file.plugin_dirs.clone();
     dirs.extend(cli.plugins.iter().cloned());
     match cli.command {
         Command::Run(args) => run(&home, &dirs, *args, &file.run),
         Command::Predict(args) => predict(&home, &dirs, args),
-        Command::Plugins { command } => plugins(&home, &dirs, command),
+        Command::Serve(args) => {
+            serve_cmd::serve(&home, plugin_dirs(&home, &dirs), args, &file.serve)
+        }
+        Command::Plugin { command } => plugin_cmd::dispatch(&home, &dirs, command),
     }
 }
 
@@ -104,11 +110,8 @@ fn plugin_dirs(home: &Path, extra: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 fn plugin_host(home: &Path, extra: &[PathBuf]) -> Result<PluginHost> {
-    let host = PluginHost::new(RuntimeConfig {
-        cache_dir: Some(home.join("cache")),
-        ..RuntimeConfig::default()
-    })
-    .context("starting the plugin runtime")?;
+    let host = PluginHost::new(plugin_cmd::runtime_config(home)?)
+        .context("starting the plugin runtime")?;
     let report = host.scan(&plugin_dirs(home, extra));
     for (path, err) in &report.errors {
         eprintln!(
@@ -119,7 +122,7 @@ fn plugin_host(home: &Path, extra: &[PathBuf]) -> Result<PluginHost> {
     if host.list().is_empty() {
         eprintln!(
             "warning: no plugins found; build the first-party ones with scripts/build-plugins.sh, \
-             or install one with `microlearn plugins install DIR`"
+             or install one with `microlearn plugin install DIR`"
         );
     }
     Ok(host)
@@ -216,11 +219,8 @@ fn parse_refs(specs: &[String]) -> Result<Vec<PluginRef>> {
 }
 
 fn predict(home: &Path, extra: &[PathBuf], args: PredictArgs) -> Result<()> {
-    let plugins = PluginHost::new(RuntimeConfig {
-        cache_dir: Some(home.join("cache")),
-        ..RuntimeConfig::default()
-    })
-    .context("starting the plugin runtime")?;
+    let plugins = PluginHost::new(plugin_cmd::runtime_config(home)?)
+        .context("starting the plugin runtime")?;
     // Bundles carry their own preparer components, so installed plugins are not needed; the
     // extra directories are accepted for symmetry with `run`.
     let _ = extra;
@@ -237,40 +237,6 @@ fn predict(home: &Path, extra: &[PathBuf], args: PredictArgs) -> Result<()> {
         args.output.display()
     );
     Ok(())
-}
-
-fn plugins(home: &Path, extra: &[PathBuf], command: PluginsCommand) -> Result<()> {
-    match command {
-        PluginsCommand::List { json } => {
-            let host = plugin_host(home, extra)?;
-            let mut list = host.list();
-            list.sort_by(|a, b| {
-                (a.info.kind.as_str(), &a.info.id).cmp(&(b.info.kind.as_str(), &b.info.id))
-            });
-            if json {
-                let v: Vec<serde_json::Value> = list.iter().map(render::plugin_json).collect();
-                println!("{}", serde_json::to_string_pretty(&v)?);
-            } else {
-                render::print_plugins(&list);
-            }
-            Ok(())
-        }
-        PluginsCommand::Install { path } => {
-            let host = plugin_host(home, extra)?;
-            let dest = home.join("plugins");
-            let installed = host
-                .install(&path, &dest)
-                .with_context(|| format!("installing the plugin at {}", path.display()))?;
-            eprintln!(
-                "installed {} {} ({}) into {}",
-                installed.info.id,
-                installed.info.version,
-                installed.info.kind,
-                dest.display()
-            );
-            Ok(())
-        }
-    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 use crate::PipelineError;
 use crate::bundle::{Bundle, BundleHeader, BundledPreparer};
 use crate::config::{PipelineConfig, PluginRef, default_metric};
+use crate::control::RunControl;
 use crate::features::{
     meta_features, subset_target, table_to_matrix, target_column, train_target, y_true,
 };
@@ -123,9 +124,45 @@ impl Engine {
         config: &PipelineConfig,
         observer: &dyn Observer,
     ) -> Result<PipelineOutcome, PipelineError> {
+        self.run_with(input, config, observer, &RunControl::default())
+    }
+
+    /// Run a pipeline under `control`: continue the recorded pipeline it names (a record made
+    /// ahead of the run, or one a crash left unfinished; its recorded trials are kept and the
+    /// seeded planner skips them, so nothing is lost or run twice), and stop when it says so.
+    /// A cancel ends the pipeline `cancelled`; an interrupt leaves it unfinished to resume.
+    pub fn run_with(
+        &self,
+        input: &RunInput,
+        config: &PipelineConfig,
+        observer: &dyn Observer,
+        control: &RunControl,
+    ) -> Result<PipelineOutcome, PipelineError> {
         config.validate().map_err(PipelineError::Config)?;
-        let started = Instant::now();
+        control.check()?;
         let tenant = self.store.tenant(&config.tenant);
+        let previous = match &control.pipeline_id {
+            Some(id) => tenant.pipeline(id)?,
+            None => None,
+        };
+        if let Some(p) = &previous
+            && p.status.is_terminal()
+        {
+            return Err(PipelineError::Config(format!(
+                "pipeline {} already ended ({})",
+                p.id, p.status
+            )));
+        }
+        let resumed: Vec<TrialRecord> = match &previous {
+            Some(p) => tenant.trials(&p.id)?,
+            None => Vec::new(),
+        };
+        // A resumed search continues with what is left of its budget: the span its recorded
+        // trials took is counted as already spent.
+        let spent = resumed_search_span(&resumed);
+        let started = Instant::now()
+            .checked_sub(spent)
+            .unwrap_or_else(Instant::now);
 
         // Resolve every plugin first: an unknown id should fail before any data is read.
         let preparers = config
@@ -154,8 +191,12 @@ impl Engine {
         let evaluators = self.resolve_evaluators(config, task)?;
 
         let dataset = self.store_dataset(&tenant, &data.dataset)?;
-        let mut pipeline = PipelineRecord {
-            id: PipelineId::generate().0,
+        let fresh_id = control
+            .pipeline_id
+            .clone()
+            .unwrap_or_else(|| PipelineId::generate().0);
+        let mut pipeline = previous.unwrap_or(PipelineRecord {
+            id: fresh_id,
             dataset_id: dataset.id.clone(),
             target: config.target.clone(),
             task: Some(task),
@@ -169,7 +210,18 @@ impl Engine {
             decision: None,
             created_at_ms: ingest_started,
             updated_at_ms: ingest_started,
-        };
+        });
+        pipeline.dataset_id = dataset.id.clone();
+        pipeline.task = Some(task);
+        if !resumed.is_empty() {
+            self.event(
+                &tenant,
+                &pipeline.id,
+                "resumed",
+                &format!("resuming with {} recorded trials", resumed.len()),
+                serde_json::json!({ "trials": resumed.len() }),
+            )?;
+        }
         pipeline.start_stage(Stage::Ingest, ingest_started);
         let summary = format!(
             "{} rows × {} columns, task {task}, {} train / {} test rows",
@@ -178,6 +230,7 @@ impl Engine {
             data.train_x.num_rows(),
             data.test_x.num_rows()
         );
+        control.check()?;
         self.finish(&tenant, &mut pipeline, Stage::Ingest, &summary, observer)?;
 
         let ctx = RunCtx {
@@ -186,6 +239,8 @@ impl Engine {
             config,
             observer,
             started,
+            control,
+            resumed: &resumed,
         };
         let result = ctx.run_stages(
             &mut pipeline,
@@ -197,6 +252,20 @@ impl Engine {
         );
         match result {
             Ok(outcome) => Ok(outcome),
+            // Left unfinished on purpose: the next start resumes it.
+            Err(PipelineError::Interrupted) => Err(PipelineError::Interrupted),
+            Err(PipelineError::Cancelled) => {
+                pipeline.cancel(now_ms());
+                tenant.put_pipeline(&pipeline)?;
+                self.event(
+                    &tenant,
+                    &pipeline.id,
+                    "pipeline_cancelled",
+                    "cancelled",
+                    serde_json::Value::Null,
+                )?;
+                Err(PipelineError::Cancelled)
+            }
             Err(e) => {
                 pipeline.fail(e.to_string(), now_ms());
                 // The original error matters more than a failure to record it.
@@ -431,10 +500,27 @@ struct RunCtx<'a> {
     config: &'a PipelineConfig,
     observer: &'a dyn Observer,
     started: Instant,
+    control: &'a RunControl,
+    /// Trials recorded by an earlier, interrupted attempt of this pipeline.
+    resumed: &'a [TrialRecord],
+}
+
+/// The wall time the recorded trials of an interrupted search spanned.
+fn resumed_search_span(trials: &[TrialRecord]) -> Duration {
+    let start = trials.iter().map(|t| t.started_at_ms).min();
+    let end = trials
+        .iter()
+        .map(|t| t.started_at_ms + (t.duration_secs * 1000.0) as i64)
+        .max();
+    match (start, end) {
+        (Some(s), Some(e)) if e > s => Duration::from_millis((e - s) as u64),
+        _ => Duration::ZERO,
+    }
 }
 
 impl RunCtx<'_> {
     fn begin(&self, pipeline: &mut PipelineRecord, stage: Stage) -> Result<(), PipelineError> {
+        self.control.check()?;
         pipeline.start_stage(stage, now_ms());
         self.tenant.put_pipeline(pipeline)?;
         self.engine.event(
@@ -454,6 +540,9 @@ impl RunCtx<'_> {
         stage: Stage,
         summary: &str,
     ) -> Result<(), PipelineError> {
+        // After a stop nothing more is written but the final state (a cancel may already have
+        // been recorded by whoever asked for it).
+        self.control.check()?;
         self.engine
             .finish(self.tenant, pipeline, stage, summary, self.observer)
     }
@@ -545,7 +634,7 @@ impl RunCtx<'_> {
             hardware: Hardware {
                 cpus: threads as u32,
                 memory_bytes: available_memory(),
-                gpus: 0,
+                gpus: microlearn_train::gpu_count() as u32,
             },
             config: config.selector.config_string(),
         };
@@ -592,14 +681,55 @@ impl RunCtx<'_> {
         })?;
         let search_deadline =
             self.started + Duration::from_secs_f64(config.budget_secs * SEARCH_SHARE);
-        let planner = TrialPlanner::new(planned, config.seed, config.max_trials);
         let y_fit = train_target(&fit_y, &all_rows(&fit_y));
         let y_valid = train_target(&valid_y, &all_rows(&valid_y));
+        // Trials run concurrently only as far as memory allows; when even one would not fit,
+        // the search trains on a seeded sample of the rows (the refit still uses them all).
+        let per_trial = planned
+            .iter()
+            .map(|c| {
+                microlearn_train::estimate_fit_bytes(
+                    &c.kind,
+                    x_fit.n_rows(),
+                    x_fit.n_cols(),
+                    labels.len(),
+                    1,
+                )
+            })
+            .max()
+            .unwrap_or(0);
+        let memory = microlearn_train::plan_memory(
+            per_trial,
+            threads,
+            microlearn_train::available_memory_bytes(),
+        );
+        let sampled;
+        let (x_fit, y_fit) = if memory.row_fraction < 1.0 {
+            let keep = ((x_fit.n_rows() as f64 * memory.row_fraction) as usize).max(1);
+            let rows = microlearn_data::sample_rows(x_fit.n_rows(), keep, config.seed);
+            self.observer.note(&format!(
+                "memory: a trial on all {} rows needs about {} MiB; the search uses {keep} sampled rows",
+                x_fit.n_rows(),
+                per_trial >> 20
+            ));
+            sampled = (x_fit.take_rows(&rows), y_fit.take_rows(&rows));
+            (&sampled.0, &sampled.1)
+        } else {
+            (&x_fit, &y_fit)
+        };
+        if memory.workers < threads {
+            self.observer.note(&format!(
+                "memory: {} trials at a time instead of {threads} (about {} MiB each)",
+                memory.workers,
+                per_trial >> 20
+            ));
+        }
+        let planner = TrialPlanner::new(planned, config.seed, config.max_trials);
         let search = SearchContext {
             task,
             labels,
-            x_fit: &x_fit,
-            y_fit: &y_fit,
+            x_fit,
+            y_fit,
             x_valid: &x_valid,
             y_valid: &y_valid,
             y_valid_true: &valid_y.y,
@@ -617,7 +747,15 @@ impl RunCtx<'_> {
             .search_started(search_deadline.saturating_duration_since(Instant::now()));
         // Trials run one per core; each trial trains single-threaded, which keeps every core
         // busy without oversubscribing.
-        let trials = run_search(&search, planner, threads, self.observer)?;
+        let trials = run_search(
+            &search,
+            planner,
+            memory.workers,
+            self.observer,
+            self.control,
+            self.resumed,
+        )?;
+        self.control.check()?;
         let complete = trials
             .iter()
             .filter(|t| t.status == TrialStatus::Complete)
@@ -650,6 +788,12 @@ impl RunCtx<'_> {
 
         // ── train (refit winners on all training rows) ─────────────────────────────────────
         self.begin(pipeline, Stage::Training)?;
+        // An attempt interrupted after its refits recorded models that this attempt replaces.
+        for stale in self.tenant.models()? {
+            if stale.pipeline_id == pipeline.id {
+                self.tenant.delete_model(&stale.id)?;
+            }
+        }
         let y_train = train_target(&data.train_y, &all_train);
         let mut refits: Vec<(&TrialRecord, TrainedModel, f64)> = Vec::new();
         for trial in ranked.iter().take(config.refit_top) {
@@ -670,12 +814,16 @@ impl RunCtx<'_> {
                     deadline: Some(refit_deadline),
                     seed: config.seed,
                     valid: None,
+                    // A cancelled refit ends at its next round; `control.check()` below then
+                    // ends the pipeline instead of recording that partial model.
+                    cancel: Some(self.control.halt_flag()),
                 },
             )
             .map_err(|source| PipelineError::Train {
                 kind: trial.kind.clone(),
                 source,
             })?;
+            self.control.check()?;
             refits.push((trial, model, t0.elapsed().as_secs_f64()));
         }
         self.end(
@@ -955,11 +1103,17 @@ fn transform_chain(
     fitted: &Table,
 ) -> Result<Table, PipelineError> {
     let mut current = table.clone();
-    for ((h, _), state) in preparers.iter().zip(states) {
+    let last = preparers.len().saturating_sub(1);
+    for (i, ((h, _), state)) in preparers.iter().zip(states).enumerate() {
         let rows = current.num_rows();
-        current = h
-            .transform(state, &current)
-            .map_err(PipelineError::plugin(Stage::Preparing))?;
+        // The last preparer's output must match what it produced at fit, column for column and
+        // type for type: a model can only score rows prepared the way it was trained.
+        current = if i == last {
+            h.transform_like(state, &current, fitted)
+        } else {
+            h.transform(state, &current)
+        }
+        .map_err(PipelineError::plugin(Stage::Preparing))?;
         if current.num_rows() != rows {
             return Err(PipelineError::Stage {
                 stage: Stage::Preparing,

@@ -55,6 +55,10 @@ pub enum PipelineError {
     /// The pipeline was cancelled.
     #[error("cancelled")]
     Cancelled,
+    /// The run stopped because the host is shutting down; the pipeline stays unfinished and
+    /// resumes on the next start.
+    #[error("interrupted by a shutdown; the pipeline resumes on the next start")]
+    Interrupted,
 }
 
 impl PipelineError {

@@ -4,6 +4,7 @@
 
 pub mod bundle;
 pub mod config;
+mod control;
 mod engine;
 mod error;
 pub mod features;
@@ -13,6 +14,7 @@ mod search;
 
 pub use bundle::{Bundle, BundleError, BundleHeader};
 pub use config::{PipelineConfig, PluginRef, default_metric};
+pub use control::RunControl;
 pub use engine::{Engine, LeaderboardEntry, PipelineOutcome, RunInput, default_deployment_name};
 pub use error::PipelineError;
 pub use observer::{NoopObserver, Observer};

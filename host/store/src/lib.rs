@@ -25,6 +25,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub const DEFAULT_TENANT: &str = "default";
 
 const META_TREE: &str = "meta";
+const TENANTS_TREE: &str = "tenants";
+const API_KEYS_TREE: &str = "api_keys";
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
 /// An open data directory.
@@ -107,6 +109,116 @@ impl Store {
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         Ok(())
+    }
+
+    fn put_global<T: Serialize>(&self, tree: &str, key: &str, value: &T) -> Result<(), StoreError> {
+        let t = self.db.open_tree(tree)?;
+        let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Encode {
+            what: tree.into(),
+            message: e.to_string(),
+        })?;
+        t.insert(key.as_bytes(), bytes)?;
+        t.flush()?;
+        Ok(())
+    }
+
+    fn get_global<T: DeserializeOwned>(
+        &self,
+        tree: &str,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let t = self.db.open_tree(tree)?;
+        t.get(key.as_bytes())?
+            .map(|bytes| decode_named(tree, &bytes))
+            .transpose()
+    }
+
+    fn scan_global<T: DeserializeOwned>(&self, tree: &str) -> Result<Vec<T>, StoreError> {
+        let t = self.db.open_tree(tree)?;
+        t.iter()
+            .map(|kv| {
+                let (_, v) = kv?;
+                decode_named(tree, &v)
+            })
+            .collect()
+    }
+
+    fn remove_global(&self, tree: &str, key: &str) -> Result<bool, StoreError> {
+        let t = self.db.open_tree(tree)?;
+        let old = t.remove(key.as_bytes())?;
+        t.flush()?;
+        Ok(old.is_some())
+    }
+
+    /// Save a tenant.
+    pub fn put_tenant(&self, t: &TenantRecord) -> Result<(), StoreError> {
+        self.put_global(TENANTS_TREE, &t.name, t)
+    }
+
+    /// A tenant by name.
+    pub fn tenant_record(&self, name: &str) -> Result<Option<TenantRecord>, StoreError> {
+        self.get_global(TENANTS_TREE, name)
+    }
+
+    /// All tenants, by name.
+    pub fn tenants(&self) -> Result<Vec<TenantRecord>, StoreError> {
+        self.scan_global(TENANTS_TREE)
+    }
+
+    /// Remove a tenant record; `false` when there was none.
+    pub fn remove_tenant(&self, name: &str) -> Result<bool, StoreError> {
+        self.remove_global(TENANTS_TREE, name)
+    }
+
+    /// Save an API key (keyed by the hash of its secret, the lookup every request makes).
+    pub fn put_api_key(&self, k: &ApiKeyRecord) -> Result<(), StoreError> {
+        self.put_global(API_KEYS_TREE, &k.sha256, k)
+    }
+
+    /// The key whose secret hashes to `sha256`.
+    pub fn api_key_by_hash(&self, sha256: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        self.get_global(API_KEYS_TREE, sha256)
+    }
+
+    /// All API keys.
+    pub fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        self.scan_global(API_KEYS_TREE)
+    }
+
+    /// Revoke a key by its hash; `false` when there was none.
+    pub fn remove_api_key(&self, sha256: &str) -> Result<bool, StoreError> {
+        self.remove_global(API_KEYS_TREE, sha256)
+    }
+
+    /// Every pipeline of every tenant, as `(tenant, record)` (for resuming after a restart).
+    pub fn all_pipelines(&self) -> Result<Vec<(String, PipelineRecord)>, StoreError> {
+        self.scan_all_tenants(Kind::Pipeline)
+    }
+
+    /// Every deployment of every tenant, as `(tenant, record)` (for restoring serving).
+    pub fn all_deployments(&self) -> Result<Vec<(String, DeploymentRecord)>, StoreError> {
+        self.scan_all_tenants(Kind::Deployment)
+    }
+
+    /// Every dataset of every tenant (to tell whether a shared artefact is still referenced).
+    pub fn all_datasets(&self) -> Result<Vec<(String, DatasetRecord)>, StoreError> {
+        self.scan_all_tenants(Kind::Dataset)
+    }
+
+    fn scan_all_tenants<T: DeserializeOwned>(
+        &self,
+        kind: Kind,
+    ) -> Result<Vec<(String, T)>, StoreError> {
+        let tree = self.db.open_tree(kind.tree())?;
+        tree.iter()
+            .map(|kv| {
+                let (k, v) = kv?;
+                // Keys are `<tenant>/<id…>`; tenant names never contain '/'.
+                let key = String::from_utf8_lossy(&k);
+                let tenant = key.split('/').next().unwrap_or_default().to_string();
+                Ok((tenant, decode(kind, &v)?))
+            })
+            .collect()
     }
 }
 
@@ -260,6 +372,60 @@ impl TenantStore {
         self.scan(Kind::Deployment, &[])
     }
 
+    fn remove(&self, kind: Kind, key: &[&str]) -> Result<bool, StoreError> {
+        let tree = self.store.db.open_tree(kind.tree())?;
+        let old = tree.remove(self.key(key))?;
+        tree.flush()?;
+        Ok(old.is_some())
+    }
+
+    fn remove_prefix(&self, kind: Kind, prefix: &[&str]) -> Result<usize, StoreError> {
+        let tree = self.store.db.open_tree(kind.tree())?;
+        let mut p = self.key(prefix);
+        p.push(b'/');
+        let keys: Vec<sled::IVec> = tree.scan_prefix(p).keys().collect::<Result<_, _>>()?;
+        for k in &keys {
+            tree.remove(k)?;
+        }
+        tree.flush()?;
+        Ok(keys.len())
+    }
+
+    /// The tenant's name.
+    pub fn name(&self) -> &str {
+        self.prefix.trim_end_matches('/')
+    }
+
+    /// Delete a dataset record (the artefact file is the caller's to collect); `false` when
+    /// there was none.
+    pub fn delete_dataset(&self, id: &str) -> Result<bool, StoreError> {
+        self.remove(Kind::Dataset, &[id])
+    }
+
+    /// Delete a deployment; `false` when there was none.
+    pub fn delete_deployment(&self, name: &str) -> Result<bool, StoreError> {
+        self.remove(Kind::Deployment, &[name])
+    }
+
+    /// Delete a model record; `false` when there was none.
+    pub fn delete_model(&self, id: &str) -> Result<bool, StoreError> {
+        self.remove(Kind::Model, &[id])
+    }
+
+    /// Delete a pipeline with its trials and events; `false` when there was none.
+    pub fn delete_pipeline(&self, id: &str) -> Result<bool, StoreError> {
+        self.remove_prefix(Kind::Trial, &[id])?;
+        self.remove_prefix(Kind::Event, &[id])?;
+        self.remove(Kind::Pipeline, &[id])
+    }
+
+    /// Bytes the tenant stores: its datasets' files and its models' bundles.
+    pub fn storage_bytes(&self) -> Result<u64, StoreError> {
+        let datasets: u64 = self.datasets()?.iter().map(|d| d.file.size).sum();
+        let models: u64 = self.models()?.iter().map(|m| m.bundle.size).sum();
+        Ok(datasets + models)
+    }
+
     /// Append an event to a pipeline's log; returns its sequence number.
     pub fn append_event(&self, pipeline_id: &str, mut e: EventRecord) -> Result<u64, StoreError> {
         let seq = self.store.db.generate_id()?;
@@ -269,6 +435,39 @@ impl TenantStore {
         Ok(seq)
     }
 
+    /// The events of a pipeline with a sequence number above `after`, in order (a range scan:
+    /// a live view polling for new events reads only those).
+    pub fn events_after(
+        &self,
+        pipeline_id: &str,
+        after: u64,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        let tree = self.store.db.open_tree(Kind::Event.tree())?;
+        let start = self.key(&[pipeline_id, &format!("{:020}", after.saturating_add(1))]);
+        let mut end = self.key(&[pipeline_id]);
+        // '/' + 1 = '0': every key of this pipeline sorts below `<prefix>0`.
+        end.push(b'0');
+        tree.range(start..end)
+            .map(|kv| {
+                let (_, v) = kv?;
+                decode(Kind::Event, &v)
+            })
+            .collect()
+    }
+
+    /// How many trials a pipeline has recorded (keys only, nothing decoded).
+    pub fn trial_count(&self, pipeline_id: &str) -> Result<usize, StoreError> {
+        let tree = self.store.db.open_tree(Kind::Trial.tree())?;
+        let mut p = self.key(&[pipeline_id]);
+        p.push(b'/');
+        let mut n = 0;
+        for k in tree.scan_prefix(p).keys() {
+            k?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// The events of a pipeline, in order.
     pub fn events(&self, pipeline_id: &str) -> Result<Vec<EventRecord>, StoreError> {
         self.scan(Kind::Event, &[pipeline_id])
@@ -276,8 +475,12 @@ impl TenantStore {
 }
 
 fn decode<T: DeserializeOwned>(kind: Kind, bytes: &[u8]) -> Result<T, StoreError> {
+    decode_named(kind.tree(), bytes)
+}
+
+fn decode_named<T: DeserializeOwned>(tree: &str, bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
-        what: kind.tree().into(),
+        what: tree.into(),
         message: e.to_string(),
     })
 }

@@ -117,6 +117,20 @@ impl PipelineRecord {
     }
 }
 
+impl PipelineRecord {
+    /// Mark the pipeline cancelled; the stage it was in ends with the error `cancelled`.
+    pub fn cancel(&mut self, now_ms: i64) {
+        if let PipelineStatus::Running(stage) = self.status
+            && let Some(s) = self.stages.iter_mut().find(|s| s.stage == stage)
+        {
+            s.finished_at_ms = Some(now_ms);
+            s.error = Some("cancelled".into());
+        }
+        self.status = PipelineStatus::Cancelled;
+        self.updated_at_ms = now_ms;
+    }
+}
+
 /// How a trial ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -221,4 +235,46 @@ pub struct EventRecord {
     pub message: String,
     /// Details.
     pub data: serde_json::Value,
+}
+
+/// Limits on what one tenant may hold or run at once; `None` means unlimited.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quotas {
+    /// Bytes of datasets and model bundles the tenant may store.
+    #[serde(default)]
+    pub storage_bytes: Option<u64>,
+    /// Pipelines that may be queued or running at the same time.
+    #[serde(default)]
+    pub concurrent_pipelines: Option<u32>,
+    /// Deployments the tenant may have.
+    #[serde(default)]
+    pub deployments: Option<u32>,
+}
+
+/// A tenant of a shared host: every other record is keyed under its name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TenantRecord {
+    /// Name (letters, digits, `-`, `_`; the key prefix of its records).
+    pub name: String,
+    /// Its limits.
+    pub quotas: Quotas,
+    /// Created.
+    pub created_at_ms: i64,
+}
+
+/// An API key. Only the sha256 of the secret is stored, so a stolen database reveals no key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiKeyRecord {
+    /// Public id of the key (for listing and revoking).
+    pub id: String,
+    /// Lowercase hex sha256 of the secret key.
+    pub sha256: String,
+    /// Tenant the key acts for.
+    pub tenant: String,
+    /// Whether the key may manage tenants and keys.
+    pub admin: bool,
+    /// A note for people (who or what uses the key).
+    pub label: String,
+    /// Created.
+    pub created_at_ms: i64,
 }

@@ -142,3 +142,123 @@ fn events_keep_their_order() {
         .collect();
     assert_eq!(msgs, (0..12).map(|i| i.to_string()).collect::<Vec<_>>());
 }
+
+#[test]
+fn tenants_keys_and_cross_tenant_scans() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store
+        .put_tenant(&TenantRecord {
+            name: "acme".into(),
+            quotas: Quotas {
+                storage_bytes: Some(10),
+                ..Quotas::default()
+            },
+            created_at_ms: 1,
+        })
+        .unwrap();
+    assert_eq!(
+        store
+            .tenant_record("acme")
+            .unwrap()
+            .unwrap()
+            .quotas
+            .storage_bytes,
+        Some(10)
+    );
+    assert!(store.tenant_record("other").unwrap().is_none());
+    let key = ApiKeyRecord {
+        id: "key_1".into(),
+        sha256: "ab".repeat(32),
+        tenant: "acme".into(),
+        admin: false,
+        label: "ci".into(),
+        created_at_ms: 1,
+    };
+    store.put_api_key(&key).unwrap();
+    assert_eq!(
+        store.api_key_by_hash(&key.sha256).unwrap(),
+        Some(key.clone())
+    );
+    assert!(store.remove_api_key(&key.sha256).unwrap());
+    assert!(store.api_key_by_hash(&key.sha256).unwrap().is_none());
+
+    // Tenant "a" must not see tenant "ab"'s records, though one name prefixes the other.
+    store.tenant("a").put_pipeline(&pipeline("pl_1")).unwrap();
+    store.tenant("ab").put_pipeline(&pipeline("pl_2")).unwrap();
+    assert_eq!(store.tenant("a").pipelines().unwrap().len(), 1);
+    let all = store.all_pipelines().unwrap();
+    let mut tenants: Vec<&str> = all.iter().map(|(t, _)| t.as_str()).collect();
+    tenants.sort();
+    assert_eq!(tenants, ["a", "ab"]);
+
+    // Deleting a pipeline removes its trials and events, and only its own.
+    let t = store.tenant("a");
+    t.append_event(
+        "pl_1",
+        EventRecord {
+            seq: 0,
+            at_ms: 1,
+            kind: "log".into(),
+            message: "m".into(),
+            data: serde_json::Value::Null,
+        },
+    )
+    .unwrap();
+    assert!(t.delete_pipeline("pl_1").unwrap());
+    assert!(t.pipeline("pl_1").unwrap().is_none());
+    assert!(t.events("pl_1").unwrap().is_empty());
+    assert!(!t.delete_pipeline("pl_1").unwrap());
+    assert!(store.tenant("ab").pipeline("pl_2").unwrap().is_some());
+}
+
+#[test]
+fn events_after_reads_only_newer_events_of_one_pipeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let t = store.tenant("a");
+    let ev = |m: &str| EventRecord {
+        seq: 0,
+        at_ms: 1,
+        kind: "log".into(),
+        message: m.into(),
+        data: serde_json::Value::Null,
+    };
+    let first = t.append_event("pl_1", ev("one")).unwrap();
+    t.append_event("pl_10", ev("other pipeline")).unwrap();
+    t.append_event("pl_1", ev("two")).unwrap();
+    let all: Vec<String> = t
+        .events("pl_1")
+        .unwrap()
+        .into_iter()
+        .map(|e| e.message)
+        .collect();
+    assert_eq!(all, ["one", "two"]);
+    let newer: Vec<String> = t
+        .events_after("pl_1", first)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.message)
+        .collect();
+    assert_eq!(newer, ["two"]);
+    let mut trial = TrialRecord {
+        pipeline_id: "pl_1".into(),
+        number: 0,
+        kind: "gbdt".into(),
+        params: Default::default(),
+        fitted_params: None,
+        warm_start: false,
+        status: TrialStatus::Complete,
+        metric: "m".into(),
+        score: Some(1.0),
+        error: None,
+        started_at_ms: 1,
+        duration_secs: 0.1,
+    };
+    t.put_trial(&trial).unwrap();
+    trial.number = 1;
+    t.put_trial(&trial).unwrap();
+    trial.pipeline_id = "pl_10".into();
+    t.put_trial(&trial).unwrap();
+    assert_eq!(t.trial_count("pl_1").unwrap(), 2);
+}

@@ -1,0 +1,132 @@
+//! `microlearn serve`: the REST API over the same data directory as `microlearn run`.
+
+use anyhow::{Context, Result};
+use clap::Args;
+use microlearn_server::{App, ServerConfig};
+use microlearn_store::Quotas;
+use serde::Deserialize;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// `microlearn serve`.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the address is printed).
+    #[arg(long, env = "MICROLEARN_LISTEN")]
+    pub listen: Option<String>,
+    /// Pipelines run at the same time (more wait in a queue) [default: 1].
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Largest upload (dataset, file to score, plugin), MiB [default: 1024].
+    #[arg(long)]
+    pub max_upload_mb: Option<u64>,
+    /// Deadline of ordinary requests, seconds (uploads and event streams are exempt) [default: 30].
+    #[arg(long)]
+    pub request_timeout: Option<f64>,
+    /// Admin API key to accept (otherwise one is generated on the first start and printed once).
+    #[arg(long, env = "MICROLEARN_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+}
+
+/// `[serve]` in microlearn.toml; flags and variables win.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeDefaults {
+    pub listen: Option<String>,
+    pub workers: Option<usize>,
+    pub max_upload_mb: Option<u64>,
+    pub request_timeout: Option<f64>,
+    pub admin_key: Option<String>,
+    /// Quotas of new tenants (and the default tenant on its creation).
+    #[serde(default)]
+    pub quotas: Quotas,
+}
+
+pub fn serve(
+    home: &Path,
+    plugin_dirs: Vec<PathBuf>,
+    args: ServeArgs,
+    file: &ServeDefaults,
+) -> Result<()> {
+    let mut config = ServerConfig::new(home);
+    config.plugin_dirs = plugin_dirs;
+    config.workers = args.workers.or(file.workers).unwrap_or(1).max(1);
+    if let Some(mb) = args.max_upload_mb.or(file.max_upload_mb) {
+        config.max_upload_bytes = mb.saturating_mul(1 << 20);
+    }
+    if let Some(t) = args.request_timeout.or(file.request_timeout) {
+        anyhow::ensure!(
+            t.is_finite() && t > 0.0,
+            "request timeout must be a positive number of seconds, got {t}"
+        );
+        config.request_timeout = Duration::from_secs_f64(t);
+    }
+    config.admin_key = args.admin_key.clone().or_else(|| file.admin_key.clone());
+    if let Some(k) = &config.admin_key {
+        anyhow::ensure!(
+            k.len() >= 16,
+            "the admin key must be at least 16 characters"
+        );
+    }
+    config.default_quotas = file.quotas.clone();
+    let listen = args
+        .listen
+        .clone()
+        .or_else(|| file.listen.clone())
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
+
+    let started = App::start(config)?;
+    for w in &started.plugin_warnings {
+        eprintln!("warning: {w}");
+    }
+    if let Some(key) = &started.new_admin_key {
+        println!("admin API key (shown once, keep it): {key}");
+    }
+    if !started.resumed.is_empty() {
+        eprintln!(
+            "resuming {} unfinished pipelines: {}",
+            started.resumed.len(),
+            started.resumed.join(", ")
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        let addr = listener.local_addr()?;
+        println!("listening on http://{addr}");
+        let _ = std::io::stdout().flush();
+        microlearn_server::serve(started.app, listener, shutdown_signal())
+            .await
+            .context("serving")?;
+        eprintln!("stopped; unfinished pipelines resume on the next start");
+        Ok(())
+    })
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

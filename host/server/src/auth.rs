@@ -1,0 +1,140 @@
+//! API keys: generated from the OS-seeded CSPRNG, shown once, stored as their sha256 only.
+
+use crate::App;
+use crate::error::{ApiError, ProblemKind};
+use crate::extract::Caller;
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::Response;
+use microlearn_store::{
+    ApiKeyRecord, DEFAULT_TENANT, Quotas, Store, StoreError, TenantRecord, now_ms,
+};
+use sha2::{Digest, Sha256};
+
+/// Prefix of every key, so leaked keys are easy to recognise (and to scan for).
+pub const KEY_PREFIX: &str = "mlk_";
+
+/// Lowercase hex sha256 of a key.
+pub fn hash_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// A new secret key (256 random bits) and its record for `tenant`.
+pub fn new_key(tenant: &str, admin: bool, label: &str) -> (String, ApiKeyRecord) {
+    let secret: [u8; 32] = rand::random();
+    let key = format!("{KEY_PREFIX}{}", hex::encode(secret));
+    let id_bytes: [u8; 6] = rand::random();
+    let record = ApiKeyRecord {
+        id: format!("key_{}", hex::encode(id_bytes)),
+        sha256: hash_key(&key),
+        tenant: tenant.to_string(),
+        admin,
+        label: label.to_string(),
+        created_at_ms: now_ms(),
+    };
+    (key, record)
+}
+
+/// Whether `name` is usable as a tenant name (it becomes a key prefix, so no `/`).
+pub fn valid_tenant_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+/// Make sure the default tenant and an admin key exist. With `configured` (from the config file
+/// or `MICROLEARN_ADMIN_KEY`) that key is registered as an admin key; otherwise, when no admin
+/// key exists yet, one is generated and returned so the caller can print it once.
+pub fn bootstrap(
+    store: &Store,
+    configured: Option<&str>,
+    default_quotas: &Quotas,
+) -> Result<Option<String>, StoreError> {
+    if store.tenant_record(DEFAULT_TENANT)?.is_none() {
+        store.put_tenant(&TenantRecord {
+            name: DEFAULT_TENANT.into(),
+            quotas: default_quotas.clone(),
+            created_at_ms: now_ms(),
+        })?;
+    }
+    if let Some(key) = configured {
+        let hash = hash_key(key);
+        if store.api_key_by_hash(&hash)?.is_none() {
+            let id_bytes: [u8; 6] = rand::random();
+            store.put_api_key(&ApiKeyRecord {
+                id: format!("key_{}", hex::encode(id_bytes)),
+                sha256: hash,
+                tenant: DEFAULT_TENANT.into(),
+                admin: true,
+                label: "admin (from configuration)".into(),
+                created_at_ms: now_ms(),
+            })?;
+        }
+        return Ok(None);
+    }
+    if store.api_keys()?.iter().any(|k| k.admin) {
+        return Ok(None);
+    }
+    let (key, record) = new_key(DEFAULT_TENANT, true, "admin (created on first start)");
+    store.put_api_key(&record)?;
+    Ok(Some(key))
+}
+
+/// Resolve `Authorization: Bearer <key>` to a [`Caller`]; routes that need one extract it.
+/// A request without a key passes through (health and the OpenAPI document are public); a
+/// request with an unknown key is rejected here.
+pub async fn authenticate(
+    State(app): State<App>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
+        let text = value.to_str().unwrap_or_default();
+        let key = text
+            .strip_prefix("Bearer ")
+            .or_else(|| text.strip_prefix("bearer "))
+            .map(str::trim)
+            .ok_or_else(|| {
+                ApiError::new(
+                    ProblemKind::Unauthorized,
+                    "the Authorization header must be `Bearer <key>`",
+                )
+            })?;
+        let record = app
+            .store
+            .api_key_by_hash(&hash_key(key))?
+            .ok_or_else(|| ApiError::new(ProblemKind::Unauthorized, "unknown API key"))?;
+        req.extensions_mut().insert(Caller {
+            tenant: record.tenant,
+            admin: record.admin,
+            key_id: record.id,
+        });
+    }
+    Ok(next.run(req).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_random_and_only_their_hash_is_kept() {
+        let (a, ra) = new_key("t", false, "x");
+        let (b, _) = new_key("t", false, "x");
+        assert_ne!(a, b);
+        assert!(a.starts_with(KEY_PREFIX) && a.len() == KEY_PREFIX.len() + 64);
+        assert_eq!(ra.sha256, hash_key(&a));
+        assert!(!serde_json::to_string(&ra).expect("encodes").contains(&a));
+    }
+
+    #[test]
+    fn tenant_names_cannot_escape_their_key_prefix() {
+        assert!(valid_tenant_name("acme-1"));
+        assert!(!valid_tenant_name("a/b"));
+        assert!(!valid_tenant_name(""));
+        assert!(!valid_tenant_name("Acme"));
+    }
+}

@@ -1,0 +1,262 @@
+//! MicroLearn's REST service (`microlearn serve`): tenants and API keys, dataset uploads,
+//! pipelines run in the background on a bounded worker pool (durable: resumed after a restart),
+//! models, deployments served from memory, plugins, OpenAPI, health and Prometheus metrics.
+//!
+//! Everything a tenant owns lives under its key prefix in the store, so another tenant's ids
+//! simply are not found (404). Errors are RFC 9457 problem+json with a stable `type` per kind.
+
+mod auth;
+pub mod error;
+mod extract;
+mod jobs;
+mod metrics;
+pub mod openapi;
+mod routes;
+mod serving;
+mod upload;
+
+pub use auth::{KEY_PREFIX, hash_key};
+pub use error::{ApiError, ProblemKind};
+
+use microlearn_plugins::{PluginHost, RuntimeConfig};
+use microlearn_store::{DatasetRecord, Quotas, Store};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+/// How the service runs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The data directory (shared with `microlearn run`).
+    pub home: PathBuf,
+    /// Plugin folders every tenant sees (first-party, drop-in, configured), later ones winning.
+    pub plugin_dirs: Vec<PathBuf>,
+    /// Pipelines that run at the same time; more wait in a queue.
+    pub workers: usize,
+    /// Largest upload (dataset, batch-scoring file, plugin), bytes.
+    pub max_upload_bytes: u64,
+    /// Largest JSON body (including predict calls), bytes.
+    pub max_json_bytes: usize,
+    /// Deadline of an ordinary request (uploads, batch scoring and event streams are exempt).
+    pub request_timeout: Duration,
+    /// An admin key from the configuration; without one, the first start generates one.
+    pub admin_key: Option<String>,
+    /// Quotas of tenants created without explicit ones (and of the default tenant).
+    pub default_quotas: Quotas,
+}
+
+impl ServerConfig {
+    /// Defaults over `home`.
+    pub fn new(home: &Path) -> Self {
+        ServerConfig {
+            home: home.to_path_buf(),
+            plugin_dirs: Vec::new(),
+            workers: 1,
+            max_upload_bytes: 1 << 30,
+            max_json_bytes: 8 << 20,
+            request_timeout: Duration::from_secs(30),
+            admin_key: None,
+            default_quotas: Quotas::default(),
+        }
+    }
+}
+
+/// Shared state of the service; cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<AppInner>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("home", &self.inner.config.home)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The state behind [`App`] (fields are the crate's own).
+pub struct AppInner {
+    config: ServerConfig,
+    store: Store,
+    plugins: PluginHost,
+    /// Hosts of tenants that uploaded plugins: the global folders plus the tenant's own.
+    tenant_plugins: RwLock<HashMap<String, PluginHost>>,
+    jobs: jobs::Jobs,
+    serving: serving::Serving,
+    metrics: metrics::Metrics,
+}
+
+impl std::ops::Deref for App {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.inner
+    }
+}
+
+/// What starting the service produced.
+#[derive(Debug)]
+pub struct Started {
+    /// The state, for [`router`].
+    pub app: App,
+    /// A freshly generated admin key, to print once (first start without a configured key).
+    pub new_admin_key: Option<String>,
+    /// Plugin folders that failed to load, with why.
+    pub plugin_warnings: Vec<String>,
+    /// Pipelines queued again because a previous run of the host left them unfinished.
+    pub resumed: Vec<String>,
+}
+
+impl App {
+    /// Open the store, make sure an admin key exists, load plugins, restore deployments, start
+    /// the worker pool and queue every unfinished pipeline again.
+    pub fn start(config: ServerConfig) -> anyhow::Result<Started> {
+        let store = Store::open(&config.home).map_err(|e| {
+            anyhow::anyhow!(format!(
+                "opening the data directory {}: {e}",
+                config.home.display()
+            ))
+        })?;
+        let new_admin_key =
+            auth::bootstrap(&store, config.admin_key.as_deref(), &config.default_quotas)
+                .map_err(|e| anyhow::anyhow!(format!("creating the admin key: {e}")))?;
+        let plugins = new_plugin_host(&config.home)?;
+        let report = plugins.scan(&config.plugin_dirs);
+        let plugin_warnings = report
+            .errors
+            .iter()
+            .map(|(p, e)| format!("plugin at {} was not loaded: {e}", p.display()))
+            .collect();
+        let app = App {
+            inner: Arc::new(AppInner {
+                jobs: jobs::Jobs::new(),
+                serving: serving::Serving::default(),
+                metrics: metrics::Metrics::default(),
+                tenant_plugins: RwLock::new(HashMap::new()),
+                plugins,
+                store,
+                config,
+            }),
+        };
+        app.serving.restore(&app);
+        let resumed = jobs::start(&app)?;
+        Ok(Started {
+            app,
+            new_admin_key,
+            plugin_warnings,
+            resumed,
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The plugin host for `tenant`: the shared one, or the tenant's own when it uploaded
+    /// plugins (built on first use by scanning the shared folders and the tenant's folder).
+    pub fn plugins_for(&self, tenant: &str) -> Result<PluginHost, ApiError> {
+        if let Some(h) = self
+            .tenant_plugins
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(tenant)
+        {
+            return Ok(h.clone());
+        }
+        let dir = self.tenant_plugin_dir(tenant);
+        if !dir.is_dir() {
+            return Ok(self.plugins.clone());
+        }
+        let host = new_plugin_host(&self.config.home).map_err(ApiError::internal)?;
+        let mut dirs = self.config.plugin_dirs.clone();
+        dirs.push(dir);
+        let report = host.scan(&dirs);
+        for (p, e) in report.errors {
+            tracing::warn!(tenant, path = %p.display(), error = %e, "tenant plugin not loaded");
+        }
+        self.tenant_plugins
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(tenant.to_string(), host.clone());
+        Ok(host)
+    }
+
+    /// Forget a tenant's plugin host so the next use rescans (after an upload or removal).
+    pub(crate) fn reset_plugins(&self, tenant: &str) {
+        self.tenant_plugins
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(tenant);
+    }
+
+    /// A tenant's plugin folder.
+    pub(crate) fn tenant_plugin_dir(&self, tenant: &str) -> PathBuf {
+        self.config
+            .home
+            .join("tenants")
+            .join(tenant)
+            .join("plugins")
+    }
+
+    /// The readable file of a dataset: its artefact, linked under a name with the format's
+    /// extension (the readers choose the format by extension).
+    pub(crate) fn dataset_path(&self, d: &DatasetRecord) -> Result<PathBuf, ApiError> {
+        let ext =
+            microlearn_data::FileFormat::from_extension(&d.format).map_or("csv", |f| f.extension());
+        let dir = self.config.home.join("datasets");
+        let path = dir.join(format!("{}.{ext}", d.file.sha256));
+        if !path.exists() {
+            std::fs::create_dir_all(&dir).map_err(ApiError::internal)?;
+            let src = self.store.artefacts().path(&d.file.sha256);
+            if std::fs::hard_link(&src, &path).is_err() {
+                std::fs::copy(&src, &path)
+                    .map_err(|e| ApiError::internal(format!("linking {}: {e}", src.display())))?;
+            }
+        }
+        Ok(path)
+    }
+
+    /// Stop the worker pool: running pipelines are interrupted between trials and stay
+    /// unfinished, so the next start resumes them. Blocks until the workers have stopped.
+    pub fn shutdown(&self) {
+        self.jobs.shutdown();
+        if let Err(e) = self.store.flush() {
+            tracing::error!(error = %e, "flushing the store on shutdown");
+        }
+    }
+}
+
+fn new_plugin_host(home: &Path) -> anyhow::Result<PluginHost> {
+    PluginHost::new(RuntimeConfig {
+        cache_dir: Some(home.join("cache")),
+        ..RuntimeConfig::default()
+    })
+    .map_err(|e| anyhow::anyhow!(format!("starting the plugin runtime: {e}")))
+}
+
+/// The HTTP router over `app`.
+pub fn router(app: App) -> axum::Router {
+    routes::router(app)
+}
+
+/// Serve on `listener` until `shutdown` resolves, then drain requests and stop the workers.
+pub async fn serve(
+    app: App,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = router(app.clone());
+    let result = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    let app2 = app.clone();
+    // Joining the workers blocks; keep it off the async threads.
+    let _ = tokio::task::spawn_blocking(move || app2.shutdown()).await;
+    result
+}

@@ -1,0 +1,257 @@
+//! `/v1/datasets`: upload (raw body or multipart, streamed to disk under a cap), list, get
+//! (schema and profile), delete.
+
+use super::{blocking, check_id, query};
+use crate::App;
+use crate::error::{ApiError, ApiResult, ProblemKind};
+use crate::extract::Caller;
+use crate::upload::{body_to_file, stream_to_file};
+use axum::Json;
+use axum::extract::{FromRequest, Multipart, Path, Request, State};
+use axum::http::{StatusCode, header};
+use microlearn_data::FileFormat;
+use microlearn_store::{DatasetRecord, now_ms};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UploadQuery {
+    /// File name (its extension picks the format unless `format` is given).
+    pub name: Option<String>,
+    /// csv, tsv, json, ndjson or parquet.
+    pub format: Option<String>,
+}
+
+/// The format of an upload from `?format=` or the file name's extension.
+pub(crate) fn upload_format(format: Option<&str>, name: Option<&str>) -> ApiResult<FileFormat> {
+    if let Some(f) = format {
+        return FileFormat::from_extension(f).ok_or_else(|| {
+            ApiError::invalid(
+                "format",
+                format!("unknown format '{f}': use csv, tsv, json, ndjson or parquet"),
+            )
+        });
+    }
+    let ext = name
+        .and_then(|n| std::path::Path::new(n).extension())
+        .map(|e| e.to_string_lossy().into_owned());
+    match ext {
+        Some(ext) => FileFormat::from_extension(&ext).ok_or_else(|| {
+            ApiError::invalid(
+                "name",
+                format!("unsupported file extension '.{ext}': use .csv, .tsv, .json, .ndjson or .parquet, or pass ?format="),
+            )
+        }),
+        None => Err(ApiError::invalid(
+            "format",
+            "say what the upload is: ?format=csv (or tsv, json, ndjson, parquet), or ?name=file.csv",
+        )),
+    }
+}
+
+fn is_multipart(req: &Request) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"))
+}
+
+/// Receive an uploaded table: a multipart form's `file` field or the raw body. Returns the
+/// temporary file, its size, its name and format.
+pub(crate) async fn receive_table(
+    app: &App,
+    req: Request,
+    q: UploadQuery,
+    what: &str,
+) -> ApiResult<(tempfile::NamedTempFile, u64, String, FileFormat)> {
+    let tmp = app.config.home.join("tmp");
+    let limit = app.config.max_upload_bytes;
+    if is_multipart(&req) {
+        let mut form = Multipart::from_request(req, &())
+            .await
+            .map_err(|e| ApiError::new(ProblemKind::InvalidRequest, e.body_text()))?;
+        while let Some(field) = form
+            .next_field()
+            .await
+            .map_err(|e| ApiError::new(ProblemKind::InvalidRequest, e.body_text()))?
+        {
+            if field.name() != Some("file") {
+                continue;
+            }
+            let name = q
+                .name
+                .clone()
+                .or_else(|| field.file_name().map(str::to_string))
+                .unwrap_or_else(|| "upload".into());
+            let format = upload_format(q.format.as_deref(), Some(&name))?;
+            let suffix = format!(".{}", format.extension());
+            let (file, size) = stream_to_file(field, &tmp, &suffix, limit, what).await?;
+            return Ok((file, size, name, format));
+        }
+        Err(ApiError::invalid(
+            "file",
+            "the multipart form has no 'file' field",
+        ))
+    } else {
+        let format = upload_format(q.format.as_deref(), q.name.as_deref())?;
+        let name = q
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("upload.{}", format.extension()));
+        let suffix = format!(".{}", format.extension());
+        let (file, size) = body_to_file(req.into_body(), &tmp, &suffix, limit, what).await?;
+        Ok((file, size, name, format))
+    }
+}
+
+fn summary(d: &DatasetRecord) -> Value {
+    json!({
+        "id": d.id,
+        "name": d.name,
+        "format": d.format,
+        "rows": d.rows,
+        "columns": d.schema.columns.len(),
+        "size_bytes": d.file.size,
+        "sha256": d.file.sha256,
+        "created_at_ms": d.created_at_ms,
+    })
+}
+
+fn full(d: &DatasetRecord) -> Value {
+    let mut v = summary(d);
+    if let Some(o) = v.as_object_mut() {
+        o.insert("schema".into(), json!(d.schema));
+        o.insert("profile".into(), d.profile.clone());
+    }
+    v
+}
+
+pub(crate) async fn upload(
+    State(app): State<App>,
+    caller: Caller,
+    req: Request,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let q: UploadQuery = query(req.uri())?;
+    let (file, size, name, format) = receive_table(&app, req, q, "dataset").await?;
+    let tenant = app.store.tenant(&caller.tenant);
+    if let Some(quota) = app
+        .store
+        .tenant_record(&caller.tenant)?
+        .and_then(|t| t.quotas.storage_bytes)
+    {
+        let used = tenant.storage_bytes()?;
+        if used + size > quota {
+            return Err(ApiError::new(
+                ProblemKind::QuotaExceeded,
+                format!("storing this {size}-byte dataset would exceed the tenant's storage quota ({used} of {quota} bytes used)"),
+            )
+            .with("quota", "storage_bytes")
+            .with("limit", quota));
+        }
+    }
+    let app2 = app.clone();
+    let (record, created) = blocking(move || {
+        let path = file.path().to_path_buf();
+        let dataset = microlearn_data::read_dataset(&path).map_err(|e| {
+            // Name the upload, not the temporary file.
+            let text = e.to_string().replace(&path.display().to_string(), &name);
+            ApiError::new(ProblemKind::InvalidDataset, text)
+        })?;
+        if dataset.table.num_rows() == 0 || dataset.table.num_columns() == 0 {
+            return Err(ApiError::new(
+                ProblemKind::InvalidDataset,
+                format!("{name}: the table has no rows or no columns"),
+            ));
+        }
+        let artefact = app2.store.artefacts().put_file(&path)?;
+        let id = format!("ds_{}", &artefact.sha256[..16]);
+        let tenant = app2.store.tenant(&caller.tenant);
+        if let Some(existing) = tenant.dataset(&id)? {
+            return Ok((existing, false));
+        }
+        let record = DatasetRecord {
+            id,
+            name: name.clone(),
+            format: format.extension().to_string(),
+            file: artefact,
+            rows: dataset.table.num_rows() as u64,
+            schema: dataset.schema.clone(),
+            profile: serde_json::to_value(microlearn_data::profile(&dataset))
+                .unwrap_or(Value::Null),
+            created_at_ms: now_ms(),
+        };
+        tenant.put_dataset(&record)?;
+        Ok((record, true))
+    })
+    .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(full(&record))))
+}
+
+pub(crate) async fn list(State(app): State<App>, caller: Caller) -> ApiResult<Json<Value>> {
+    let all = app.store.tenant(&caller.tenant).datasets()?;
+    Ok(Json(
+        json!({ "datasets": all.iter().map(summary).collect::<Vec<_>>() }),
+    ))
+}
+
+pub(crate) fn find(app: &App, tenant: &str, id: &str) -> ApiResult<DatasetRecord> {
+    check_id("dataset", id)?;
+    app.store
+        .tenant(tenant)
+        .dataset(id)?
+        .ok_or_else(|| ApiError::not_found("dataset", id))
+}
+
+pub(crate) async fn get(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(full(&find(&app, &caller.tenant, &id)?)))
+}
+
+pub(crate) async fn remove(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let d = find(&app, &caller.tenant, &id)?;
+    let tenant = app.store.tenant(&caller.tenant);
+    if let Some(p) = tenant.pipelines()?.iter().find(|p| {
+        !p.status.is_terminal()
+            && (p.dataset_id == id
+                || p.config.get("test_dataset_id").and_then(|v| v.as_str()) == Some(id.as_str()))
+    }) {
+        return Err(ApiError::new(
+            ProblemKind::Conflict,
+            format!(
+                "dataset '{id}' is used by pipeline '{}', which is still {}; cancel it first",
+                p.id, p.status
+            ),
+        ));
+    }
+    tenant.delete_dataset(&id)?;
+    // The file is content-addressed and may be shared by another tenant's record.
+    let shared = app
+        .store
+        .all_datasets()?
+        .iter()
+        .any(|(_, other)| other.file.sha256 == d.file.sha256);
+    if !shared {
+        let ext = FileFormat::from_extension(&d.format).map_or("csv", |f| f.extension());
+        let _ = std::fs::remove_file(
+            app.config
+                .home
+                .join("datasets")
+                .join(format!("{}.{ext}", d.file.sha256)),
+        );
+        let _ = std::fs::remove_file(app.store.artefacts().path(&d.file.sha256));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

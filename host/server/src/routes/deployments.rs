@@ -1,0 +1,406 @@
+//! `/v1/deployments`: create from a model, replace, roll back, delete, predict (JSON rows),
+//! batch scoring (a file in, a file out) and per-deployment stats.
+
+use super::{blocking, check_id, check_name, query};
+use crate::App;
+use crate::error::{ApiError, ApiResult, ProblemKind};
+use crate::extract::{ApiJson, Caller};
+use crate::serving::{rows_to_table, scored_json};
+use axum::Json;
+use axum::extract::{Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use microlearn_core::stages::{Decision, DeployAction, ServingMode};
+use microlearn_store::{DeploymentRecord, now_ms};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use std::time::Instant;
+
+/// Rows per predict call; larger jobs belong to batch scoring.
+const MAX_PREDICT_ROWS: usize = 100_000;
+
+/// Predict calls up to this many rows are scored on the async thread (tens of microseconds);
+/// larger ones on the blocking pool.
+const INLINE_ROWS: usize = 64;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateDeployment {
+    name: String,
+    model_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReplaceDeployment {
+    model_id: String,
+}
+
+fn find(app: &App, tenant: &str, name: &str) -> ApiResult<DeploymentRecord> {
+    check_id("deployment", name)?;
+    app.store
+        .tenant(tenant)
+        .deployment(name)?
+        .ok_or_else(|| ApiError::not_found("deployment", name))
+}
+
+fn deployment_json(app: &App, tenant: &str, d: &DeploymentRecord) -> Value {
+    let loaded = app.serving.get(tenant, &d.name);
+    json!({
+        "name": d.name,
+        "model_id": d.model_id,
+        "history": d.history,
+        "decision": d.decision,
+        "updated_at_ms": d.updated_at_ms,
+        "loaded": loaded.as_ref().is_some_and(|s| s.model_id == d.model_id),
+        "requests": app.serving.stats(tenant, &d.name).map_or(0, |s| s.requests.load(std::sync::atomic::Ordering::Relaxed)),
+    })
+}
+
+fn manual_decision(model_id: &str, what: &str, key_id: &str) -> Decision {
+    Decision {
+        action: DeployAction::Promote(model_id.to_string()),
+        mode: ServingMode::Both,
+        traffic_percent: 100,
+        reason: format!("{what} through the API (key {key_id})"),
+    }
+}
+
+/// Load the model into serving first, then record the change: a model that cannot be served
+/// is refused and the deployment is left as it was.
+fn apply(app: &App, tenant: &str, d: &DeploymentRecord) -> ApiResult<()> {
+    app.serving.load(app, tenant, d)?;
+    app.store.tenant(tenant).put_deployment(d)?;
+    Ok(())
+}
+
+pub(crate) async fn list(State(app): State<App>, caller: Caller) -> ApiResult<Json<Value>> {
+    let all = app.store.tenant(&caller.tenant).deployments()?;
+    Ok(Json(json!({
+        "deployments": all.iter().map(|d| deployment_json(&app, &caller.tenant, d)).collect::<Vec<_>>()
+    })))
+}
+
+pub(crate) async fn create(
+    State(app): State<App>,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreateDeployment>,
+) -> ApiResult<impl IntoResponse> {
+    check_name("name", &req.name)?;
+    let tenant = app.store.tenant(&caller.tenant);
+    if let Some(limit) = app
+        .store
+        .tenant_record(&caller.tenant)?
+        .and_then(|t| t.quotas.deployments)
+    {
+        let n = tenant.deployments()?.len();
+        if n >= limit as usize {
+            return Err(ApiError::new(
+                ProblemKind::QuotaExceeded,
+                format!("the tenant has {n} deployments, its quota is {limit}; delete one first"),
+            )
+            .with("quota", "deployments")
+            .with("limit", limit));
+        }
+    }
+    super::models::find(&app, &caller.tenant, &req.model_id)?;
+    if tenant.deployment(&req.name)?.is_some() {
+        return Err(ApiError::new(
+            ProblemKind::Conflict,
+            format!(
+                "deployment '{}' exists; PUT /v1/deployments/{} replaces its model",
+                req.name, req.name
+            ),
+        ));
+    }
+    let d = DeploymentRecord {
+        name: req.name.clone(),
+        model_id: req.model_id.clone(),
+        decision: manual_decision(&req.model_id, "deployed", &caller.key_id),
+        history: vec![],
+        updated_at_ms: now_ms(),
+    };
+    let app2 = app.clone();
+    let tenant_name = caller.tenant.clone();
+    let d2 = d.clone();
+    blocking(move || apply(&app2, &tenant_name, &d2)).await?;
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, format!("/v1/deployments/{}", d.name))],
+        Json(deployment_json(&app, &caller.tenant, &d)),
+    ))
+}
+
+pub(crate) async fn get(
+    State(app): State<App>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let d = find(&app, &caller.tenant, &name)?;
+    Ok(Json(deployment_json(&app, &caller.tenant, &d)))
+}
+
+pub(crate) async fn replace(
+    State(app): State<App>,
+    caller: Caller,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<ReplaceDeployment>,
+) -> ApiResult<Json<Value>> {
+    let mut d = find(&app, &caller.tenant, &name)?;
+    super::models::find(&app, &caller.tenant, &req.model_id)?;
+    if d.model_id != req.model_id {
+        d.history.push(d.model_id.clone());
+        d.model_id = req.model_id.clone();
+        d.decision = manual_decision(&req.model_id, "replaced", &caller.key_id);
+        d.updated_at_ms = now_ms();
+        let (app2, t, d2) = (app.clone(), caller.tenant.clone(), d.clone());
+        blocking(move || apply(&app2, &t, &d2)).await?;
+    }
+    Ok(Json(deployment_json(&app, &caller.tenant, &d)))
+}
+
+pub(crate) async fn rollback(
+    State(app): State<App>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let mut d = find(&app, &caller.tenant, &name)?;
+    let Some(previous) = d.history.pop() else {
+        return Err(ApiError::new(
+            ProblemKind::Conflict,
+            format!("deployment '{name}' has no earlier model to roll back to"),
+        ));
+    };
+    super::models::find(&app, &caller.tenant, &previous).map_err(|_| {
+        ApiError::new(
+            ProblemKind::Conflict,
+            format!("the earlier model '{previous}' of deployment '{name}' no longer exists"),
+        )
+    })?;
+    d.model_id = previous.clone();
+    d.decision = manual_decision(&previous, "rolled back", &caller.key_id);
+    d.updated_at_ms = now_ms();
+    let (app2, t, d2) = (app.clone(), caller.tenant.clone(), d.clone());
+    blocking(move || apply(&app2, &t, &d2)).await?;
+    Ok(Json(deployment_json(&app, &caller.tenant, &d)))
+}
+
+pub(crate) async fn remove(
+    State(app): State<App>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    find(&app, &caller.tenant, &name)?;
+    app.store.tenant(&caller.tenant).delete_deployment(&name)?;
+    app.serving.reload(&app, &caller.tenant, &name);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `{"rows": [{…}, …]}`, a bare array of row objects, or one row object.
+fn rows_of(body: Value) -> ApiResult<Vec<Map<String, Value>>> {
+    let rows = match body {
+        Value::Object(mut o) if o.len() == 1 && o.get("rows").is_some_and(Value::is_array) => {
+            match o.remove("rows") {
+                Some(Value::Array(a)) => a,
+                _ => vec![],
+            }
+        }
+        Value::Object(o) => return Ok(vec![o]),
+        Value::Array(a) => a,
+        other => {
+            return Err(ApiError::new(
+                ProblemKind::InvalidRows,
+                format!(
+                    "expected a row object, an array of rows or {{\"rows\": [...]}}, got {}",
+                    type_name(&other)
+                ),
+            ));
+        }
+    };
+    if rows.is_empty() {
+        return Err(ApiError::new(ProblemKind::InvalidRows, "no rows to score"));
+    }
+    if rows.len() > MAX_PREDICT_ROWS {
+        return Err(ApiError::new(
+            ProblemKind::InvalidRows,
+            format!(
+                "{} rows in one call; the limit is {MAX_PREDICT_ROWS} (use /batch for files)",
+                rows.len()
+            ),
+        ));
+    }
+    rows.into_iter()
+        .enumerate()
+        .map(|(i, r)| match r {
+            Value::Object(o) => Ok(o),
+            other => Err(ApiError::new(
+                ProblemKind::InvalidRows,
+                format!("row {i} is {}, not an object", type_name(&other)),
+            )
+            .with("row", i)),
+        })
+        .collect()
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The fast path: the deployment's bundle is in memory; the rows are checked against its
+/// input schema, run through the preparer transform and the model, inline for small calls.
+pub(crate) async fn predict(
+    State(app): State<App>,
+    caller: Caller,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Json<Value>> {
+    let started = Instant::now();
+    let served = app
+        .serving
+        .get(&caller.tenant, &name)
+        .ok_or_else(|| ApiError::not_found("deployment", &name))?;
+    fn score(
+        served: &crate::serving::Served,
+        rows: &[Map<String, Value>],
+    ) -> ApiResult<(Value, usize)> {
+        let table = rows_to_table(rows, &served.model.header.input_schema)?;
+        let scored = served.model.predict(table).map_err(|e| match e {
+            microlearn_pipeline::PipelineError::Data(d) => {
+                ApiError::new(ProblemKind::InvalidRows, d.to_string())
+            }
+            other => ApiError::internal(other),
+        })?;
+        Ok((
+            json!({ "model_id": served.model_id, "predictions": scored_json(&scored) }),
+            rows.len(),
+        ))
+    }
+    let result = match rows_of(body) {
+        // Small calls (the latency path) run inline; big ones leave the async threads free.
+        Ok(rows) if rows.len() <= INLINE_ROWS => score(&served, &rows),
+        Ok(rows) => {
+            let s = served.clone();
+            blocking(move || score(&s, &rows)).await
+        }
+        Err(e) => Err(e),
+    };
+    let (n, ok) = match &result {
+        Ok((_, n)) => (*n, true),
+        Err(_) => (0, false),
+    };
+    served
+        .stats
+        .record(started.elapsed().as_micros() as u64, n, ok);
+    result.map(|(v, _)| Json(v))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchQuery {
+    name: Option<String>,
+    format: Option<String>,
+    /// csv (default), tsv, json or ndjson.
+    output: Option<String>,
+}
+
+/// Score an uploaded table (any input format) into CSV, TSV, JSON or NDJSON, one row per
+/// input row, in order.
+pub(crate) async fn batch(
+    State(app): State<App>,
+    caller: Caller,
+    Path(name): Path<String>,
+    req: Request,
+) -> ApiResult<impl IntoResponse> {
+    let started = Instant::now();
+    let q: BatchQuery = query(req.uri())?;
+    let output = q
+        .output
+        .clone()
+        .unwrap_or_else(|| "csv".into())
+        .to_ascii_lowercase();
+    let content_type = match output.as_str() {
+        "csv" => "text/csv",
+        "tsv" => "text/tab-separated-values",
+        "json" => "application/json",
+        "ndjson" => "application/x-ndjson",
+        other => {
+            return Err(ApiError::invalid(
+                "output",
+                format!("unknown output '{other}': use csv, tsv, json or ndjson"),
+            ));
+        }
+    };
+    let served = app
+        .serving
+        .get(&caller.tenant, &name)
+        .ok_or_else(|| ApiError::not_found("deployment", &name))?;
+    let (file, _, upload_name, _) = super::datasets::receive_table(
+        &app,
+        req,
+        super::datasets::UploadQuery {
+            name: q.name.clone(),
+            format: q.format.clone(),
+        },
+        "file to score",
+    )
+    .await?;
+    let tmp_dir = app.config.home.join("tmp");
+    let served2 = served.clone();
+    let result = blocking(move || {
+        let path = file.path().to_path_buf();
+        let dataset = microlearn_data::read_dataset(&path).map_err(|e| {
+            ApiError::new(
+                ProblemKind::InvalidDataset,
+                e.to_string()
+                    .replace(&path.display().to_string(), &upload_name),
+            )
+        })?;
+        let rows = dataset.table.num_rows();
+        let scored = served2.model.predict(dataset.table).map_err(|e| match e {
+            microlearn_pipeline::PipelineError::Data(d) => {
+                ApiError::new(ProblemKind::InvalidDataset, format!("{upload_name}: {d}"))
+            }
+            other => ApiError::internal(other),
+        })?;
+        let out = tempfile::Builder::new()
+            .prefix(".scored-")
+            .suffix(&format!(".{output}"))
+            .tempfile_in(&tmp_dir)
+            .map_err(ApiError::internal)?;
+        scored.write(out.path()).map_err(ApiError::internal)?;
+        let bytes = std::fs::read(out.path()).map_err(ApiError::internal)?;
+        Ok((bytes, rows))
+    })
+    .await;
+    let (n, ok) = match &result {
+        Ok((_, n)) => (*n, true),
+        Err(_) => (0, false),
+    };
+    served
+        .stats
+        .record(started.elapsed().as_micros() as u64, n, ok);
+    let (bytes, _) = result?;
+    Ok(([(header::CONTENT_TYPE, content_type)], bytes))
+}
+
+pub(crate) async fn stats(
+    State(app): State<App>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let d = find(&app, &caller.tenant, &name)?;
+    let stats = app
+        .serving
+        .stats(&caller.tenant, &name)
+        .map_or_else(|| crate::serving::Stats::default().json(), |s| s.json());
+    Ok(Json(
+        json!({ "name": d.name, "model_id": d.model_id, "stats": stats }),
+    ))
+}

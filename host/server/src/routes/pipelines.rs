@@ -1,0 +1,431 @@
+//! `/v1/pipelines`: create (queued for the worker pool), list, get with stages, trials,
+//! leaderboard, cancel, delete, and the event stream (SSE).
+
+use super::{check_id, check_name, query};
+use crate::App;
+use crate::error::{ApiError, ApiResult, ProblemKind};
+use crate::extract::{ApiJson, Caller};
+use crate::jobs::{SOURCE_API, mark_cancelled};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::IntoResponse;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::stream::{self, Stream, StreamExt};
+use microlearn_core::{PipelineId, PipelineStatus, Task};
+use microlearn_pipeline::{PipelineConfig, PluginRef, default_deployment_name};
+use microlearn_plugins::PluginHost;
+use microlearn_store::{EventRecord, PipelineRecord, now_ms};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::convert::Infallible;
+use std::time::Duration;
+
+/// A pipeline request: the dataset and target, and optionally everything `microlearn run`
+/// takes. Plugins are `"id"`, `"id:{json}"` or `{"id": …, "config": {…}}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreatePipeline {
+    dataset_id: String,
+    target: String,
+    test_dataset_id: Option<String>,
+    task: Option<Task>,
+    budget_secs: Option<f64>,
+    seed: Option<u64>,
+    max_trials: Option<usize>,
+    threads: Option<usize>,
+    test_fraction: Option<f64>,
+    validation_fraction: Option<f64>,
+    metric: Option<String>,
+    refit_top: Option<usize>,
+    preparers: Option<Vec<Value>>,
+    selector: Option<Value>,
+    evaluators: Option<Vec<Value>>,
+    deployer: Option<Value>,
+    deployment: Option<String>,
+}
+
+fn plugin_ref(field: &str, v: &Value) -> ApiResult<PluginRef> {
+    match v {
+        Value::String(s) => PluginRef::parse(s).map_err(|e| ApiError::invalid(field, e)),
+        Value::Object(_) => serde_json::from_value::<PluginRef>(v.clone())
+            .map_err(|e| ApiError::invalid(field, format!("{field}: {e}")))
+            .and_then(|r| {
+                if r.config.is_object() {
+                    Ok(r)
+                } else {
+                    Err(ApiError::invalid(
+                        field,
+                        format!("{field}: config must be a JSON object"),
+                    ))
+                }
+            }),
+        _ => Err(ApiError::invalid(
+            field,
+            format!(
+                "{field}: expected \"id\", \"id:{{json}}\" or {{\"id\": …, \"config\": {{…}}}}"
+            ),
+        )),
+    }
+}
+
+fn check_plugins(host: &PluginHost, c: &PipelineConfig) -> ApiResult<()> {
+    let unknown = |field: &str, e: microlearn_plugins::PluginError| {
+        ApiError::invalid(field, format!("{field}: {e}"))
+    };
+    for (i, p) in c.preparers.iter().enumerate() {
+        host.preparer(&p.id)
+            .map_err(|e| unknown(&format!("preparers[{i}]"), e))?;
+    }
+    host.selector(&c.selector.id)
+        .map_err(|e| unknown("selector", e))?;
+    host.deployer(&c.deployer.id)
+        .map_err(|e| unknown("deployer", e))?;
+    for (i, p) in c.evaluators.iter().enumerate() {
+        host.evaluator(&p.id)
+            .map_err(|e| unknown(&format!("evaluators[{i}]"), e))?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn create(
+    State(app): State<App>,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreatePipeline>,
+) -> ApiResult<impl IntoResponse> {
+    let dataset = super::datasets::find(&app, &caller.tenant, &req.dataset_id)?;
+    if dataset.schema.column(&req.target).is_none() {
+        return Err(ApiError::invalid(
+            "target",
+            format!(
+                "dataset '{}' ({}) has no column '{}'; its columns are: {}",
+                dataset.id,
+                dataset.name,
+                req.target,
+                dataset
+                    .schema
+                    .columns
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    if let Some(t) = &req.test_dataset_id {
+        super::datasets::find(&app, &caller.tenant, t)?;
+    }
+    let mut c = PipelineConfig::new(&req.target);
+    c.tenant = caller.tenant.clone();
+    c.task = req.task;
+    c.budget_secs = req.budget_secs.unwrap_or(c.budget_secs);
+    c.seed = req.seed.unwrap_or(c.seed);
+    c.max_trials = req.max_trials;
+    c.threads = req.threads;
+    c.test_fraction = req.test_fraction.unwrap_or(c.test_fraction);
+    c.validation_fraction = req.validation_fraction.unwrap_or(c.validation_fraction);
+    c.metric = req.metric.clone();
+    c.refit_top = req.refit_top.unwrap_or(c.refit_top);
+    if let Some(p) = &req.preparers {
+        c.preparers = p
+            .iter()
+            .enumerate()
+            .map(|(i, v)| plugin_ref(&format!("preparers[{i}]"), v))
+            .collect::<ApiResult<_>>()?;
+    }
+    if let Some(v) = &req.selector {
+        c.selector = plugin_ref("selector", v)?;
+    }
+    if let Some(e) = &req.evaluators {
+        c.evaluators = e
+            .iter()
+            .enumerate()
+            .map(|(i, v)| plugin_ref(&format!("evaluators[{i}]"), v))
+            .collect::<ApiResult<_>>()?;
+    }
+    if let Some(v) = &req.deployer {
+        c.deployer = plugin_ref("deployer", v)?;
+    }
+    let deployment = match &req.deployment {
+        Some(d) => {
+            check_name("deployment", d)?;
+            d.clone()
+        }
+        None => default_deployment_name(std::path::Path::new(&dataset.name), &req.target),
+    };
+    c.deployment = Some(deployment);
+    c.validate()
+        .map_err(|e| ApiError::new(ProblemKind::InvalidRequest, e))?;
+    if c.budget_secs > 24.0 * 3600.0 {
+        return Err(ApiError::invalid(
+            "budget_secs",
+            "budget_secs must be at most one day (86400)",
+        ));
+    }
+    check_plugins(&app.plugins_for(&caller.tenant)?, &c)?;
+
+    let tenant = app.store.tenant(&caller.tenant);
+    if let Some(limit) = app
+        .store
+        .tenant_record(&caller.tenant)?
+        .and_then(|t| t.quotas.concurrent_pipelines)
+    {
+        let active = tenant
+            .pipelines()?
+            .iter()
+            .filter(|p| !p.status.is_terminal())
+            .count();
+        if active >= limit as usize {
+            return Err(ApiError::new(
+                ProblemKind::TooManyPipelines,
+                format!("the tenant already has {active} pipelines queued or running (quota {limit}); wait for one to end or cancel one"),
+            )
+            .with("quota", "concurrent_pipelines")
+            .with("limit", limit));
+        }
+    }
+
+    let mut config = serde_json::to_value(&c).map_err(ApiError::internal)?;
+    if let Some(o) = config.as_object_mut() {
+        o.insert("source".into(), json!(SOURCE_API));
+        o.insert("test_dataset_id".into(), json!(req.test_dataset_id));
+    }
+    let now = now_ms();
+    let record = PipelineRecord {
+        id: PipelineId::generate().0,
+        dataset_id: dataset.id.clone(),
+        target: req.target.clone(),
+        task: None,
+        config,
+        status: PipelineStatus::Created,
+        stages: vec![],
+        error: None,
+        leaderboard: vec![],
+        best_model: None,
+        deployment: c.deployment.clone(),
+        decision: None,
+        created_at_ms: now,
+        updated_at_ms: now,
+    };
+    // Persisted before it is acknowledged (and before a worker can see it).
+    tenant.put_pipeline(&record)?;
+    app.jobs.enqueue(&caller.tenant, &record.id);
+    let location = format!("/v1/pipelines/{}", record.id);
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(pipeline_json(&record, 0)),
+    ))
+}
+
+fn pipeline_json(p: &PipelineRecord, trials: usize) -> Value {
+    let mut v = serde_json::to_value(p).unwrap_or(Value::Null);
+    if let Some(o) = v.as_object_mut() {
+        o.insert("status".into(), json!(p.status.to_string()));
+        o.insert("terminal".into(), json!(p.status.is_terminal()));
+        o.insert("trial_count".into(), json!(trials));
+    }
+    v
+}
+
+pub(crate) fn find(app: &App, tenant: &str, id: &str) -> ApiResult<PipelineRecord> {
+    check_id("pipeline", id)?;
+    app.store
+        .tenant(tenant)
+        .pipeline(id)?
+        .ok_or_else(|| ApiError::not_found("pipeline", id))
+}
+
+pub(crate) async fn list(State(app): State<App>, caller: Caller) -> ApiResult<Json<Value>> {
+    let all = app.store.tenant(&caller.tenant).pipelines()?;
+    let items: Vec<Value> = all
+        .iter()
+        .map(|p| {
+            json!({
+                "id": p.id,
+                "dataset_id": p.dataset_id,
+                "target": p.target,
+                "task": p.task,
+                "status": p.status.to_string(),
+                "best_model": p.best_model,
+                "deployment": p.deployment,
+                "error": p.error,
+                "created_at_ms": p.created_at_ms,
+                "updated_at_ms": p.updated_at_ms,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "pipelines": items })))
+}
+
+pub(crate) async fn get(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let p = find(&app, &caller.tenant, &id)?;
+    let trials = app.store.tenant(&caller.tenant).trial_count(&id)?;
+    Ok(Json(pipeline_json(&p, trials)))
+}
+
+pub(crate) async fn trials(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    find(&app, &caller.tenant, &id)?;
+    let trials = app.store.tenant(&caller.tenant).trials(&id)?;
+    Ok(Json(json!({ "trials": trials })))
+}
+
+pub(crate) async fn leaderboard(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let p = find(&app, &caller.tenant, &id)?;
+    let tenant = app.store.tenant(&caller.tenant);
+    let mut models = Vec::new();
+    for (rank, mid) in p.leaderboard.iter().enumerate() {
+        if let Some(m) = tenant.model(mid)? {
+            models.push(json!({
+                "rank": rank + 1,
+                "model_id": m.id,
+                "kind": m.kind,
+                "params": m.params,
+                "metric": m.metric,
+                "validation_score": m.validation_score,
+                "test_metrics": m.test_metrics,
+                "fit_seconds": m.fit_seconds,
+                "best": p.best_model.as_deref() == Some(m.id.as_str()),
+            }));
+        }
+    }
+    Ok(Json(json!({
+        "pipeline_id": p.id,
+        "status": p.status.to_string(),
+        "models": models,
+        "decision": p.decision,
+    })))
+}
+
+pub(crate) async fn cancel(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let p = find(&app, &caller.tenant, &id)?;
+    if p.status.is_terminal() {
+        return Err(ApiError::new(
+            ProblemKind::Conflict,
+            format!("pipeline '{id}' already ended ({})", p.status),
+        ));
+    }
+    // Signal the worker (it stops before the next stage or trial, and records nothing more),
+    // then record the cancel now, so it takes effect at once for every reader.
+    app.jobs.cancel(&id);
+    let tenant = app.store.tenant(&caller.tenant);
+    mark_cancelled(&tenant, &id);
+    let p = find(&app, &caller.tenant, &id)?;
+    let trials = tenant.trial_count(&id)?;
+    Ok(Json(pipeline_json(&p, trials)))
+}
+
+pub(crate) async fn remove(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let p = find(&app, &caller.tenant, &id)?;
+    if !p.status.is_terminal() {
+        return Err(ApiError::new(
+            ProblemKind::Conflict,
+            format!("pipeline '{id}' is still {}; cancel it first", p.status),
+        ));
+    }
+    app.store.tenant(&caller.tenant).delete_pipeline(&id)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsQuery {
+    /// Only events after this sequence number.
+    after: Option<u64>,
+}
+
+/// Server-sent events: every stored event after `?after=` (or `Last-Event-ID`), then new ones
+/// as they are recorded, ending with an `end` event once the pipeline has ended.
+pub(crate) async fn events(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    find(&app, &caller.tenant, &id)?;
+    let q: EventsQuery = query(&uri)?;
+    let last = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let after = q.after.or(last);
+    let tenant = app.store.tenant(&caller.tenant);
+    struct St {
+        tenant: microlearn_store::TenantStore,
+        id: String,
+        after: Option<u64>,
+        done: bool,
+        first: bool,
+    }
+    let st = St {
+        tenant,
+        id,
+        after,
+        done: false,
+        first: true,
+    };
+    let s = stream::unfold(st, |mut st| async move {
+        if st.done {
+            return None;
+        }
+        loop {
+            if !st.first {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            st.first = false;
+            let terminal = match st.tenant.pipeline(&st.id) {
+                Ok(Some(p)) => p.status.is_terminal(),
+                _ => true,
+            };
+            let new: Vec<EventRecord> = match st.after {
+                Some(a) => st.tenant.events_after(&st.id, a),
+                None => st.tenant.events(&st.id),
+            }
+            .unwrap_or_default();
+            if let Some(last) = new.last() {
+                st.after = Some(last.seq);
+            }
+            let mut out: Vec<Result<Event, Infallible>> = new
+                .iter()
+                .map(|e| {
+                    Ok(Event::default()
+                        .id(e.seq.to_string())
+                        .event(e.kind.clone())
+                        .data(serde_json::to_string(e).unwrap_or_default()))
+                })
+                .collect();
+            // Read the status before the events, so an end is sent only after every event the
+            // pipeline recorded before it ended.
+            if terminal {
+                out.push(Ok(Event::default().event("end").data("{}")));
+                st.done = true;
+            }
+            if !out.is_empty() {
+                return Some((stream::iter(out), st));
+            }
+        }
+    })
+    .flatten();
+    Ok(Sse::new(s).keep_alive(KeepAlive::default()))
+}

@@ -1,0 +1,205 @@
+//! `/v1/plugins`: list (shared and the tenant's own), upload a component with its manifest
+//! (visible to the uploading tenant only), remove a tenant plugin.
+
+use super::check_id;
+use crate::App;
+use crate::error::{ApiError, ApiResult, ProblemKind};
+use crate::extract::Caller;
+use crate::upload::stream_to_file;
+use axum::Json;
+use axum::extract::{FromRequest, Multipart, Path, Request, State};
+use axum::http::StatusCode;
+use microlearn_plugins::{MANIFEST_FILE, Manifest};
+use serde_json::{Value, json};
+
+fn plugin_json(app: &App, tenant: &str, p: &microlearn_plugins::InstalledPlugin) -> Value {
+    let own = app.tenant_plugin_dir(tenant);
+    let scope = if p.dir.as_ref().is_some_and(|d| d.starts_with(&own)) {
+        "tenant"
+    } else {
+        "shared"
+    };
+    // Folders on the host are not the tenant's business: only identity and limits are shown.
+    json!({
+        "id": p.info.id,
+        "kind": p.info.kind,
+        "version": p.info.version,
+        "description": p.info.description,
+        "scope": scope,
+        "sha256": p.sha256,
+        "size_bytes": p.size_bytes,
+        "memory_mib": p.memory_mib,
+        "timeout_ms": p.timeout_ms,
+    })
+}
+
+pub(crate) async fn list(State(app): State<App>, caller: Caller) -> ApiResult<Json<Value>> {
+    let host = app.plugins_for(&caller.tenant)?;
+    let mut all = host.list();
+    all.sort_by(|a, b| (a.info.kind.as_str(), &a.info.id).cmp(&(b.info.kind.as_str(), &b.info.id)));
+    Ok(Json(json!({
+        "plugins": all.iter().map(|p| plugin_json(&app, &caller.tenant, p)).collect::<Vec<_>>()
+    })))
+}
+
+/// A multipart form with a `manifest` field (plugin.toml text) and a `component` field (the
+/// `.wasm` component). It is validated exactly as a drop-in install (hash, WIT world), then
+/// kept in the tenant's own plugin folder.
+pub(crate) async fn upload(
+    State(app): State<App>,
+    caller: Caller,
+    req: Request,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let limit = app.config.max_upload_bytes;
+    let tmp_root = app.config.home.join("tmp");
+    std::fs::create_dir_all(&tmp_root).map_err(ApiError::internal)?;
+    let staging = tempfile::Builder::new()
+        .prefix(".plugin-")
+        .tempdir_in(&tmp_root)
+        .map_err(ApiError::internal)?;
+    let mut form = Multipart::from_request(req, &()).await.map_err(|e| {
+        ApiError::new(
+            ProblemKind::InvalidRequest,
+            format!(
+                "expected a multipart form with 'manifest' and 'component' fields: {}",
+                e.body_text()
+            ),
+        )
+    })?;
+    let mut manifest_text: Option<String> = None;
+    let mut component: Option<tempfile::NamedTempFile> = None;
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| ApiError::new(ProblemKind::InvalidRequest, e.body_text()))?
+    {
+        match field.name() {
+            Some("manifest") => {
+                let (f, _) =
+                    stream_to_file(field, staging.path(), ".toml", 1 << 20, "manifest").await?;
+                let text = std::fs::read_to_string(f.path()).map_err(|_| {
+                    ApiError::new(ProblemKind::InvalidPlugin, "the manifest is not UTF-8 text")
+                        .with("field", "manifest")
+                })?;
+                manifest_text = Some(text);
+            }
+            Some("component") => {
+                let (f, _) =
+                    stream_to_file(field, staging.path(), ".wasm", limit, "component").await?;
+                component = Some(f);
+            }
+            _ => {}
+        }
+    }
+    let text = manifest_text.ok_or_else(|| {
+        ApiError::invalid("manifest", "the form has no 'manifest' field (plugin.toml)")
+    })?;
+    let component = component.ok_or_else(|| {
+        ApiError::invalid(
+            "component",
+            "the form has no 'component' field (the .wasm file)",
+        )
+    })?;
+    let manifest_path = staging.path().join(MANIFEST_FILE);
+    let manifest = Manifest::parse(&text, &manifest_path).map_err(|e| {
+        ApiError::new(ProblemKind::InvalidPlugin, e.to_string()).with("field", "manifest")
+    })?;
+    check_id("plugin", &manifest.id)?;
+    let file_name = manifest.component.file_name().map(|n| n.to_os_string());
+    if file_name.as_deref() != Some(manifest.component.as_os_str()) {
+        return Err(ApiError::new(
+            ProblemKind::InvalidPlugin,
+            format!(
+                "the manifest's component must be a plain file name, not '{}'",
+                manifest.component.display()
+            ),
+        )
+        .with("field", "manifest"));
+    }
+    std::fs::write(&manifest_path, &text).map_err(ApiError::internal)?;
+    component
+        .persist(staging.path().join(&manifest.component))
+        .map_err(|e| ApiError::internal(e.error))?;
+
+    let tenant_dir = app.tenant_plugin_dir(&caller.tenant);
+    std::fs::create_dir_all(&tenant_dir).map_err(ApiError::internal)?;
+    let app2 = app.clone();
+    let tenant = caller.tenant.clone();
+    let staged = staging.path().to_path_buf();
+    let installed = super::blocking(move || {
+        // The folder now exists, so this is the tenant's own host, never the shared one.
+        let host = app2.plugins_for(&tenant)?;
+        host.install(&staged, &app2.tenant_plugin_dir(&tenant))
+            .map_err(|e| ApiError::new(ProblemKind::InvalidPlugin, e.to_string()))
+    })
+    .await?;
+    drop(staging);
+    Ok((
+        StatusCode::CREATED,
+        Json(plugin_json(&app, &caller.tenant, &installed)),
+    ))
+}
+
+/// One plugin with its configuration schema (what `microlearn plugin info` shows). Ids are
+/// unique per kind; when two kinds share an id, all of them are returned.
+pub(crate) async fn get(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    check_id("plugin", &id)?;
+    let host = app.plugins_for(&caller.tenant)?;
+    let found: Vec<Value> = host
+        .list()
+        .iter()
+        .filter(|p| p.info.id == id)
+        .map(|p| {
+            let mut v = plugin_json(&app, &caller.tenant, p);
+            if let Some(o) = v.as_object_mut() {
+                let schema = serde_json::from_str::<Value>(&p.info.config_schema)
+                    .unwrap_or_else(|_| Value::String(p.info.config_schema.clone()));
+                o.insert("config_schema".into(), schema);
+                o.insert(
+                    "api".into(),
+                    json!(p.manifest.as_ref().map(|m| m.api.clone())),
+                );
+            }
+            v
+        })
+        .collect();
+    if found.is_empty() {
+        return Err(ApiError::not_found("plugin", &id));
+    }
+    Ok(Json(json!({ "plugins": found })))
+}
+
+pub(crate) async fn remove(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    check_id("plugin", &id)?;
+    if id.starts_with('.') {
+        return Err(ApiError::not_found("plugin", &id));
+    }
+    let dir = app.tenant_plugin_dir(&caller.tenant).join(&id);
+    if dir.join(MANIFEST_FILE).is_file() {
+        std::fs::remove_dir_all(&dir).map_err(ApiError::internal)?;
+        app.reset_plugins(&caller.tenant);
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    if app
+        .plugins_for(&caller.tenant)?
+        .list()
+        .iter()
+        .any(|p| p.info.id == id)
+    {
+        return Err(ApiError::new(
+            ProblemKind::Forbidden,
+            format!(
+                "plugin '{id}' is shared by every tenant; only the host's operator can remove it"
+            ),
+        ));
+    }
+    Err(ApiError::not_found("plugin", &id))
+}

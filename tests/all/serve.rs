@@ -1,0 +1,279 @@
+//! `microlearn serve` as a process: a pipeline survives `kill -9` mid-search and completes with
+//! exactly the trials an uninterrupted run makes, and deployments come back after a restart.
+
+use crate::common::{bin, dataset, plugin_dir};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ADMIN: &str = "mlk_crash_resume_test_admin_key";
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    /// Start `microlearn serve` on a free port and wait until it listens.
+    fn start(home: &Path) -> Server {
+        let mut child = Command::new(bin())
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("MICROLEARN_HOME", home)
+            .env("MICROLEARN_PLUGIN_PATH", plugin_dir())
+            .env("MICROLEARN_ADMIN_KEY", ADMIN)
+            .env_remove("MICROLEARN_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("microlearn serve starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("serve printed its address before exiting")
+                .expect("stdout is text");
+            if let Some(a) = line.strip_prefix("listening on http://") {
+                break a.trim().to_string();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, addr }
+    }
+
+    fn kill9(mut self) {
+        self.child.kill().expect("SIGKILL");
+        let _ = self.child.wait();
+    }
+
+    /// One HTTP/1.1 request on a fresh connection; returns status and body.
+    fn call(&self, method: &str, path: &str, ct: &str, body: &[u8]) -> (u16, Vec<u8>) {
+        let mut s = TcpStream::connect(&self.addr).expect("connects");
+        s.set_read_timeout(Some(Duration::from_secs(60)))
+            .expect("timeout");
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {ADMIN}\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            self.addr,
+            body.len()
+        );
+        s.write_all(head.as_bytes()).expect("writes");
+        s.write_all(body).expect("writes");
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).expect("reads");
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a header block");
+        let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+        let status: u16 = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("status");
+        let mut body = raw[split + 4..].to_vec();
+        if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            body = dechunk(&body);
+        }
+        (status, body)
+    }
+
+    fn json(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        let (status, body) = self.call(method, path, "application/json", &bytes);
+        let v = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        (status, v)
+    }
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap_or(0);
+        let Some(chunk) = b.get(eol + 2..eol + 2 + size) else {
+            break;
+        };
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(chunk);
+        b = b.get(eol + 4 + size..).unwrap_or_default();
+    }
+    out
+}
+
+fn trials(server: &Server, pl: &str) -> Vec<Value> {
+    let (status, v) = server.json("GET", &format!("/v1/pipelines/{pl}/trials"), None);
+    assert_eq!(status, 200, "{v}");
+    v["trials"].as_array().expect("trials").clone()
+}
+
+fn wait_done(server: &Server, pl: &str, secs: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let (_, p) = server.json("GET", &format!("/v1/pipelines/{pl}"), None);
+        if p["terminal"] == json!(true) {
+            return p;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pipeline {pl} did not finish: {p}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// What identifies a trial's outcome (its timing differs from run to run).
+fn key(t: &Value) -> (u64, String, String, String) {
+    (
+        t["number"].as_u64().expect("number"),
+        t["kind"].to_string(),
+        t["params"].to_string(),
+        t["score"].to_string(),
+    )
+}
+
+#[test]
+fn a_pipeline_killed_mid_search_resumes_with_the_same_trials() {
+    const TRIALS: u64 = 24;
+    let home = tempfile::tempdir().unwrap();
+    let server = Server::start(home.path());
+    let csv = std::fs::read(dataset("telco_churn.train.csv")).unwrap();
+    let (status, body) = server.call("POST", "/v1/datasets?name=telco.csv", "text/csv", &csv);
+    assert!(
+        status == 201 || status == 200,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let ds: Value = serde_json::from_slice(&body).unwrap();
+    let ds = ds["id"].as_str().unwrap().to_string();
+    // One thread, a seed and a trial cap: the trial sequence is fully determined, and the
+    // budget is far larger than the search needs, so no deadline cuts a trial short.
+    let request = json!({
+        "dataset_id": ds, "target": "churn", "budget_secs": 600, "max_trials": TRIALS,
+        "seed": 11, "threads": 1, "deployment": "churn"
+    });
+    let (status, p) = server.json("POST", "/v1/pipelines", Some(request.clone()));
+    assert_eq!(status, 202, "{p}");
+    let pl = p["id"].as_str().unwrap().to_string();
+
+    // Kill the process mid-search.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while trials(&server, &pl).len() < 4 {
+        assert!(Instant::now() < deadline, "the search never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server.kill9();
+
+    // What the store holds after the crash: the pipeline unfinished, some trials recorded.
+    let before: Vec<Value> = {
+        let store = microlearn_store::Store::open(home.path()).unwrap();
+        let t = store.tenant(microlearn_store::DEFAULT_TENANT);
+        let p = t.pipeline(&pl).unwrap().unwrap();
+        assert!(!p.status.is_terminal(), "killed mid-run: {}", p.status);
+        t.trials(&pl)
+            .unwrap()
+            .iter()
+            .map(|t| serde_json::to_value(t).unwrap())
+            .collect()
+    };
+    assert!(
+        !before.is_empty() && (before.len() as u64) < TRIALS,
+        "killed mid-search: {} trials",
+        before.len()
+    );
+    let server = Server::start(home.path());
+    let p = wait_done(&server, &pl, 300);
+    assert_eq!(p["status"], json!("done"), "{p}");
+    let optimizing = p["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == json!("optimizing"))
+        .unwrap();
+    assert!(
+        optimizing["attempts"].as_u64().unwrap() >= 2,
+        "the search was resumed: {p}"
+    );
+    let after = trials(&server, &pl);
+    let numbers: Vec<u64> = after
+        .iter()
+        .map(|t| t["number"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        numbers,
+        (0..TRIALS).collect::<Vec<_>>(),
+        "every trial exactly once"
+    );
+    for t in &before {
+        let n = t["number"].as_u64().unwrap() as usize;
+        assert_eq!(
+            key(t),
+            key(&after[n]),
+            "a trial recorded before the crash was kept as is"
+        );
+        assert_eq!(
+            t["started_at_ms"], after[n]["started_at_ms"],
+            "and was not run again"
+        );
+    }
+
+    // The same request without a crash makes the same trials.
+    let (status, p2) = server.json("POST", "/v1/pipelines", Some(request));
+    assert_eq!(status, 202, "{p2}");
+    let pl2 = p2["id"].as_str().unwrap().to_string();
+    assert_eq!(wait_done(&server, &pl2, 300)["status"], json!("done"));
+    let reference = trials(&server, &pl2);
+    let a: Vec<_> = after.iter().map(key).collect();
+    let b: Vec<_> = reference.iter().map(key).collect();
+    assert_eq!(
+        a, b,
+        "the resumed pipeline made the same trials as an uninterrupted one"
+    );
+
+    // Deployments come back after a restart, serving the same model.
+    let (_, dep) = server.json("GET", "/v1/deployments/churn", None);
+    let model = dep["model_id"].as_str().unwrap().to_string();
+    server.kill9();
+    let server = Server::start(home.path());
+    let (status, d) = server.json("GET", "/v1/deployments/churn", None);
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(d["loaded"], json!(true), "{d}");
+    let row = first_row_without_target(&dataset("telco_churn.test.csv"), "churn");
+    let (status, pred) = server.json("POST", "/v1/deployments/churn/predict", Some(row));
+    assert_eq!(status, 200, "{pred}");
+    assert_eq!(pred["model_id"], json!(model));
+    server.kill9();
+}
+
+/// The first data row of a CSV as a JSON object typed like the uploaded dataset's schema
+/// (numbers as numbers, everything else as strings, empty cells as null), minus the target.
+fn first_row_without_target(path: &Path, target: &str) -> Value {
+    let ds = microlearn_data::read_dataset(path).unwrap();
+    let mut row = serde_json::Map::new();
+    for col in ds.table.columns() {
+        if col.name == target {
+            continue;
+        }
+        let v = if !col.is_valid(0) {
+            Value::Null
+        } else {
+            match &col.data {
+                microlearn_core::ColumnData::Float64(v) => json!(v[0]),
+                microlearn_core::ColumnData::Int64(v) => json!(v[0]),
+                microlearn_core::ColumnData::Boolean(v) => json!(v[0]),
+                microlearn_core::ColumnData::Categorical(d) => json!(d.value(0).unwrap_or("")),
+                microlearn_core::ColumnData::TimestampMs(v) => json!(v[0]),
+            }
+        };
+        row.insert(col.name.clone(), v);
+    }
+    Value::Object(row)
+}
