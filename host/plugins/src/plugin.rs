@@ -191,11 +191,19 @@ impl Loaded {
         let mut store = Store::new(&self.runtime.engine, state);
         store.limiter(|s| &mut s.limiter);
         // wasmtime caps what a guest may hand back in one call at 128 MiB by default ("hostcall
-        // fuel", roughly bytes). Our own output cap is the limit users configure, so the fuel
-        // follows it (with room for list/record overhead), and a preparer may return, e.g.,
-        // 1M rows × 20 float columns (160 MB) under the default 256 MiB cap.
+        // fuel", roughly bytes). Our own output cap is the limit users configure and must be the
+        // one that trips (with its precise error), so the fuel is set above anything the guest
+        // can hold: twice the larger of the output cap and its memory cap. A preparer may then
+        // return, e.g., 1M rows × 20 float columns (160 MB) under the default 256 MiB cap.
+        let guest_memory = self.limits.memory_mib.saturating_mul(1 << 20);
         store.set_hostcall_fuel(
-            usize::try_from(self.limits.max_output_bytes.saturating_mul(2)).unwrap_or(usize::MAX),
+            usize::try_from(
+                self.limits
+                    .max_output_bytes
+                    .max(guest_memory)
+                    .saturating_mul(2),
+            )
+            .unwrap_or(usize::MAX),
         );
         store.set_epoch_deadline(deadline_ticks(timeout));
         store.epoch_deadline_trap();
