@@ -101,6 +101,19 @@ fn binary_pipeline_reaches_high_auc_and_predict_reproduces_its_test_predictions(
         .unwrap()
         .unwrap();
     assert_eq!(Some(&deployment.model_id), p.best_model.as_ref());
+    // The preparer's progress reports became pipeline events, ending with its fit at 100%.
+    let progress: Vec<_> = t
+        .events(&p.id)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "plugin_progress")
+        .collect();
+    assert!(
+        progress
+            .iter()
+            .any(|e| e.data["plugin"] == "standard" && e.data["fraction"] == 1.0),
+        "{progress:?}"
+    );
 }
 
 #[test]

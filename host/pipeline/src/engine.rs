@@ -213,6 +213,13 @@ impl Engine {
         });
         pipeline.dataset_id = dataset.id.clone();
         pipeline.task = Some(task);
+        // A preparer's progress reports become pipeline events (rate-limited), so a dashboard
+        // or an SSE client sees a long preparation move.
+        let progress = progress_events(tenant.clone(), pipeline.id.clone());
+        let preparers: Vec<_> = preparers
+            .into_iter()
+            .map(|(h, r)| (h.with_progress(progress.clone()), r))
+            .collect();
         if !resumed.is_empty() {
             self.event(
                 &tenant,
@@ -1136,6 +1143,55 @@ fn transform_chain(
         });
     }
     Ok(current)
+}
+
+/// Least time between two stored progress events of one plugin function; the last report
+/// (fraction 1) always gets through.
+const PROGRESS_EVENT_INTERVAL: Duration = Duration::from_millis(500);
+
+/// A callback storing plugins' progress reports as `plugin_progress` events of `pipeline_id`,
+/// at most one per plugin function per [`PROGRESS_EVENT_INTERVAL`]: a plugin that reports every
+/// row must not flood the store. Storage errors are logged, not raised: progress is advisory.
+fn progress_events(
+    tenant: TenantStore,
+    pipeline_id: String,
+) -> microlearn_plugins::ProgressCallback {
+    let last: std::sync::Mutex<std::collections::HashMap<String, Instant>> = Default::default();
+    std::sync::Arc::new(move |e: microlearn_plugins::ProgressEvent<'_>| {
+        let key = format!("{}/{}", e.plugin, e.function);
+        let now = Instant::now();
+        {
+            let Ok(mut last) = last.lock() else { return };
+            let due = last
+                .get(&key)
+                .is_none_or(|t| now.duration_since(*t) >= PROGRESS_EVENT_INTERVAL);
+            if !due && e.fraction < 1.0 {
+                return;
+            }
+            last.insert(key, now);
+        }
+        let record = EventRecord {
+            seq: 0,
+            at_ms: now_ms(),
+            kind: "plugin_progress".into(),
+            message: format!(
+                "{} {}: {:.0}% {}",
+                e.plugin,
+                e.function,
+                e.fraction * 100.0,
+                e.message
+            ),
+            data: serde_json::json!({
+                "plugin": e.plugin,
+                "function": e.function,
+                "fraction": e.fraction,
+                "message": e.message,
+            }),
+        };
+        if let Err(err) = tenant.append_event(&pipeline_id, record) {
+            tracing::warn!(%err, "cannot store a plugin progress event");
+        }
+    })
 }
 
 /// Turn a selector's candidates into planner input, checking them against the catalogue: an

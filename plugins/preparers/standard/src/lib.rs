@@ -101,11 +101,22 @@ impl Preparer for Standard {
         for (name, why) in &spec.dropped {
             log::info!("dropping column '{name}': {why}");
         }
+        // Learning the spec and applying it are the two halves of a fit; the host turns these
+        // reports into pipeline events.
+        log::progress(
+            0.5,
+            &format!(
+                "learned encodings for {} columns ({} dropped)",
+                train.num_columns(),
+                spec.dropped.len()
+            ),
+        );
         let state = serde_json::to_vec(&spec)
             .map_err(|e| PluginError::internal(format!("serialising the fitted spec: {e}")))?;
         // Transform with the spec exactly as `transform` will decode it, so the training table
         // and every later table go through bit-identical arithmetic.
         let table = Self::transform(&state, train)?;
+        log::progress(1.0, &format!("{} prepared features", table.num_columns()));
         Ok(FitOutput { state, table })
     }
 
