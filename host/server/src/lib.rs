@@ -157,17 +157,25 @@ impl App {
 
     /// The plugin host for `tenant`: the shared one, or the tenant's own when it uploaded
     /// plugins (built on first use by scanning the shared folders and the tenant's folder).
+    ///
+    /// Every call rescans the host's folders (unchanged plugins are reused), so a plugin
+    /// dropped into a plugins folder or installed with `microlearn plugin install` while the
+    /// server runs is selectable by the next pipeline, without a restart. Handles already
+    /// given to running pipelines keep the version they started with.
     pub fn plugins_for(&self, tenant: &str) -> Result<PluginHost, ApiError> {
-        if let Some(h) = self
+        let cached = self
             .tenant_plugins
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(tenant)
-        {
-            return Ok(h.clone());
+            .cloned();
+        if let Some(h) = cached {
+            refresh(&h, tenant);
+            return Ok(h);
         }
         let dir = self.tenant_plugin_dir(tenant);
         if !dir.is_dir() {
+            refresh(&self.plugins, tenant);
             return Ok(self.plugins.clone());
         }
         let host = new_plugin_host(&self.config.home).map_err(ApiError::internal)?;
@@ -226,6 +234,13 @@ impl App {
         if let Err(e) = self.store.flush() {
             tracing::error!(error = %e, "flushing the store on shutdown");
         }
+    }
+}
+
+/// Rescans `host`'s folders, logging plugins that fail to load (the rest stay usable).
+fn refresh(host: &PluginHost, tenant: &str) {
+    for (path, error) in host.refresh().errors {
+        tracing::warn!(tenant, path = %path.display(), %error, "plugin not loaded");
     }
 }
 

@@ -1144,3 +1144,43 @@ async fn keys_are_shown_once_and_can_be_revoked() {
     assert_eq!(r.json()["quotas"]["deployments"], json!(2));
     let _ = Quotas::default();
 }
+
+#[tokio::test]
+async fn a_plugin_dropped_into_a_plugins_folder_is_served_without_a_restart() {
+    let drop_in = tempfile::tempdir().expect("tempdir");
+    let folder = drop_in.path().to_path_buf();
+    let env = env_with(|c| c.plugin_dirs = vec![folder.clone()]);
+    let key = env.tenant("acme", json!({})).await;
+    let ids = |v: &Value| -> Vec<String> {
+        v["plugins"]
+            .as_array()
+            .expect("plugins")
+            .iter()
+            .map(|p| p["id"].as_str().expect("id").to_string())
+            .collect()
+    };
+    let r = env
+        .call("GET", "/v1/plugins", Some(&key), None, vec![])
+        .await;
+    assert!(!ids(&r.json()).contains(&"standard".to_string()));
+    // Copy a built plugin folder in while the service runs.
+    let target = folder.join("standard");
+    std::fs::create_dir_all(&target).expect("mkdir");
+    for f in ["plugin.toml", "standard.wasm"] {
+        std::fs::copy(plugin_dir().join("standard").join(f), target.join(f)).expect("copy");
+    }
+    let r = env
+        .call("GET", "/v1/plugins", Some(&key), None, vec![])
+        .await;
+    assert!(
+        ids(&r.json()).contains(&"standard".to_string()),
+        "{}",
+        r.json()
+    );
+    // And it goes away the same way.
+    std::fs::remove_dir_all(&target).expect("rm");
+    let r = env
+        .call("GET", "/v1/plugins", Some(&key), None, vec![])
+        .await;
+    assert!(!ids(&r.json()).contains(&"standard".to_string()));
+}
