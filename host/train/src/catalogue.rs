@@ -56,7 +56,9 @@ fn choice(name: &str, options: &[&str], default: &str) -> ParamSpec {
 /// The `gbdt` search space. `objective` and `huber_delta` only affect regression.
 pub fn gbdt_specs() -> Vec<ParamSpec> {
     vec![
-        int("n_rounds", 10, 5000, true, 100),
+        // Low bound 1, not a search floor: a refit takes the rounds a trial actually kept, and
+        // early stopping on a signal-free validation set can keep one. Selectors narrow it.
+        int("n_rounds", 1, 5000, true, 100),
         float("learning_rate", 0.005, 0.5, true, 0.1),
         int("num_leaves", 2, 1024, true, 31),
         int("max_depth", -1, 32, false, -1),
@@ -80,7 +82,8 @@ pub fn gbdt_specs() -> Vec<ParamSpec> {
 /// default (up to `max_leaves` leaves), as forests rely on averaging rather than shrinkage.
 pub fn forest_specs(extra: bool) -> Vec<ParamSpec> {
     vec![
-        int("n_trees", 5, 2000, true, 100),
+        // From 1 for the same reason: a deadline can cut a trial to its first tree.
+        int("n_trees", 1, 2000, true, 100),
         choice(
             "max_features",
             &["sqrt", "log2", "third", "half", "all"],
