@@ -354,3 +354,46 @@ fn microlearn_toml_sets_run_defaults_and_flags_override_it() {
         "{err}"
     );
 }
+
+#[test]
+fn a_plugins_log_lines_become_pipeline_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    // `standard` drops a constant column and says so in an info line.
+    let mut csv = String::from("x,same,y\n");
+    for i in 0..200 {
+        let x = f64::from((i * 7) % 23) / 3.0;
+        csv.push_str(&format!("{x},7,{}\n", if i % 3 == 0 { "a" } else { "b" }));
+    }
+    let file = dir.path().join("small.csv");
+    std::fs::write(&file, csv).unwrap();
+    let out = microlearn(
+        &home,
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--target",
+            "y",
+            "--budget",
+            "3",
+            "--max-trials",
+            "4",
+        ],
+    );
+    assert!(out.status.success(), "run failed: {}", stderr(&out));
+    let store = Store::open(&home).unwrap();
+    let t = store.tenant(DEFAULT_TENANT);
+    let p = &t.pipelines().unwrap()[0];
+    let logs: Vec<_> = t
+        .events(&p.id)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "plugin_log")
+        .collect();
+    assert!(
+        logs.iter().any(|e| e.data["plugin"] == "standard"
+            && e.data["level"] == "info"
+            && e.message.contains("dropping column 'same'")),
+        "{logs:?}"
+    );
+}

@@ -216,9 +216,20 @@ impl Engine {
         // A preparer's progress reports become pipeline events (rate-limited), so a dashboard
         // or an SSE client sees a long preparation move.
         let progress = progress_events(tenant.clone(), pipeline.id.clone());
+        let log = log_events(tenant.clone(), pipeline.id.clone());
         let preparers: Vec<_> = preparers
             .into_iter()
-            .map(|(h, r)| (h.with_progress(progress.clone()), r))
+            .map(|(h, r)| (h.with_progress(progress.clone()).with_log(log.clone()), r))
+            .collect();
+        let selector = selector
+            .with_progress(progress.clone())
+            .with_log(log.clone());
+        let deployer = deployer
+            .with_progress(progress.clone())
+            .with_log(log.clone());
+        let evaluators: Vec<_> = evaluators
+            .into_iter()
+            .map(|(h, r)| (h.with_progress(progress.clone()).with_log(log.clone()), r))
             .collect();
         if !resumed.is_empty() {
             self.event(
@@ -1190,6 +1201,56 @@ fn progress_events(
         };
         if let Err(err) = tenant.append_event(&pipeline_id, record) {
             tracing::warn!(%err, "cannot store a plugin progress event");
+        }
+    })
+}
+
+/// Most `plugin_log` events stored per plugin function and pipeline: an evaluator runs once per
+/// trial, and one that logs every call must not write thousands of events. Later lines still
+/// reach tracing.
+const MAX_LOG_EVENTS_PER_FUNCTION: u32 = 50;
+
+/// A callback storing plugins' `info`/`warn`/`error` lines as `plugin_log` events of
+/// `pipeline_id`, at most [`MAX_LOG_EVENTS_PER_FUNCTION`] per plugin function (the line that
+/// reaches the cap says so). Storage errors are logged, not raised.
+fn log_events(tenant: TenantStore, pipeline_id: String) -> microlearn_plugins::LogCallback {
+    let counts: std::sync::Mutex<std::collections::HashMap<String, u32>> = Default::default();
+    std::sync::Arc::new(move |e: microlearn_plugins::LogEvent<'_>| {
+        let n = {
+            let Ok(mut counts) = counts.lock() else {
+                return;
+            };
+            let n = counts
+                .entry(format!("{}/{}", e.plugin, e.function))
+                .or_insert(0);
+            *n += 1;
+            *n
+        };
+        if n > MAX_LOG_EVENTS_PER_FUNCTION {
+            return;
+        }
+        let capped = if n == MAX_LOG_EVENTS_PER_FUNCTION {
+            " (log event limit reached; later lines only go to the host log)"
+        } else {
+            ""
+        };
+        let record = EventRecord {
+            seq: 0,
+            at_ms: now_ms(),
+            kind: "plugin_log".into(),
+            message: format!(
+                "{} {} [{}] {}{capped}",
+                e.plugin, e.function, e.level, e.message
+            ),
+            data: serde_json::json!({
+                "plugin": e.plugin,
+                "function": e.function,
+                "level": e.level,
+                "message": e.message,
+            }),
+        };
+        if let Err(err) = tenant.append_event(&pipeline_id, record) {
+            tracing::warn!(%err, "cannot store a plugin log event");
         }
     })
 }

@@ -7,7 +7,7 @@ use crate::config::CallLimits;
 use crate::convert::{from_guest, to_guest};
 use crate::error::{GuestError, PluginError};
 use crate::plugin::Loaded;
-use crate::sandbox::{ProgressCallback, StoreState};
+use crate::sandbox::{CallObservers, LogCallback, ProgressCallback, StoreState};
 use crate::validate;
 use microlearn_core::stages::{
     Candidate, Decision, DeployRequest, Evaluation, EvaluationRequest, PluginInfo, SelectionRequest,
@@ -15,11 +15,11 @@ use microlearn_core::stages::{
 use microlearn_core::{Column, Table, Task};
 use std::sync::Arc;
 
-/// What every handle shares: the plugin and an optional progress callback.
+/// What every handle shares: the plugin and optional progress and log callbacks.
 #[derive(Clone)]
 struct Common {
     plugin: Arc<Loaded>,
-    progress: Option<ProgressCallback>,
+    observers: CallObservers,
 }
 
 impl Common {
@@ -77,7 +77,14 @@ macro_rules! common_methods {
 
         /// This handle, reporting the plugin's `progress` calls to `callback`.
         pub fn with_progress(mut self, callback: ProgressCallback) -> Self {
-            self.common.progress = Some(callback);
+            self.common.observers.progress = Some(callback);
+            self
+        }
+
+        /// This handle, reporting the plugin's `info`/`warn`/`error` log lines (within each
+        /// call's log budget) to `callback`.
+        pub fn with_log(mut self, callback: LogCallback) -> Self {
+            self.common.observers.log = Some(callback);
             self
         }
 
@@ -121,21 +128,16 @@ impl PreparerHandle {
         let g_target = to_guest::column(target);
         let out = c
             .plugin
-            .call(
-                F,
-                c.plugin.limits.timeout,
-                c.progress.as_ref(),
-                |store, _| {
-                    let instance = self.pre.instantiate(&mut *store)?;
-                    instance.microlearn_plugin_preparer().call_fit(
-                        &mut *store,
-                        &g_train,
-                        &g_target,
-                        to_guest::task(task),
-                        config,
-                    )
-                },
-            )?
+            .call(F, c.plugin.limits.timeout, &c.observers, |store, _| {
+                let instance = self.pre.instantiate(&mut *store)?;
+                instance.microlearn_plugin_preparer().call_fit(
+                    &mut *store,
+                    &g_train,
+                    &g_target,
+                    to_guest::task(task),
+                    config,
+                )
+            })?
             .map_err(|e| c.guest(F, from_guest::guest_error(e)))?;
         let state = out.state;
         let table = from_guest::table(out.table).map_err(|m| c.invalid(F, m))?;
@@ -151,19 +153,12 @@ impl PreparerHandle {
         let g_input = to_guest::table(input);
         let out = c
             .plugin
-            .call(
-                F,
-                c.plugin.limits.timeout,
-                c.progress.as_ref(),
-                |store, _| {
-                    let instance = self.pre.instantiate(&mut *store)?;
-                    instance.microlearn_plugin_preparer().call_transform(
-                        &mut *store,
-                        state,
-                        &g_input,
-                    )
-                },
-            )?
+            .call(F, c.plugin.limits.timeout, &c.observers, |store, _| {
+                let instance = self.pre.instantiate(&mut *store)?;
+                instance
+                    .microlearn_plugin_preparer()
+                    .call_transform(&mut *store, state, &g_input)
+            })?
             .map_err(|e| c.guest(F, from_guest::guest_error(e)))?;
         let table = from_guest::table(out).map_err(|m| c.invalid(F, m))?;
         c.check_size(F, validate::table_bytes(&table))?;
@@ -213,17 +208,12 @@ impl SelectorHandle {
         let g_req = to_guest::selection_request(req);
         let out = c
             .plugin
-            .call(
-                F,
-                c.plugin.limits.timeout,
-                c.progress.as_ref(),
-                |store, _| {
-                    let instance = self.pre.instantiate(&mut *store)?;
-                    instance
-                        .microlearn_plugin_selector()
-                        .call_select(&mut *store, &g_req)
-                },
-            )?
+            .call(F, c.plugin.limits.timeout, &c.observers, |store, _| {
+                let instance = self.pre.instantiate(&mut *store)?;
+                instance
+                    .microlearn_plugin_selector()
+                    .call_select(&mut *store, &g_req)
+            })?
             .map_err(|e| c.guest(F, from_guest::guest_error(e)))?;
         let candidates = out
             .into_iter()
@@ -261,7 +251,7 @@ impl EvaluatorHandle {
         let out = c.plugin.call(
             F,
             c.plugin.limits.describe_timeout,
-            c.progress.as_ref(),
+            &c.observers,
             |store, _| {
                 let instance = self.pre.instantiate(&mut *store)?;
                 instance
@@ -279,17 +269,12 @@ impl EvaluatorHandle {
         let g_req = to_guest::evaluation_request(req);
         let out = c
             .plugin
-            .call(
-                F,
-                c.plugin.limits.timeout,
-                c.progress.as_ref(),
-                |store, _| {
-                    let instance = self.pre.instantiate(&mut *store)?;
-                    instance
-                        .microlearn_plugin_evaluator()
-                        .call_evaluate(&mut *store, &g_req)
-                },
-            )?
+            .call(F, c.plugin.limits.timeout, &c.observers, |store, _| {
+                let instance = self.pre.instantiate(&mut *store)?;
+                instance
+                    .microlearn_plugin_evaluator()
+                    .call_evaluate(&mut *store, &g_req)
+            })?
             .map_err(|e| c.guest(F, from_guest::guest_error(e)))?;
         let evaluation = from_guest::evaluation(out);
         c.check_size(F, validate::evaluation_bytes(&evaluation))?;
@@ -323,17 +308,12 @@ impl DeployerHandle {
         let g_req = to_guest::deploy_request(req);
         let out = c
             .plugin
-            .call(
-                F,
-                c.plugin.limits.timeout,
-                c.progress.as_ref(),
-                |store, _| {
-                    let instance = self.pre.instantiate(&mut *store)?;
-                    instance
-                        .microlearn_plugin_deployer()
-                        .call_decide(&mut *store, &g_req)
-                },
-            )?
+            .call(F, c.plugin.limits.timeout, &c.observers, |store, _| {
+                let instance = self.pre.instantiate(&mut *store)?;
+                instance
+                    .microlearn_plugin_deployer()
+                    .call_decide(&mut *store, &g_req)
+            })?
             .map_err(|e| c.guest(F, from_guest::guest_error(e)))?;
         let decision = from_guest::decision(out);
         c.check_size(F, decision.reason.len() as u64 + 64)?;
@@ -362,7 +342,7 @@ impl AnyHandle {
         let world = plugin.world.clone();
         let common = Common {
             plugin,
-            progress: None,
+            observers: CallObservers::default(),
         };
         match world {
             WorldPre::Preparer(pre) => AnyHandle::Preparer(PreparerHandle { common, pre }),

@@ -65,4 +65,4 @@ pub use manifest::{
     API_VERSION, MANIFEST_FILE, Manifest, ManifestLimits, SUPPORTED_APIS, sha256_hex,
 };
 pub use microlearn_core::stages::{PluginInfo, PluginKind};
-pub use sandbox::{ProgressCallback, ProgressEvent};
+pub use sandbox::{LogCallback, LogEvent, ProgressCallback, ProgressEvent};

@@ -7,7 +7,7 @@ use crate::convert::from_guest;
 use crate::engine::{Runtime, deadline_ticks};
 use crate::error::PluginError;
 use crate::manifest::Manifest;
-use crate::sandbox::{CallSetup, ProgressCallback, StoreState};
+use crate::sandbox::{CallObservers, CallSetup, StoreState};
 use microlearn_core::stages::{PluginInfo, PluginKind};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -134,7 +134,7 @@ impl Loaded {
         let info = self.call(
             function,
             self.limits.describe_timeout,
-            None,
+            &CallObservers::default(),
             |store, world| {
                 Ok(match world {
                     WorldPre::Preparer(p) => p
@@ -165,7 +165,7 @@ impl Loaded {
         &self,
         function: &'static str,
         timeout: Duration,
-        progress: Option<&ProgressCallback>,
+        observers: &CallObservers,
         body: impl FnOnce(&mut Store<StoreState>, &WorldPre) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
         let span = tracing::debug_span!("plugin_call", plugin = &*self.id, function);
@@ -186,7 +186,7 @@ impl Loaded {
             max_log_lines: self.limits.max_log_lines,
             max_captured_output: self.limits.max_captured_output,
             random_seed: u64::from_le_bytes(seed_bytes),
-            progress: progress.cloned(),
+            observers: observers.clone(),
         });
         let mut store = Store::new(&self.runtime.engine, state);
         store.limiter(|s| &mut s.limiter);

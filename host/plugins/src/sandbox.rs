@@ -33,6 +33,30 @@ pub struct ProgressEvent<'a> {
 /// Receives progress reports; called on the thread running the plugin, so keep it quick.
 pub type ProgressCallback = Arc<dyn Fn(ProgressEvent<'_>) + Send + Sync>;
 
+/// A log line from a running plugin call, at `info` level or above and within the call's log
+/// budget (`max_log_lines`); lower levels and suppressed lines only reach tracing.
+#[derive(Debug, Clone, Copy)]
+pub struct LogEvent<'a> {
+    /// Plugin id.
+    pub plugin: &'a str,
+    /// Exported function, e.g. `preparer.fit`.
+    pub function: &'a str,
+    /// `info`, `warn` or `error`.
+    pub level: &'static str,
+    /// The line, clipped to 4 KiB.
+    pub message: &'a str,
+}
+
+/// Receives a plugin's log lines; called on the thread running the plugin, so keep it quick.
+pub type LogCallback = Arc<dyn Fn(LogEvent<'_>) + Send + Sync>;
+
+/// Who hears about a call besides tracing.
+#[derive(Clone, Default)]
+pub(crate) struct CallObservers {
+    pub progress: Option<ProgressCallback>,
+    pub log: Option<LogCallback>,
+}
+
 /// Everything a `Store` holds for one call.
 pub(crate) struct StoreState {
     wasi: WasiCtx,
@@ -42,7 +66,7 @@ pub(crate) struct StoreState {
     function: &'static str,
     log_budget: u32,
     log_suppressed: u64,
-    progress: Option<ProgressCallback>,
+    observers: CallObservers,
     pub(crate) stdout: Capture,
     pub(crate) stderr: Capture,
 }
@@ -55,7 +79,7 @@ pub(crate) struct CallSetup {
     pub max_log_lines: u32,
     pub max_captured_output: usize,
     pub random_seed: u64,
-    pub progress: Option<ProgressCallback>,
+    pub observers: CallObservers,
 }
 
 impl StoreState {
@@ -70,7 +94,7 @@ impl StoreState {
             function: setup.function,
             log_budget: setup.max_log_lines,
             log_suppressed: 0,
-            progress: setup.progress,
+            observers: setup.observers,
             stdout,
             stderr,
         }
@@ -351,6 +375,20 @@ impl wit_host::Host for StoreState {
         let plugin = &*self.plugin;
         let function = self.function;
         let message = clip(&message, MAX_LOG_LINE_BYTES);
+        let shared = match level {
+            wit_host::LogLevel::Info => Some("info"),
+            wit_host::LogLevel::Warn => Some("warn"),
+            wit_host::LogLevel::Error => Some("error"),
+            _ => None,
+        };
+        if let (Some(level), Some(callback)) = (shared, &self.observers.log) {
+            callback(LogEvent {
+                plugin,
+                function,
+                level,
+                message,
+            });
+        }
         match level {
             wit_host::LogLevel::Trace => {
                 tracing::trace!(target: "microlearn::plugin", plugin, function, "{message}")
@@ -384,7 +422,7 @@ impl wit_host::Host for StoreState {
             fraction,
             "progress: {message}"
         );
-        if let Some(callback) = &self.progress {
+        if let Some(callback) = &self.observers.progress {
             callback(ProgressEvent {
                 plugin: &self.plugin,
                 function: self.function,
