@@ -402,16 +402,7 @@ impl Engine {
         message: &str,
         data: serde_json::Value,
     ) -> Result<(), PipelineError> {
-        tenant.append_event(
-            pipeline_id,
-            EventRecord {
-                seq: 0,
-                at_ms: now_ms(),
-                kind: kind.into(),
-                message: message.into(),
-                data,
-            },
-        )?;
+        tenant.append_event(pipeline_id, EventRecord::now(kind, message, data))?;
         Ok(())
     }
 }
@@ -1181,24 +1172,22 @@ fn progress_events(
             }
             last.insert(key, now);
         }
-        let record = EventRecord {
-            seq: 0,
-            at_ms: now_ms(),
-            kind: "plugin_progress".into(),
-            message: format!(
+        let record = EventRecord::now(
+            "plugin_progress",
+            format!(
                 "{} {}: {:.0}% {}",
                 e.plugin,
                 e.function,
                 e.fraction * 100.0,
                 e.message
             ),
-            data: serde_json::json!({
+            serde_json::json!({
                 "plugin": e.plugin,
                 "function": e.function,
                 "fraction": e.fraction,
                 "message": e.message,
             }),
-        };
+        );
         if let Err(err) = tenant.append_event(&pipeline_id, record) {
             tracing::warn!(%err, "cannot store a plugin progress event");
         }
@@ -1234,21 +1223,19 @@ fn log_events(tenant: TenantStore, pipeline_id: String) -> microlearn_plugins::L
         } else {
             ""
         };
-        let record = EventRecord {
-            seq: 0,
-            at_ms: now_ms(),
-            kind: "plugin_log".into(),
-            message: format!(
+        let record = EventRecord::now(
+            "plugin_log",
+            format!(
                 "{} {} [{}] {}{capped}",
                 e.plugin, e.function, e.level, e.message
             ),
-            data: serde_json::json!({
+            serde_json::json!({
                 "plugin": e.plugin,
                 "function": e.function,
                 "level": e.level,
                 "message": e.message,
             }),
-        };
+        );
         if let Err(err) = tenant.append_event(&pipeline_id, record) {
             tracing::warn!(%err, "cannot store a plugin log event");
         }

@@ -280,16 +280,7 @@ fn append(
     message: &str,
     data: serde_json::Value,
 ) -> Result<u64, microlearn_store::StoreError> {
-    tenant.append_event(
-        pipeline_id,
-        EventRecord {
-            seq: 0,
-            at_ms: now_ms(),
-            kind: kind.into(),
-            message: message.into(),
-            data,
-        },
-    )
+    tenant.append_event(pipeline_id, EventRecord::now(kind, message, data))
 }
 
 /// Appends trial results and notes to the pipeline's event log (stage events are the engine's).

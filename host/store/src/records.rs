@@ -237,6 +237,19 @@ pub struct EventRecord {
     pub data: serde_json::Value,
 }
 
+impl EventRecord {
+    /// An event stamped now; `seq` is assigned when it is appended.
+    pub fn now(kind: &str, message: impl Into<String>, data: serde_json::Value) -> EventRecord {
+        EventRecord {
+            seq: 0,
+            at_ms: crate::now_ms(),
+            kind: kind.into(),
+            message: message.into(),
+            data,
+        }
+    }
+}
+
 /// Limits on what one tenant may hold or run at once; `None` means unlimited.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Quotas {
