@@ -170,12 +170,13 @@ impl App {
             .get(tenant)
             .cloned();
         if let Some(h) = cached {
-            refresh(&h, tenant);
+            // The scan logs folders that fail to load; the rest stay usable.
+            h.refresh();
             return Ok(h);
         }
         let dir = self.tenant_plugin_dir(tenant);
         if !dir.is_dir() {
-            refresh(&self.plugins, tenant);
+            self.plugins.refresh();
             return Ok(self.plugins.clone());
         }
         let host = new_plugin_host(&self.config.home).map_err(ApiError::internal)?;
@@ -234,13 +235,6 @@ impl App {
         if let Err(e) = self.store.flush() {
             tracing::error!(error = %e, "flushing the store on shutdown");
         }
-    }
-}
-
-/// Rescans `host`'s folders, logging plugins that fail to load (the rest stay usable).
-fn refresh(host: &PluginHost, tenant: &str) {
-    for (path, error) in host.refresh().errors {
-        tracing::warn!(tenant, path = %path.display(), %error, "plugin not loaded");
     }
 }
 

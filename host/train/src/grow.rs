@@ -166,7 +166,14 @@ impl<'a> Grower<'a> {
         sums: &Sums,
     ) -> Option<SplitInfo> {
         let (node_seed, chosen) = self.sample_features(features);
-        let feats = chosen.unwrap_or_else(|| features.to_vec());
+        // Without sampling, the node's list is all of `features`, copied into the reused buffer
+        // rather than a fresh allocation per node.
+        let feats = chosen.unwrap_or_else(|| {
+            let mut all = std::mem::take(&mut self.node_features);
+            all.clear();
+            all.extend_from_slice(features);
+            all
+        });
         let hist = self.build_hist(start, end, &feats, grad, hess);
         let p = self.params;
         let best = split::best_split(&hist, &self.layout, &feats, sums, &p.split, node_seed);
