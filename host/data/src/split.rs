@@ -34,23 +34,7 @@ pub fn stratified_split(target: &TargetInfo, test_fraction: f64, seed: u64) -> S
         test_fraction.clamp(0.0, 1.0)
     };
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let strata: Vec<Vec<usize>> = if target.task.is_classification() {
-        let classes = target.labels.len().max(1);
-        let mut strata = vec![Vec::new(); classes];
-        for (row, &y) in target.y.iter().enumerate() {
-            // y holds class indices; anything else (NaN, out of range) goes to the last class
-            // rather than being dropped, so every row lands on a side.
-            let class = if y.is_finite() && y >= 0.0 && (y as usize) < classes {
-                y as usize
-            } else {
-                classes - 1
-            };
-            strata[class].push(row);
-        }
-        strata
-    } else {
-        regression_strata(&target.y, &mut rng)
-    };
+    let strata = strata_of(target, &mut rng);
     let sizes: Vec<usize> = strata.iter().map(Vec::len).collect();
     let test_counts = allocate(&sizes, fraction, n, !target.task.is_classification());
     let mut split = Split {
@@ -118,6 +102,50 @@ fn allocate(sizes: &[usize], fraction: f64, n: usize, loose: bool) -> Vec<usize>
     counts
 }
 
+/// Rows grouped by stratum: one group per class, or quantile bins of a regression target.
+fn strata_of(target: &TargetInfo, rng: &mut ChaCha8Rng) -> Vec<Vec<usize>> {
+    if target.task.is_classification() {
+        let classes = target.labels.len().max(1);
+        let mut strata = vec![Vec::new(); classes];
+        for (row, &y) in target.y.iter().enumerate() {
+            // y holds class indices; anything else (NaN, out of range) goes to the last class
+            // rather than being dropped, so every row lands on a side.
+            let class = if y.is_finite() && y >= 0.0 && (y as usize) < classes {
+                y as usize
+            } else {
+                classes - 1
+            };
+            strata[class].push(row);
+        }
+        strata
+    } else {
+        regression_strata(&target.y, rng)
+    }
+}
+
+/// Assign every row to one of `k` folds for cross-validation, stratified like
+/// [`stratified_split`]: each stratum is shuffled and dealt round-robin, continuing where the
+/// previous stratum stopped, so every fold holds its share of each class (within one row) and
+/// fold sizes differ by at most one. Each fold's rows are sorted. Deterministic for a seed.
+pub fn stratified_folds(target: &TargetInfo, k: usize, seed: u64) -> Vec<Vec<usize>> {
+    let k = k.max(1);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let strata = strata_of(target, &mut rng);
+    let mut folds = vec![Vec::new(); k];
+    let mut next = 0;
+    for mut rows in strata {
+        rows.shuffle(&mut rng);
+        for r in rows {
+            folds[next % k].push(r);
+            next += 1;
+        }
+    }
+    for f in &mut folds {
+        f.sort_unstable();
+    }
+    folds
+}
+
 /// `keep` distinct row indices out of `0..n`, drawn uniformly with a seed and returned in
 /// ascending order (all rows when `keep >= n`).
 pub fn sample_rows(n: usize, keep: usize, seed: u64) -> Vec<usize> {
@@ -134,6 +162,30 @@ pub fn sample_rows(n: usize, keep: usize, seed: u64) -> Vec<usize> {
 mod tests {
     use super::*;
     use microlearn_core::Task;
+
+    #[test]
+    fn folds_partition_the_rows_and_keep_class_shares() {
+        let y: Vec<f64> = (0..103)
+            .map(|i| if i % 10 == 0 { 1.0 } else { 0.0 })
+            .collect();
+        let t = TargetInfo {
+            name: "y".into(),
+            task: Task::Binary,
+            labels: vec!["a".into(), "b".into()],
+            y,
+        };
+        let folds = stratified_folds(&t, 5, 7);
+        let mut all: Vec<usize> = folds.iter().flatten().copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..103).collect::<Vec<_>>());
+        for f in &folds {
+            assert!((20..=21).contains(&f.len()), "fold of {}", f.len());
+            let pos = f.iter().filter(|&&r| t.y[r] == 1.0).count();
+            assert!((2..=3).contains(&pos), "{pos} positives of 11");
+        }
+        assert_eq!(folds, stratified_folds(&t, 5, 7));
+        assert_ne!(folds, stratified_folds(&t, 5, 8));
+    }
 
     fn classes(counts: &[usize]) -> TargetInfo {
         let mut y = Vec::new();
