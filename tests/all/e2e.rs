@@ -228,48 +228,96 @@ fn internal_split_run_prints_a_leaderboard_and_a_second_run_reuses_the_dataset()
 }
 
 #[test]
-fn max_trials_with_a_seed_gives_identical_trials() {
+fn max_trials_with_a_seed_gives_identical_trials_and_leaderboards() {
+    // hpc_jobs has enough rows (3,248 train) for the search to prune on the first fold, and
+    // multiclass log-loss exercises probabilities through the ensemble.
     let dir = tempfile::tempdir().unwrap();
-    let data = dataset("iris.csv");
+    let train = dataset("hpc_jobs.train.csv");
+    let test = dataset("hpc_jobs.test.csv");
     let run = |home: &str| {
         let home = dir.path().join(home);
-        let out = microlearn(
+        let outcome = run_json(
             &home,
             &[
                 "run",
-                data.to_str().unwrap(),
+                train.to_str().unwrap(),
                 "--target",
-                "target",
+                "class",
+                "--test",
+                test.to_str().unwrap(),
                 "--max-trials",
-                "6",
+                "16",
                 "--seed",
                 "7",
                 "--budget",
-                "120",
+                "600",
                 "--out",
-                dir.path().join("i.mlbundle").to_str().unwrap(),
+                dir.path().join("h.mlbundle").to_str().unwrap(),
+                "--json",
             ],
         );
-        assert!(out.status.success(), "{}", stderr(&out));
         let store = Store::open(&home).unwrap();
         let t = store.tenant(DEFAULT_TENANT);
         let p = t.pipelines().unwrap().remove(0);
-        t.trials(&p.id)
+        let trials = t.trials(&p.id).unwrap();
+        let leaderboard: Vec<_> = outcome["leaderboard"]
+            .as_array()
             .unwrap()
-            .into_iter()
+            .iter()
+            .map(|e| {
+                (
+                    e["kind"].clone(),
+                    e["params"].clone(),
+                    e["validation_score"].clone(),
+                    e["test_metrics"].clone(),
+                )
+            })
+            .collect();
+        (trials, leaderboard)
+    };
+    let (a, board_a) = run("a");
+    assert_eq!(a.len(), 16);
+    // The trial history the dashboard plots: every trial says how far it got and its score
+    // on every fold it was scored on.
+    for t in &a {
+        match t.status {
+            microlearn_store::TrialStatus::Complete => {
+                assert_eq!(t.fold_scores.len(), 5, "trial {}", t.number);
+                assert_eq!(t.fidelity, 1.0);
+                let mean = t.fold_scores.iter().sum::<f64>() / 5.0;
+                assert!((t.score.unwrap() - mean).abs() < 1e-9);
+            }
+            microlearn_store::TrialStatus::Pruned => {
+                assert_eq!(t.fold_scores.len(), 1, "pruned after the first fold");
+                assert!((t.fidelity - 0.2).abs() < 1e-9);
+            }
+            microlearn_store::TrialStatus::Failed => panic!("trial failed: {:?}", t.error),
+        }
+    }
+    assert!(
+        a.iter()
+            .any(|t| t.status == microlearn_store::TrialStatus::Pruned),
+        "ASHA prunes some of 16 trials"
+    );
+    let (b, board_b) = run("b");
+    let key = |ts: &[microlearn_store::TrialRecord]| {
+        ts.iter()
             .map(|t| {
                 (
                     t.number,
-                    t.kind,
+                    t.kind.clone(),
                     t.params.to_string(),
-                    t.score.map(f64::to_bits),
+                    t.status,
+                    t.fold_scores
+                        .iter()
+                        .map(|s| s.to_bits())
+                        .collect::<Vec<_>>(),
                 )
             })
             .collect::<Vec<_>>()
     };
-    let a = run("a");
-    assert_eq!(a.len(), 6);
-    assert_eq!(a, run("b"));
+    assert_eq!(key(&a), key(&b));
+    assert_eq!(board_a, board_b, "identical leaderboards");
 }
 
 #[test]

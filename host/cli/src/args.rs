@@ -72,6 +72,10 @@ pub struct RunArgs {
     /// Stop after this many trials (with --seed, makes the search reproducible).
     #[arg(long)]
     pub max_trials: Option<usize>,
+    /// Cross-validation folds for scoring trials (1 = one holdout) [default: chosen by data
+    /// size and budget: 5 folds when affordable, else a holdout].
+    #[arg(long)]
+    pub folds: Option<usize>,
     /// CPU threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,

@@ -135,6 +135,7 @@ fn run(home: &Path, extra: &[PathBuf], args: RunArgs, file: &config::RunDefaults
     config.budget_secs = args.budget.or(file.budget).unwrap_or(config.budget_secs);
     config.seed = args.seed.or(file.seed).unwrap_or(config.seed);
     config.max_trials = args.max_trials;
+    config.folds = args.folds;
     config.threads = args.threads.or(file.threads);
     config.test_fraction = args
         .test_fraction

@@ -148,10 +148,13 @@ impl Observer for CliProgress {
                 trial.number,
                 trial.kind,
                 trial.metric,
-                trial.score.map_or_else(
-                    || format!("failed: {}", trial.error.as_deref().unwrap_or("?")),
-                    |v| format!("{v:.4}")
-                )
+                match (trial.status, trial.score) {
+                    (microlearn_store::TrialStatus::Failed, _) | (_, None) =>
+                        format!("failed: {}", trial.error.as_deref().unwrap_or("?")),
+                    (microlearn_store::TrialStatus::Pruned, Some(v)) =>
+                        format!("{v:.4} (pruned at {:.0}% fidelity)", 100.0 * trial.fidelity),
+                    (_, Some(v)) => format!("{v:.4}"),
+                }
             );
         }
     }

@@ -5,6 +5,7 @@ use microlearn_core::Direction;
 use microlearn_core::stages::DeployAction;
 use microlearn_pipeline::PipelineOutcome;
 use microlearn_plugins::InstalledPlugin;
+use microlearn_store::TrialStatus;
 use std::path::Path;
 
 /// Metrics shown per task in the leaderboard, after the objective.
@@ -64,10 +65,11 @@ pub fn print_outcome(outcome: &PipelineOutcome, bundle: &Path, home: &Path) {
         row.push(Cell::new(format!("{:.2}", m.fit_seconds)).set_alignment(CellAlignment::Right));
         table.add_row(row);
     }
-    let complete = outcome.trials.iter().filter(|t| t.score.is_some()).count();
+    let count = |status: TrialStatus| outcome.trials.iter().filter(|t| t.status == status).count();
+    let (complete, pruned) = (count(TrialStatus::Complete), count(TrialStatus::Pruned));
     println!();
     println!(
-        "Leaderboard — {} trials ({complete} complete), objective {metric} ({}), {} held-out rows",
+        "Leaderboard — {} trials ({complete} complete, {pruned} pruned), objective {metric} ({}), {} held-out rows",
         outcome.trials.len(),
         match direction {
             Direction::Maximize => "higher is better",

@@ -19,7 +19,9 @@ pub const MAGIC: &[u8; 8] = b"MLBUNDLE";
 /// v2: tree nodes carry categorical split sets and the model zoo gained kinds; v1 payloads
 /// cannot be decoded as v2 (postcard has no optional fields), so they are refused by version
 /// with advice instead of failing somewhere inside the payload.
-pub const FORMAT_VERSION: u32 = 2;
+/// v3: the `ensemble` model (a new last variant, so v2 payloads decode unchanged); older
+/// builds refuse v3 by version instead of failing on the unknown variant.
+pub const FORMAT_VERSION: u32 = 3;
 /// The oldest format this build reads.
 pub const OLDEST_READABLE_FORMAT: u32 = 2;
 

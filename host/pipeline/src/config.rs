@@ -66,6 +66,11 @@ pub struct PipelineConfig {
     pub validation_fraction: f64,
     /// Stop after this many trials (with a seed, makes runs reproducible).
     pub max_trials: Option<usize>,
+    /// Cross-validation folds for scoring trials: `None` chooses by data size and budget
+    /// (k-fold for data a search can afford to fit k times, else one holdout of
+    /// `validation_fraction`), `Some(1)` forces the holdout, `Some(k)` k folds.
+    #[serde(default)]
+    pub folds: Option<usize>,
     /// CPU threads for training (default: all).
     pub threads: Option<usize>,
     /// Preparer chain, applied in order.
@@ -97,6 +102,7 @@ impl PipelineConfig {
             test_fraction: 0.25,
             validation_fraction: 0.2,
             max_trials: None,
+            folds: None,
             threads: None,
             preparers: vec![PluginRef::new("standard")],
             selector: PluginRef::new("portfolio"),
@@ -137,6 +143,12 @@ impl PipelineConfig {
         }
         if self.preparers.is_empty() {
             return Err("at least one preparer is needed (e.g. standard)".into());
+        }
+        if self.folds == Some(0) || self.folds.is_some_and(|k| k > 20) {
+            return Err(format!(
+                "folds must be between 1 (holdout) and 20, got {}",
+                self.folds.unwrap_or(0)
+            ));
         }
         if self.refit_top == 0 {
             return Err("refit_top must be at least 1".into());

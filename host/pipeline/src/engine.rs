@@ -10,32 +10,27 @@ use crate::features::{
 };
 use crate::observer::Observer;
 use crate::scoring::{Scored, to_scored};
-use crate::search::{SearchContext, best_per_kind, probe_objective, refit_params, run_search};
+use crate::search::{
+    Oof, SearchContext, SearchResult, TrialCost, Unit, Validation, best_per_kind, orient,
+    probe_objective, refit_params, run_search, score,
+};
 use microlearn_core::stages::{
     Decision, DeployAction, DeployRequest, Evaluation, EvaluationRequest, Hardware, ModelSummary,
     PluginKind, SelectionRequest,
 };
 use microlearn_core::{
-    Column, Direction, ModelId, PipelineId, PipelineStatus, Schema, Stage, Table, Task,
+    Column, Direction, ModelId, Params, PipelineId, PipelineStatus, Schema, Stage, Table, Task,
 };
 use microlearn_data::{Dataset, TargetInfo};
-use microlearn_hpo::{PlannerCandidate, TrialPlanner};
+use microlearn_hpo::{PlannerCandidate, Scheduler};
 use microlearn_plugins::{EvaluatorHandle, PluginHost, PreparerHandle};
 use microlearn_store::{
     DatasetRecord, DeploymentRecord, EventRecord, ModelRecord, PipelineRecord, Store, TenantStore,
     TrialRecord, TrialStatus, now_ms,
 };
-use microlearn_train::{FitOptions, TrainedModel};
+use microlearn_train::{EnsembleModel, FitOptions, Predictions, TrainedModel};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-/// Share of the budget the search may use; the rest is kept for refit, evaluation and bundling
-/// so the pipeline as a whole ends near its budget.
-const SEARCH_SHARE: f64 = 0.8;
-
-/// Share of the budget by which refits should be done; the rest is for held-out evaluation,
-/// the deployer and writing bundles.
-const REFIT_END_SHARE: f64 = 0.92;
 
 /// The files a pipeline reads.
 #[derive(Debug, Clone)]
@@ -572,28 +567,11 @@ impl RunCtx<'_> {
 
         // ── prepare ───────────────────────────────────────────────────────────────────────
         self.begin(pipeline, Stage::Preparing)?;
-        let inner = microlearn_data::stratified_split(
-            &data.train_y,
-            config.validation_fraction,
-            config.seed.wrapping_add(1),
-        );
-        let fit_y = subset_target(&data.train_y, &inner.train);
-        let valid_y = subset_target(&data.train_y, &inner.test);
         let all_train: Vec<usize> = (0..data.train_x.num_rows()).collect();
-        // Trials see preparers fitted on the fit part only, so validation scores are honest;
-        // the final models use preparers refitted on all training rows.
-        let search_prep = fit_chain(
-            preparers,
-            &data.train_x.take(&inner.train),
-            &target_column(&fit_y, &all_rows(&fit_y)),
-            task,
-        )?;
-        let valid_prepared = transform_chain(
-            preparers,
-            &search_prep.states,
-            &data.train_x.take(&inner.test),
-            &search_prep.fitted,
-        )?;
+        // Preparers are fitted once on all training rows; trials validate on row subsets of
+        // the prepared matrix. The bundled preparer learns no statistic from the target, so
+        // this leaks no label information into validation; a target-aware third-party
+        // preparer should encode out-of-fold itself (documented in the SDK).
         let final_prep = fit_chain(
             preparers,
             &data.train_x,
@@ -606,8 +584,6 @@ impl RunCtx<'_> {
             &data.test_x,
             &final_prep.fitted,
         )?;
-        let x_fit = table_to_matrix(&search_prep.fitted, Stage::Preparing)?;
-        let x_valid = table_to_matrix(&valid_prepared, Stage::Preparing)?;
         let x_train = table_to_matrix(&final_prep.fitted, Stage::Preparing)?;
         let x_test = table_to_matrix(&test_prepared, Stage::Preparing)?;
         self.end(
@@ -669,12 +645,57 @@ impl RunCtx<'_> {
             .metric
             .clone()
             .unwrap_or_else(|| default_metric(task).to_string());
+        let threads_f = threads as f64;
+        // Trials run concurrently only as far as memory allows; when even one would not fit,
+        // the search trains on a seeded sample of the rows (the refit still uses them all).
+        let per_trial = planned
+            .iter()
+            .map(|c| {
+                microlearn_train::estimate_fit_bytes(
+                    &c.kind,
+                    x_train.n_rows(),
+                    x_train.n_cols(),
+                    labels.len(),
+                    1,
+                )
+            })
+            .max()
+            .unwrap_or(0);
+        let memory = microlearn_train::plan_memory(
+            per_trial,
+            threads,
+            microlearn_train::available_memory_bytes(),
+        );
+        if memory.row_fraction < 1.0 {
+            self.observer.note(&format!(
+                "memory: a trial on all {} rows needs about {} MiB; the search fits on {:.0}% of them",
+                x_train.n_rows(),
+                per_trial >> 20,
+                100.0 * memory.row_fraction
+            ));
+        }
+        if memory.workers < threads {
+            self.observer.note(&format!(
+                "memory: {} trials at a time instead of {threads} (about {} MiB each)",
+                memory.workers,
+                per_trial >> 20
+            ));
+        }
+        let validation = build_validation(config, &data.train_y, &x_train, memory.row_fraction);
+        self.observer.note(&validation_summary(&validation));
         // The first evaluator that computes the objective scores the trials; each is probed
         // once, and the reasons of those that do not are kept for the error.
         let mut refusals = Vec::new();
         let mut objective = None;
         for (h, r) in evaluators {
-            match probe_objective(h, &r.config_string(), task, labels, &valid_y.y, &metric) {
+            match probe_objective(
+                h,
+                &r.config_string(),
+                task,
+                labels,
+                &validation.oof_true,
+                &metric,
+            ) {
                 Ok(direction) => {
                     objective = Some((h, direction, r));
                     break;
@@ -688,77 +709,82 @@ impl RunCtx<'_> {
                 refusals.join("; ")
             ))
         })?;
-        let search_deadline =
-            self.started + Duration::from_secs_f64(config.budget_secs * SEARCH_SHARE);
-        let y_fit = train_target(&fit_y, &all_rows(&fit_y));
-        let y_valid = train_target(&valid_y, &all_rows(&valid_y));
-        // Trials run concurrently only as far as memory allows; when even one would not fit,
-        // the search trains on a seeded sample of the rows (the refit still uses them all).
-        let per_trial = planned
-            .iter()
-            .map(|c| {
-                microlearn_train::estimate_fit_bytes(
-                    &c.kind,
-                    x_fit.n_rows(),
-                    x_fit.n_cols(),
-                    labels.len(),
-                    1,
-                )
-            })
-            .max()
-            .unwrap_or(0);
-        let memory = microlearn_train::plan_memory(
-            per_trial,
-            threads,
-            microlearn_train::available_memory_bytes(),
-        );
-        let sampled;
-        let (x_fit, y_fit) = if memory.row_fraction < 1.0 {
-            let keep = ((x_fit.n_rows() as f64 * memory.row_fraction) as usize).max(1);
-            let rows = microlearn_data::sample_rows(x_fit.n_rows(), keep, config.seed);
-            self.observer.note(&format!(
-                "memory: a trial on all {} rows needs about {} MiB; the search uses {keep} sampled rows",
-                x_fit.n_rows(),
-                per_trial >> 20
-            ));
-            sampled = (x_fit.take_rows(&rows), y_fit.take_rows(&rows));
-            (&sampled.0, &sampled.1)
-        } else {
-            (&x_fit, &y_fit)
+        let budget_end = self.started + Duration::from_secs_f64(config.budget_secs);
+        let budget = config.budget_secs;
+        let refit_top = config.refit_top;
+        let eval_secs = eval_reserve_secs(budget, x_test.n_rows(), refit_top);
+        // What the search keeps back: refitting the likely finalists (the best trial of each
+        // of the top kinds, and two more ensemble members) on the cores in parallel, plus
+        // evaluation and bundling. Between 5% and 45% of the budget.
+        let reserve = move |costs: &[TrialCost]| -> Duration {
+            let mut sorted: Vec<&TrialCost> = costs.iter().collect();
+            sorted.sort_by(|a, b| b.score.total_cmp(&a.score));
+            let mut kinds: Vec<&str> = Vec::new();
+            let mut counted: Vec<usize> = Vec::new();
+            let mut total = 0.0;
+            for c in &sorted {
+                if kinds.len() < refit_top && !kinds.contains(&c.kind.as_str()) {
+                    kinds.push(&c.kind);
+                    counted.push(c.number);
+                    total += c.refit_secs;
+                }
+            }
+            total += sorted
+                .iter()
+                .filter(|c| !counted.contains(&c.number))
+                .take(2)
+                .map(|c| c.refit_secs)
+                .sum::<f64>();
+            let secs = 1.25 * total / threads_f.max(1.0) + eval_secs;
+            Duration::from_secs_f64(secs.clamp(0.05 * budget, 0.45 * budget))
         };
-        if memory.workers < threads {
-            self.observer.note(&format!(
-                "memory: {} trials at a time instead of {threads} (about {} MiB each)",
-                memory.workers,
-                per_trial >> 20
-            ));
-        }
-        let planner = TrialPlanner::new(planned, config.seed, config.max_trials);
+        let lag = config.max_trials.map(|_| memory.workers.max(1));
+        let mut scheduler = Scheduler::new(
+            planned,
+            config.seed,
+            config.max_trials,
+            validation.rung_ends.len(),
+            3.0,
+            lag,
+        );
+        scheduler.resume(
+            &self
+                .resumed
+                .iter()
+                .map(|t| validation.resumed(t, direction))
+                .collect::<Vec<_>>(),
+        );
         let search = SearchContext {
             task,
             labels,
-            x_fit,
-            y_fit,
-            x_valid: &x_valid,
-            y_valid: &y_valid,
-            y_valid_true: &valid_y.y,
+            validation: &validation,
             evaluator: objective_eval,
             evaluator_config: objective_ref.config_string(),
             metric: &metric,
             direction,
             seed: config.seed,
             threads_per_trial: 1,
-            deadline: search_deadline,
+            budget_end,
+            reserve: &reserve,
             pipeline_id: &pipeline.id,
             store: self.tenant,
         };
-        self.observer
-            .search_started(search_deadline.saturating_duration_since(Instant::now()));
+        self.observer.search_started(
+            budget_end
+                .checked_sub(reserve(&[]))
+                .unwrap_or(budget_end)
+                .saturating_duration_since(Instant::now()),
+        );
         // Trials run one per core; each trial trains single-threaded, which keeps every core
         // busy without oversubscribing.
-        let trials = run_search(
+        let SearchResult {
+            trials,
+            oof,
+            costs,
+            fallbacks,
+        } = run_search(
             &search,
-            planner,
+            scheduler,
             memory.workers,
             self.observer,
             self.control,
@@ -768,6 +794,10 @@ impl RunCtx<'_> {
         let complete = trials
             .iter()
             .filter(|t| t.status == TrialStatus::Complete)
+            .count();
+        let pruned = trials
+            .iter()
+            .filter(|t| t.status == TrialStatus::Pruned)
             .count();
         let ranked = best_per_kind(&trials, direction);
         if ranked.is_empty() {
@@ -785,17 +815,46 @@ impl RunCtx<'_> {
                     .unwrap_or_default(),
             });
         }
+        // Ensemble selection over the out-of-fold predictions of complete trials.
+        let selection = select_ensemble(
+            &oof,
+            &validation.oof_true,
+            &metric,
+            task,
+            direction,
+            |p: &Predictions| {
+                score(
+                    objective_eval,
+                    &objective_ref.config_string(),
+                    task,
+                    labels,
+                    &validation.oof_true,
+                    p,
+                    &metric,
+                )
+                .map(|s| orient(s, direction))
+                .unwrap_or(f64::NEG_INFINITY)
+            },
+        );
         self.end(
             pipeline,
             Stage::Optimizing,
             &format!(
-                "{} trials ({complete} complete), best {metric} {:.4}",
+                "{} trials ({complete} complete, {pruned} pruned), best {metric} {:.4}{}",
                 trials.len(),
-                ranked[0].score.unwrap_or(f64::NAN)
+                ranked[0].score.unwrap_or(f64::NAN),
+                match &selection {
+                    Some(e) => format!(
+                        "; ensemble of {} members, {metric} {:.4} out of fold",
+                        e.members.len(),
+                        orient(e.score, direction)
+                    ),
+                    None => String::new(),
+                }
             ),
         )?;
 
-        // ── train (refit winners on all training rows) ─────────────────────────────────────
+        // ── train (refit finalists on all training rows) ──────────────────────────────────
         self.begin(pipeline, Stage::Training)?;
         // An attempt interrupted after its refits recorded models that this attempt replaces.
         for stale in self.tenant.models()? {
@@ -804,49 +863,169 @@ impl RunCtx<'_> {
             }
         }
         let y_train = train_target(&data.train_y, &all_train);
-        let mut refits: Vec<(&TrialRecord, TrainedModel, f64)> = Vec::new();
-        for trial in ranked.iter().take(config.refit_top) {
-            // Refits end early enough to leave time for held-out evaluation and bundling; a
-            // refit that starts late still gets 5% of the budget so it yields a usable model.
-            let refit_deadline = (self.started
-                + Duration::from_secs_f64(config.budget_secs * REFIT_END_SHARE))
-            .max(Instant::now() + Duration::from_secs_f64(config.budget_secs * 0.05));
-            let t0 = Instant::now();
-            let model = microlearn_train::fit(
-                &trial.kind,
-                &refit_params(trial),
-                task,
-                &x_train,
-                &y_train,
-                &FitOptions {
-                    threads,
-                    deadline: Some(refit_deadline),
-                    seed: config.seed,
-                    valid: None,
-                    // A cancelled refit ends at its next round; `control.check()` below then
-                    // ends the pipeline instead of recording that partial model.
-                    cancel: Some(self.control.halt_flag()),
-                },
-            )
-            .map_err(|source| PipelineError::Train {
-                kind: trial.kind.clone(),
-                source,
-            })?;
-            self.control.check()?;
-            refits.push((trial, model, t0.elapsed().as_secs_f64()));
+        // Refit order is priority order: the best single model first (the pipeline must
+        // return it), then ensemble members by weight, then the other kinds' best.
+        let mut order: Vec<&TrialRecord> = vec![ranked[0]];
+        if let Some(sel) = &selection {
+            let mut members = sel.members.clone();
+            members.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            for (number, _) in members {
+                if let Some(t) = trials.iter().find(|t| t.number == number)
+                    && !order.iter().any(|o| o.number == number)
+                {
+                    order.push(t);
+                }
+            }
         }
+        for t in ranked.iter().take(refit_top).skip(1) {
+            if !order.iter().any(|o| o.number == t.number) {
+                order.push(t);
+            }
+        }
+        let refit_deadline = budget_end
+            .checked_sub(Duration::from_secs_f64(eval_secs))
+            .unwrap_or(budget_end)
+            .max(Instant::now() + Duration::from_secs_f64(budget * 0.05));
+        let jobs: Vec<RefitJob> = order
+            .iter()
+            .map(|t| RefitJob {
+                trial: t,
+                estimate_secs: costs
+                    .iter()
+                    .find(|c| c.number == t.number)
+                    .map_or(0.0, |c| c.refit_secs),
+                fallback: fallbacks
+                    .iter()
+                    .find(|(n, _)| *n == t.number)
+                    .map(|(_, m)| m),
+            })
+            .collect();
+        let refits = refit_all(
+            &jobs,
+            task,
+            &x_train,
+            &y_train,
+            threads,
+            config.seed,
+            refit_deadline,
+            self.control.halt_flag(),
+        );
+        self.control.check()?;
+        let mut finalists: Vec<Finalist> = Vec::new();
+        for (trial, result) in order.iter().zip(refits) {
+            let (model, secs, refit) = match result {
+                Ok(Refit::Fitted(model, secs)) => (model, secs, true),
+                Ok(Refit::Kept(model)) => (model, 0.0, false),
+                Ok(Refit::Skipped) => {
+                    self.observer.note(&format!(
+                        "no time left to refit ensemble member trial {} ({}); the ensemble goes without it",
+                        trial.number, trial.kind
+                    ));
+                    continue;
+                }
+                // The best model must refit; a failing extra is left out with a note.
+                Err(source) if trial.number == ranked[0].number => {
+                    return Err(PipelineError::Train {
+                        kind: trial.kind.clone(),
+                        source,
+                    });
+                }
+                Err(e) => {
+                    self.observer.note(&format!(
+                        "refit of trial {} ({}) failed and is left out: {e}",
+                        trial.number, trial.kind
+                    ));
+                    continue;
+                }
+            };
+            finalists.push(Finalist {
+                refit,
+                kind: trial.kind.clone(),
+                trial: trial.number,
+                params: refit_params(trial),
+                validation_score: trial.score.unwrap_or(f64::NAN),
+                model,
+                fit_secs: secs,
+                single: ranked
+                    .iter()
+                    .take(refit_top)
+                    .any(|r| r.number == trial.number),
+            });
+        }
+        let kept: Vec<String> = finalists
+            .iter()
+            .filter(|f| !f.refit)
+            .map(|f| format!("trial {} ({})", f.trial, f.kind))
+            .collect();
+        if !kept.is_empty() {
+            self.observer.note(&format!(
+                "no time left to refit {} on all rows; the validation model stands in",
+                kept.join(", ")
+            ));
+        }
+        let refit_count = finalists.iter().filter(|f| f.refit).count();
+        let mut leaderboard_models: Vec<Finalist> = Vec::new();
+        if let Some(sel) = &selection {
+            let members: Vec<(f64, TrainedModel)> = sel
+                .members
+                .iter()
+                .filter_map(|(number, count)| {
+                    finalists
+                        .iter()
+                        .find(|f| f.trial == *number)
+                        .map(|f| (*count as f64, f.model.clone()))
+                })
+                .collect();
+            let heaviest = sel
+                .members
+                .iter()
+                .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+                .map_or(ranked[0].number, |m| m.0);
+            let fit_secs: f64 = finalists
+                .iter()
+                .filter(|f| sel.members.iter().any(|(n, _)| *n == f.trial))
+                .map(|f| f.fit_secs)
+                .sum();
+            if members.len() >= 2 {
+                match EnsembleModel::new(members) {
+                    Ok(e) => {
+                        let model = TrainedModel::Ensemble(e);
+                        leaderboard_models.push(Finalist {
+                            kind: microlearn_train::ENSEMBLE.into(),
+                            trial: heaviest,
+                            params: model.fitted_params(),
+                            validation_score: orient(sel.score, direction),
+                            model,
+                            fit_secs,
+                            refit: true,
+                            single: false,
+                        });
+                    }
+                    Err(e) => self.observer.note(&format!("ensemble left out: {e}")),
+                }
+            }
+        }
+        leaderboard_models.extend(finalists.into_iter().filter(|f| f.single));
         self.end(
             pipeline,
             Stage::Training,
-            &format!("{} models refit", refits.len()),
+            &format!(
+                "{refit_count} refits for {} leaderboard models{}",
+                leaderboard_models.len(),
+                if kept.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} validation models kept", kept.len())
+                }
+            ),
         )?;
 
         // ── evaluate on the held-out rows ──────────────────────────────────────────────────
         self.begin(pipeline, Stage::Evaluating)?;
         let test_true = y_true(&data.test_y, &all_rows(&data.test_y));
         let mut evaluated = Vec::new();
-        for (trial, model, fit_secs) in refits {
-            let preds = model.predict(&x_test);
+        for finalist in leaderboard_models {
+            let preds = finalist.model.predict(&x_test);
             let values = crate::features::prediction_values(&preds);
             let mut evaluations: Vec<(String, Evaluation)> = Vec::new();
             for (h, r) in evaluators {
@@ -871,9 +1050,7 @@ impl RunCtx<'_> {
                 }
             }
             evaluated.push((
-                trial,
-                model,
-                fit_secs,
+                finalist,
                 evaluations,
                 test_metrics,
                 to_scored(&preds, labels),
@@ -881,7 +1058,7 @@ impl RunCtx<'_> {
         }
         let best_test = evaluated
             .first()
-            .and_then(|e| e.4.iter().find(|m| m.name == metric))
+            .and_then(|e| e.2.iter().find(|m| m.name == metric))
             .map_or(f64::NAN, |m| m.value);
         self.end(
             pipeline,
@@ -893,19 +1070,27 @@ impl RunCtx<'_> {
         self.begin(pipeline, Stage::Deploying)?;
         let mut leaderboard = Vec::new();
         let mut bundles = Vec::new();
-        for (trial, model, fit_secs, evaluations, test_metrics, scored) in evaluated {
+        for (finalist, evaluations, test_metrics, scored) in evaluated {
+            let Finalist {
+                kind,
+                trial,
+                params,
+                validation_score,
+                model,
+                fit_secs,
+                ..
+            } = finalist;
             let model_id = ModelId::generate().0;
             let importance = model.feature_importance();
             let mut feature_importance: Vec<(String, f64)> =
                 x_train.names().iter().cloned().zip(importance).collect();
             feature_importance.sort_by(|a, b| b.1.total_cmp(&a.1));
-            let params = refit_params(trial);
             let bundle = Bundle::new(
                 BundleHeader {
                     format: crate::bundle::FORMAT_VERSION,
                     microlearn_version: env!("CARGO_PKG_VERSION").into(),
                     model_id: model_id.clone(),
-                    kind: trial.kind.clone(),
+                    kind: kind.clone(),
                     task,
                     target: config.target.clone(),
                     labels: labels.clone(),
@@ -935,12 +1120,12 @@ impl RunCtx<'_> {
             let record = ModelRecord {
                 id: model_id,
                 pipeline_id: pipeline.id.clone(),
-                kind: trial.kind.clone(),
+                kind,
                 params,
                 task,
                 target: config.target.clone(),
-                trial: trial.number,
-                validation_score: trial.score.unwrap_or(f64::NAN),
+                trial,
+                validation_score,
                 metric: metric.clone(),
                 test_metrics,
                 evaluations,
@@ -1326,4 +1511,319 @@ fn available_memory() -> u64 {
                 .and_then(|kb| kb.parse::<u64>().ok())
         })
         .map_or(0, |kb| kb * 1024)
+}
+
+/// A refit model headed for the leaderboard.
+struct Finalist {
+    kind: String,
+    trial: usize,
+    params: Params,
+    validation_score: f64,
+    model: TrainedModel,
+    fit_secs: f64,
+    /// Whether it was refit on all training rows (else it is the trial's validation model,
+    /// because the refit would not have fitted in the budget).
+    refit: bool,
+    /// Whether it is one of the best single models of its kind (listed on the leaderboard);
+    /// ensemble-only members are refit for the ensemble and not listed alone.
+    single: bool,
+}
+
+/// Rows per stratified fold below which one fold is too noisy to judge a trial by: such
+/// searches score every fold of every trial (no pruning).
+const MIN_ROWS_FOR_PRUNING: usize = 2_000;
+
+/// Cells (rows × prepared columns) per budget-minute up to which k-fold cross-validation is
+/// affordable; larger data is scored on one holdout whose fit rows grow by rung.
+const CV_CELLS_PER_MINUTE: f64 = 2.5e6;
+
+/// Fit rows per rung at the smallest row fraction below which a holdout search is not pruned.
+const MIN_RUNG_ROWS: usize = 5_000;
+
+/// Choose and build the validation units: k stratified folds when the data is small enough
+/// for the budget (or `config.folds` says so), else one stratified holdout whose fit rows grow
+/// by rung (1/9, 1/3, all) so ASHA can drop weak configurations cheaply.
+fn build_validation(
+    config: &PipelineConfig,
+    train_y: &TargetInfo,
+    x_train: &microlearn_train::Matrix,
+    row_fraction: f64,
+) -> Validation {
+    let n = x_train.n_rows();
+    let cells = n as f64 * x_train.n_cols().max(1) as f64;
+    let affordable = cells <= CV_CELLS_PER_MINUTE * (config.budget_secs / 60.0);
+    let k = match config.folds {
+        Some(k) => k,
+        None if affordable && row_fraction >= 1.0 && n >= 10 => 5,
+        None => 1,
+    }
+    .min(n / 2)
+    .max(1);
+    if k >= 2 {
+        let folds = microlearn_data::stratified_folds(train_y, k, config.seed.wrapping_add(1));
+        let units = (0..k)
+            .map(|f| {
+                let valid = folds[f].clone();
+                let fit: Vec<usize> = folds
+                    .iter()
+                    .enumerate()
+                    .filter(|&(g, _)| g != f)
+                    .flat_map(|(_, rows)| rows.iter().copied())
+                    .collect();
+                unit(train_y, x_train, &fit, valid)
+            })
+            .collect();
+        let rung_ends = if n < MIN_ROWS_FOR_PRUNING {
+            vec![k]
+        } else {
+            vec![1, k]
+        };
+        return Validation {
+            units,
+            cross_validated: true,
+            rung_ends,
+            n_train: n,
+            oof_true: y_true(train_y, &all_rows(train_y)),
+        };
+    }
+    let split =
+        microlearn_data::stratified_split(train_y, config.validation_fraction, config.seed + 1);
+    // The fit rows in a seeded order; each rung fits on a prefix, so smaller rungs' rows are
+    // subsets of larger ones. Under memory pressure the largest rung is itself a sample.
+    let mut order = split.train.clone();
+    let keep = microlearn_data::sample_rows(order.len(), order.len(), config.seed + 2);
+    order = keep.iter().map(|&i| split.train[i]).collect();
+    let full = ((order.len() as f64 * row_fraction.min(1.0)) as usize).max(1);
+    let fractions: &[f64] = if full >= 9 * MIN_RUNG_ROWS {
+        &[1.0 / 9.0, 1.0 / 3.0, 1.0]
+    } else if full >= 3 * MIN_RUNG_ROWS {
+        &[1.0 / 3.0, 1.0]
+    } else {
+        &[1.0]
+    };
+    let units: Vec<Unit> = fractions
+        .iter()
+        .map(|f| {
+            let take = ((full as f64 * f).round() as usize).clamp(1, full);
+            let mut fit = order[..take].to_vec();
+            fit.sort_unstable();
+            unit(train_y, x_train, &fit, split.test.clone())
+        })
+        .collect();
+    Validation {
+        rung_ends: (1..=units.len()).collect(),
+        units,
+        cross_validated: false,
+        n_train: n,
+        oof_true: y_true(train_y, &split.test),
+    }
+}
+
+fn unit(
+    train_y: &TargetInfo,
+    x_train: &microlearn_train::Matrix,
+    fit: &[usize],
+    valid: Vec<usize>,
+) -> Unit {
+    Unit {
+        x_fit: x_train.take_rows(fit),
+        y_fit: train_target(train_y, fit),
+        x_valid: x_train.take_rows(&valid),
+        y_valid: train_target(train_y, &valid),
+        y_valid_true: y_true(train_y, &valid),
+        valid_rows: valid,
+    }
+}
+
+fn validation_summary(v: &Validation) -> String {
+    if v.cross_validated {
+        format!(
+            "validation: {}-fold stratified cross-validation{}",
+            v.units.len(),
+            if v.rung_ends.len() > 1 {
+                "; trials that rank in the bottom two thirds on the first fold are pruned"
+            } else {
+                ""
+            }
+        )
+    } else {
+        format!(
+            "validation: one holdout of {} rows; trials fit on {} rows at successive rungs",
+            v.oof_true.len(),
+            v.units
+                .iter()
+                .map(|u| u.x_fit.n_rows().to_string())
+                .collect::<Vec<_>>()
+                .join(" → ")
+        )
+    }
+}
+
+/// Seconds kept for held-out evaluation, the deployer and writing bundles: a small share of
+/// the budget plus a per-row cost of predicting and scoring the test rows for each finalist.
+fn eval_reserve_secs(budget: f64, test_rows: usize, refit_top: usize) -> f64 {
+    0.02 * budget + 0.3 + test_rows as f64 * 3e-6 * (refit_top + 1) as f64
+}
+
+/// Caruana selection over the complete trials' out-of-fold predictions: `None` when fewer
+/// than two trials completed or no mix beats the best single trial.
+fn select_ensemble(
+    oof: &[Oof],
+    y: &[f64],
+    metric: &str,
+    task: Task,
+    direction: Direction,
+    plugin_score: impl Fn(&Predictions) -> f64,
+) -> Option<crate::ensemble::SelectionByTrial> {
+    let native = crate::ensemble::native_metric(metric, task).is_some();
+    // The plugin path costs a component call per evaluation: fewer candidates and rounds.
+    let (max_candidates, rounds, max_rows) = if native {
+        (24, 40, 20_000)
+    } else {
+        (8, 12, usize::MAX)
+    };
+    let cands = crate::ensemble::candidates(oof, max_candidates);
+    if cands.len() < 2 {
+        return None;
+    }
+    let preds: Vec<&Predictions> = cands.iter().map(|c| &c.predictions).collect();
+    let sel = if native {
+        let (y_sub, p_sub) = crate::ensemble::restrict(y, &preds, max_rows);
+        let scorer = crate::ensemble::native_scorer(metric, task, direction, y_sub)?;
+        let refs: Vec<&Predictions> = p_sub.iter().collect();
+        crate::ensemble::select(&refs, rounds, &scorer)?
+    } else {
+        crate::ensemble::select(&preds, rounds, &plugin_score)?
+    };
+    if sel.members.len() < 2 || sel.score <= sel.best_single {
+        return None;
+    }
+    // The reported validation score comes from the objective's evaluator, like every trial's.
+    let total: usize = sel.members.iter().map(|m| m.1).sum();
+    let mut mix: Option<Vec<f64>> = None;
+    for &(i, count) in &sel.members {
+        let w = count as f64 / total as f64;
+        let v = match preds[i] {
+            Predictions::Values(v) => v,
+            Predictions::Probabilities { data, .. } => data,
+        };
+        let acc = mix.get_or_insert_with(|| vec![0.0; v.len()]);
+        for (a, x) in acc.iter_mut().zip(v) {
+            *a += w * x;
+        }
+    }
+    let mix = mix?;
+    let mixed = match preds[0] {
+        Predictions::Values(_) => Predictions::Values(mix),
+        Predictions::Probabilities { n_classes, .. } => Predictions::Probabilities {
+            n_classes: *n_classes,
+            data: mix,
+        },
+    };
+    // Rows a regression trial left unpredicted (NaN) would poison the score: keep the
+    // native restriction's view in that case.
+    let score = plugin_score(&mixed);
+    Some(crate::ensemble::SelectionByTrial {
+        members: sel
+            .members
+            .iter()
+            .map(|&(i, c)| (cands[i].number, c))
+            .collect(),
+        score: if score.is_finite() { score } else { sel.score },
+    })
+}
+
+/// What became of one refit job.
+enum Refit {
+    /// Refit on all training rows, in this many seconds.
+    Fitted(TrainedModel, f64),
+    /// Not refit for lack of time: the trial's validation model stands in.
+    Kept(TrainedModel),
+    /// Not refit for lack of time and nothing to stand in (an ensemble-only member).
+    Skipped,
+}
+
+/// One refit to do.
+struct RefitJob<'a> {
+    trial: &'a TrialRecord,
+    /// Estimated single-threaded seconds on all training rows.
+    estimate_secs: f64,
+    /// The trial's own validation model, used if the refit would not finish in time.
+    fallback: Option<&'a TrainedModel>,
+}
+
+/// Refit each trial on all training rows, in parallel (`threads` cores shared so that every
+/// refit gets at least one); results in `jobs`' order, with whether a refit happened. A refit
+/// estimated to overrun the deadline is not started when the trial's validation model can
+/// stand in: a model trained on most of the rows beats one cut off after a few rounds.
+#[allow(clippy::too_many_arguments)]
+fn refit_all(
+    jobs: &[RefitJob],
+    task: Task,
+    x: &microlearn_train::Matrix,
+    y: &microlearn_train::Target,
+    threads: usize,
+    seed: u64,
+    deadline: Instant,
+    halt: &std::sync::atomic::AtomicBool,
+) -> Vec<Result<Refit, microlearn_train::TrainError>> {
+    type Slot = std::sync::Mutex<Option<Result<Refit, microlearn_train::TrainError>>>;
+    let workers = threads.min(jobs.len()).max(1);
+    let per_fit = (threads / workers).max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<Slot> = jobs.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(job) = jobs.get(i) else { break };
+                    let left = deadline
+                        .saturating_duration_since(Instant::now())
+                        .as_secs_f64();
+                    let too_long = job.estimate_secs * 1.3 / per_fit as f64 > left;
+                    let result = match job.fallback {
+                        Some(model) if too_long => Ok(Refit::Kept(model.clone())),
+                        // An ensemble-only member that cannot refit in time is left out
+                        // rather than cut short.
+                        None if too_long && i > 0 => Ok(Refit::Skipped),
+                        _ => {
+                            let t0 = Instant::now();
+                            microlearn_train::fit(
+                                &job.trial.kind,
+                                &refit_params(job.trial),
+                                task,
+                                x,
+                                y,
+                                &FitOptions {
+                                    threads: per_fit,
+                                    deadline: Some(deadline),
+                                    seed,
+                                    valid: None,
+                                    // A cancelled refit ends at its next round; the caller's
+                                    // `control.check()` then ends the pipeline instead of
+                                    // recording the partial model.
+                                    cancel: Some(halt),
+                                },
+                            )
+                            .map(|m| Refit::Fitted(m, t0.elapsed().as_secs_f64()))
+                        }
+                    };
+                    if let Ok(mut slot) = slots[i].lock() {
+                        *slot = Some(result);
+                    }
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|s| {
+            s.into_inner().ok().flatten().unwrap_or_else(|| {
+                Err(microlearn_train::TrainError::EmptyData {
+                    what: "refit did not run".into(),
+                })
+            })
+        })
+        .collect()
 }

@@ -6,6 +6,7 @@ pub mod bundle;
 pub mod config;
 mod control;
 mod engine;
+mod ensemble;
 mod error;
 pub mod features;
 pub mod observer;

@@ -1,35 +1,146 @@
-//! The optimizing stage: run planned trials on worker threads until the trial budget or the
-//! deadline is spent, scoring each on the validation split through the objective's evaluator.
+//! The optimizing stage: run scheduled trials on worker threads until the trial budget or the
+//! deadline is spent. Each trial is scored on validation units — the folds of a stratified
+//! k-fold split, or growing row fractions against one holdout — rung by rung, and ASHA prunes
+//! the ones that fall behind. Complete trials keep their out-of-fold predictions for the
+//! ensemble.
 
 use crate::control::RunControl;
 use crate::observer::Observer;
 use microlearn_core::stages::{EvaluationRequest, PredictionValues};
 use microlearn_core::{Direction, Params, Task};
-use microlearn_hpo::{TrialPlanner, TrialProposal};
+use microlearn_hpo::{Poll, ResumedTrial, Scheduler, TrialProposal};
 use microlearn_plugins::EvaluatorHandle;
 use microlearn_store::{TenantStore, TrialRecord, TrialStatus, now_ms};
 use microlearn_train::{FitOptions, Matrix, Predictions, Target, TrainedModel};
-use std::sync::Mutex;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// One validation unit: train on `x_fit`, score on `x_valid`.
+pub(crate) struct Unit {
+    pub x_fit: Matrix,
+    pub y_fit: Target,
+    pub x_valid: Matrix,
+    pub y_valid: Target,
+    /// Objective inputs for the validation rows.
+    pub y_valid_true: Vec<f64>,
+    /// Which training rows the validation rows are (for out-of-fold assembly).
+    pub valid_rows: Vec<usize>,
+}
+
+/// How trials are validated.
+pub(crate) struct Validation {
+    pub units: Vec<Unit>,
+    /// Cross-validation: rung `r` is the mean over units `0..rung_ends[r]`, and a trial that
+    /// climbs reuses the folds it already scored. Holdout: rung `r` is unit `r` alone (a larger
+    /// row fraction against the same validation rows).
+    pub cross_validated: bool,
+    pub rung_ends: Vec<usize>,
+    /// Rows of the training matrix.
+    pub n_train: usize,
+    /// Out-of-fold targets: every training row (cross-validation) or the holdout rows.
+    pub oof_true: Vec<f64>,
+}
+
+impl Validation {
+    /// Units scored by the time rung `rung` is complete.
+    fn units_for(&self, rung: usize) -> std::ops::Range<usize> {
+        if self.cross_validated {
+            let start = if rung == 0 {
+                0
+            } else {
+                self.rung_ends[rung - 1]
+            };
+            start..self.rung_ends[rung]
+        } else {
+            rung..rung + 1
+        }
+    }
+
+    /// The rung score from unit scores so far.
+    fn rung_score(&self, rung: usize, unit_scores: &[f64]) -> Option<f64> {
+        if self.cross_validated {
+            let end = self.rung_ends[rung];
+            (unit_scores.len() >= end).then(|| unit_scores[..end].iter().sum::<f64>() / end as f64)
+        } else {
+            unit_scores.get(rung).copied()
+        }
+    }
+
+    /// Share of the full evaluation `units_done` units represent.
+    fn fidelity(&self, units_done: usize) -> f64 {
+        if units_done == 0 {
+            return 0.0;
+        }
+        if self.cross_validated {
+            units_done as f64 / self.units.len() as f64
+        } else {
+            let u = &self.units[units_done - 1];
+            let full = self.units.last().map_or(1, |l| l.x_fit.n_rows()).max(1);
+            u.x_fit.n_rows() as f64 / full as f64
+        }
+    }
+
+    /// Rung scores of a recorded trial, oriented larger-is-better.
+    pub fn resumed(&self, t: &TrialRecord, direction: Direction) -> ResumedTrial {
+        let rung_scores = (0..self.rung_ends.len())
+            .map_while(|r| self.rung_score(r, &t.fold_scores))
+            .map(|s| orient(s, direction))
+            .collect();
+        ResumedTrial {
+            number: t.number,
+            kind: t.kind.clone(),
+            params: t.params.clone(),
+            rung_scores,
+        }
+    }
+}
+
+/// Larger is better.
+pub(crate) fn orient(score: f64, direction: Direction) -> f64 {
+    match direction {
+        Direction::Maximize => score,
+        Direction::Minimize => -score,
+    }
+}
+
+/// A complete trial's out-of-fold predictions.
+pub(crate) struct Oof {
+    pub number: usize,
+    pub kind: String,
+    /// Oriented validation score (larger is better).
+    pub score: f64,
+    pub predictions: Predictions,
+}
 
 /// Everything a trial needs, shared read-only by the workers.
 pub(crate) struct SearchContext<'a> {
     pub task: Task,
     pub labels: &'a [String],
-    pub x_fit: &'a Matrix,
-    pub y_fit: &'a Target,
-    pub x_valid: &'a Matrix,
-    pub y_valid: &'a Target,
-    pub y_valid_true: &'a [f64],
+    pub validation: &'a Validation,
     pub evaluator: &'a EvaluatorHandle,
     pub evaluator_config: String,
     pub metric: &'a str,
     pub direction: Direction,
     pub seed: u64,
     pub threads_per_trial: usize,
-    pub deadline: Instant,
+    /// When the whole pipeline must be done.
+    pub budget_end: Instant,
+    /// Time kept back for refits, evaluation and bundling; the search ends before
+    /// `budget_end − reserve`. Recomputed as trials report their cost.
+    pub reserve: &'a (dyn Fn(&[TrialCost]) -> Duration + Sync),
     pub pipeline_id: &'a str,
     pub store: &'a TenantStore,
+}
+
+/// What a complete trial cost, for sizing the time kept back for its refit.
+#[derive(Debug, Clone)]
+pub(crate) struct TrialCost {
+    pub number: usize,
+    pub kind: String,
+    pub score: f64,
+    /// Estimated seconds to refit it on all training rows, single-threaded.
+    pub refit_secs: f64,
 }
 
 /// Score predictions with the objective's evaluator.
@@ -66,43 +177,148 @@ pub(crate) fn score(
     })
 }
 
+/// Shared search state: the scheduler, and a condition variable that wakes workers waiting on
+/// results (reproducible mode) whenever a trial records or ends.
+struct Shared {
+    scheduler: Mutex<Scheduler>,
+    changed: Condvar,
+    costs: Mutex<Vec<TrialCost>>,
+    /// Milliseconds after `epoch` at which the search ends (moves as the reserve is updated).
+    end_ms: AtomicU64,
+    epoch: Instant,
+}
+
+impl Shared {
+    fn search_end(&self) -> Instant {
+        self.epoch + Duration::from_millis(self.end_ms.load(Ordering::Relaxed))
+    }
+
+    fn update_end(&self, ctx: &SearchContext) {
+        let reserve = match self.costs.lock() {
+            Ok(c) => (ctx.reserve)(&c),
+            Err(_) => return,
+        };
+        let end = ctx.budget_end.checked_sub(reserve).unwrap_or(self.epoch);
+        let ms = end.saturating_duration_since(self.epoch).as_millis() as u64;
+        self.end_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Wait for `f` to be ready, waking on every change; `None` when the search must stop.
+    fn wait_for<T>(
+        &self,
+        stop: &dyn Fn() -> bool,
+        mut f: impl FnMut(&mut Scheduler) -> Poll<T>,
+    ) -> Option<T> {
+        let mut guard = self.scheduler.lock().ok()?;
+        loop {
+            if let Poll::Ready(v) = f(&mut guard) {
+                return Some(v);
+            }
+            if stop() {
+                return None;
+            }
+            guard = self
+                .changed
+                .wait_timeout(guard, Duration::from_millis(50))
+                .ok()?
+                .0;
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Scheduler) -> T) -> Option<T> {
+        let out = self.scheduler.lock().ok().map(|mut s| f(&mut s));
+        self.changed.notify_all();
+        out
+    }
+}
+
+/// Fitted parameters merged over folds: numbers averaged (integers rounded), the rest from
+/// the first fold. Early-stopped rounds thus become the folds' mean best round count.
+fn merge_fitted(all: &[Params]) -> Option<Params> {
+    let first = all.first()?;
+    let mut merged = first.clone();
+    for (name, value) in &first.0 {
+        let nums: Vec<f64> = all
+            .iter()
+            .filter_map(|p| p.get(name).and_then(|v| v.as_f64()))
+            .collect();
+        if nums.len() != all.len() {
+            continue;
+        }
+        let mean = nums.iter().sum::<f64>() / nums.len() as f64;
+        match value {
+            microlearn_core::ParamValue::Int(_) => merged.set(
+                name.clone(),
+                microlearn_core::ParamValue::Int(mean.round() as i64),
+            ),
+            microlearn_core::ParamValue::Float(_) => {
+                merged.set(name.clone(), microlearn_core::ParamValue::Float(mean))
+            }
+            _ => {}
+        }
+    }
+    Some(merged)
+}
+
+/// Assemble out-of-fold predictions from per-unit validation predictions.
+fn assemble_oof(v: &Validation, preds: &[Option<Predictions>]) -> Option<Predictions> {
+    if !v.cross_validated {
+        return preds.last().cloned().flatten();
+    }
+    let first = preds.first()?.as_ref()?;
+    match first {
+        Predictions::Values(_) => {
+            let mut out = vec![f64::NAN; v.n_train];
+            for (u, p) in v.units.iter().zip(preds) {
+                let Some(Predictions::Values(p)) = p else {
+                    return None;
+                };
+                for (&row, &x) in u.valid_rows.iter().zip(p) {
+                    out[row] = x;
+                }
+            }
+            Some(Predictions::Values(out))
+        }
+        Predictions::Probabilities { n_classes, .. } => {
+            let k = *n_classes;
+            let mut out = vec![0.0; v.n_train * k];
+            for (u, p) in v.units.iter().zip(preds) {
+                let Some(Predictions::Probabilities { data, .. }) = p else {
+                    return None;
+                };
+                for (i, &row) in u.valid_rows.iter().enumerate() {
+                    out[row * k..(row + 1) * k].copy_from_slice(&data[i * k..(i + 1) * k]);
+                }
+            }
+            Some(Predictions::Probabilities {
+                n_classes: k,
+                data: out,
+            })
+        }
+    }
+}
+
+struct TrialRun {
+    record: TrialRecord,
+    oof: Option<Predictions>,
+    /// Single-threaded fit seconds of the last (largest) unit, and that unit's fit rows.
+    unit_secs: f64,
+    unit_rows: usize,
+    /// The last unit's model: a fallback when there is no time left to refit on all rows.
+    model: Option<TrainedModel>,
+}
+
 fn run_trial(
     ctx: &SearchContext,
+    shared: &Shared,
     proposal: &TrialProposal,
-    cancel: &std::sync::atomic::AtomicBool,
-) -> TrialRecord {
+    halt: &AtomicBool,
+    stopped: &dyn Fn() -> bool,
+) -> TrialRun {
     let started_at_ms = now_ms();
     let t0 = Instant::now();
-    let opts = FitOptions {
-        threads: ctx.threads_per_trial,
-        deadline: Some(ctx.deadline),
-        seed: ctx.seed ^ (proposal.number as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-        valid: Some((ctx.x_valid, ctx.y_valid)),
-        cancel: Some(cancel),
-    };
-    let outcome: Result<(TrainedModel, f64), String> = microlearn_train::fit(
-        &proposal.kind,
-        &proposal.params,
-        ctx.task,
-        ctx.x_fit,
-        ctx.y_fit,
-        &opts,
-    )
-    .map_err(|e| e.to_string())
-    .and_then(|model| {
-        let preds = model.predict(ctx.x_valid);
-        let s = score(
-            ctx.evaluator,
-            &ctx.evaluator_config,
-            ctx.task,
-            ctx.labels,
-            ctx.y_valid_true,
-            &preds,
-            ctx.metric,
-        )?;
-        Ok((model, s))
-    });
-    let duration_secs = t0.elapsed().as_secs_f64();
+    let v = ctx.validation;
+    let n_rungs = v.rung_ends.len();
     let mut record = TrialRecord {
         pipeline_id: ctx.pipeline_id.to_string(),
         number: proposal.number,
@@ -115,75 +331,228 @@ fn run_trial(
         score: None,
         error: None,
         started_at_ms,
-        duration_secs,
+        duration_secs: 0.0,
+        fidelity: 0.0,
+        fold_scores: Vec::new(),
     };
-    match outcome {
-        Ok((model, s)) if s.is_finite() => {
-            record.fitted_params = Some(model.fitted_params());
-            record.score = Some(s);
+    let mut preds: Vec<Option<Predictions>> = vec![None; v.units.len()];
+    let mut fitted = Vec::new();
+    let mut last_model = None;
+    let (mut fit_secs, mut fit_rows, mut units_done) = (0.0, 0usize, 0usize);
+    let seed = ctx.seed ^ (proposal.number as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    'rungs: for rung in 0..n_rungs {
+        for u in v.units_for(rung) {
+            if units_done > 0 && (Instant::now() >= shared.search_end() || stopped()) {
+                record.status = TrialStatus::Pruned;
+                record.error = Some(format!(
+                    "stopped by the time budget after {units_done} of {} validation units",
+                    v.units.len()
+                ));
+                break 'rungs;
+            }
+            let unit = &v.units[u];
+            let opts = FitOptions {
+                threads: ctx.threads_per_trial,
+                deadline: Some(
+                    shared
+                        .search_end()
+                        .max(Instant::now() + Duration::from_millis(1)),
+                ),
+                seed,
+                valid: Some((&unit.x_valid, &unit.y_valid)),
+                cancel: Some(halt),
+            };
+            let f0 = Instant::now();
+            let outcome = microlearn_train::fit(
+                &proposal.kind,
+                &proposal.params,
+                ctx.task,
+                &unit.x_fit,
+                &unit.y_fit,
+                &opts,
+            )
+            .map_err(|e| e.to_string())
+            .and_then(|model| {
+                let p = model.predict(&unit.x_valid);
+                let s = score(
+                    ctx.evaluator,
+                    &ctx.evaluator_config,
+                    ctx.task,
+                    ctx.labels,
+                    &unit.y_valid_true,
+                    &p,
+                    ctx.metric,
+                )?;
+                if !s.is_finite() {
+                    return Err(format!("{} is not finite ({s})", ctx.metric));
+                }
+                Ok((model, p, s))
+            });
+            match outcome {
+                Ok((model, p, s)) => {
+                    fit_secs = f0.elapsed().as_secs_f64();
+                    fit_rows = unit.x_fit.n_rows();
+                    fitted.push(model.fitted_params());
+                    last_model = Some(model);
+                    preds[u] = Some(p);
+                    record.fold_scores.push(s);
+                    units_done += 1;
+                }
+                Err(e) => {
+                    record.status = TrialStatus::Failed;
+                    record.error = Some(e);
+                    break 'rungs;
+                }
+            }
         }
-        Ok((_, s)) => {
-            record.status = TrialStatus::Failed;
-            record.error = Some(format!("{} is not finite ({s})", ctx.metric));
-        }
-        Err(e) => {
-            record.status = TrialStatus::Failed;
-            record.error = Some(e);
+        let Some(rung_score) = v.rung_score(rung, &record.fold_scores) else {
+            break;
+        };
+        record.score = Some(rung_score);
+        let oriented = orient(rung_score, ctx.direction);
+        let number = proposal.number;
+        shared.with(|s| s.record(number, rung, oriented));
+        if rung + 1 < n_rungs {
+            let stop = || stopped() || Instant::now() >= shared.search_end();
+            match shared.wait_for(&stop, |s| s.promote(number, rung)) {
+                Some(true) => {}
+                Some(false) => {
+                    record.status = TrialStatus::Pruned;
+                    break;
+                }
+                None => {
+                    record.status = TrialStatus::Pruned;
+                    record.error = Some("stopped by the time budget between rungs".into());
+                    break;
+                }
+            }
         }
     }
-    record
+    record.fidelity = v.fidelity(units_done);
+    record.fitted_params = merge_fitted(&fitted);
+    record.duration_secs = t0.elapsed().as_secs_f64();
+    let oof = if record.status == TrialStatus::Complete {
+        assemble_oof(v, &preds)
+    } else {
+        None
+    };
+    let complete = record.status == TrialStatus::Complete;
+    TrialRun {
+        record,
+        oof,
+        unit_secs: fit_secs,
+        unit_rows: fit_rows,
+        model: if complete { last_model } else { None },
+    }
 }
 
-/// Run trials from `planner` on `workers` threads. Each finished trial is persisted before it
-/// counts, so the records on disk are always a prefix-free, duplicate-free set of trials.
-/// `resumed` holds the trials an interrupted attempt recorded: the planner's proposals with
-/// those numbers are skipped (the seeded planner proposes the same sequence again), so a resume
-/// neither repeats nor loses a trial. After a stop, no further trial starts or is recorded.
+/// What the search produced.
+pub(crate) struct SearchResult {
+    pub trials: Vec<TrialRecord>,
+    pub oof: Vec<Oof>,
+    /// Estimated refit cost of every complete trial.
+    pub costs: Vec<TrialCost>,
+    /// The best complete trial's validation model per kind (trial number, model), used when
+    /// its refit would not fit in the time left.
+    pub fallbacks: Vec<(usize, TrainedModel)>,
+}
+
+/// Out-of-fold predictions kept in memory at most (the worst trials' are dropped beyond it).
+const OOF_MEMORY_CAP: usize = 512 << 20;
+
+/// Run trials from `scheduler` on `workers` threads. Each finished trial is persisted before
+/// it counts, so the records on disk are always a duplicate-free set of trials. `resumed`
+/// holds the trials an interrupted attempt recorded: the scheduler knows them and does not
+/// propose their numbers again. After a stop, no further trial starts or is recorded.
 pub(crate) fn run_search(
     ctx: &SearchContext,
-    planner: TrialPlanner,
+    scheduler: Scheduler,
     workers: usize,
     observer: &dyn Observer,
     control: &RunControl,
     resumed: &[TrialRecord],
-) -> Result<Vec<TrialRecord>, microlearn_store::StoreError> {
-    let done: std::collections::HashSet<usize> = resumed.iter().map(|t| t.number).collect();
-    let planner = Mutex::new(planner);
+) -> Result<SearchResult, microlearn_store::StoreError> {
+    let epoch = Instant::now();
+    let shared = Shared {
+        scheduler: Mutex::new(scheduler),
+        changed: Condvar::new(),
+        costs: Mutex::new(Vec::new()),
+        end_ms: AtomicU64::new(0),
+        epoch,
+    };
+    shared.update_end(ctx);
     let results: Mutex<Vec<TrialRecord>> = Mutex::new(resumed.to_vec());
+    let oofs: Mutex<Vec<Oof>> = Mutex::new(Vec::new());
+    // Per kind: (oriented score, trial number, model).
+    let fallbacks: Mutex<Vec<(String, f64, usize, TrainedModel)>> = Mutex::new(Vec::new());
     let store_error: Mutex<Option<microlearn_store::StoreError>> = Mutex::new(None);
+    let failed_store = || store_error.lock().map(|e| e.is_some()).unwrap_or(true);
+    let stopped = || control.is_stopped() || failed_store();
     std::thread::scope(|scope| {
         for _ in 0..workers.max(1) {
             scope.spawn(|| {
                 loop {
-                    if Instant::now() >= ctx.deadline
-                        || control.is_stopped()
-                        || store_error.lock().map(|e| e.is_some()).unwrap_or(true)
-                    {
+                    let out_of_time = || Instant::now() >= shared.search_end() || stopped();
+                    if out_of_time() {
                         break;
                     }
-                    let proposal = match planner.lock() {
-                        Ok(mut p) => loop {
-                            match p.next() {
-                                Some(t) if done.contains(&t.number) => continue,
-                                other => break other,
-                            }
-                        },
-                        Err(_) => None,
+                    let Some(Some(proposal)) = shared.wait_for(&out_of_time, |s| s.next()) else {
+                        break;
                     };
-                    let Some(proposal) = proposal else { break };
-                    let record = run_trial(ctx, &proposal, control.halt_flag());
+                    let run = run_trial(ctx, &shared, &proposal, control.halt_flag(), &stopped);
+                    shared.with(|s| s.end(proposal.number));
                     if control.is_stopped() {
                         // Stopped while it trained: not recorded, so a resume runs it again.
                         break;
                     }
-                    if let Err(e) = ctx.store.put_trial(&record) {
+                    if let Err(e) = ctx.store.put_trial(&run.record) {
                         if let Ok(mut slot) = store_error.lock() {
                             slot.get_or_insert(e);
                         }
                         break;
                     }
+                    if run.record.status == TrialStatus::Complete
+                        && let Some(score) = run.record.score
+                    {
+                        let oriented = orient(score, ctx.direction);
+                        if let Ok(mut costs) = shared.costs.lock() {
+                            let scale = ctx.validation.n_train as f64 / run.unit_rows.max(1) as f64;
+                            costs.push(TrialCost {
+                                number: run.record.number,
+                                kind: run.record.kind.clone(),
+                                score: oriented,
+                                refit_secs: run.unit_secs * scale,
+                            });
+                        }
+                        shared.update_end(ctx);
+                        if let Some(model) = run.model
+                            && let Ok(mut fb) = fallbacks.lock()
+                        {
+                            match fb.iter_mut().find(|f| f.0 == run.record.kind) {
+                                Some(f) if f.1 >= oriented => {}
+                                Some(f) => *f = (f.0.clone(), oriented, run.record.number, model),
+                                None => fb.push((
+                                    run.record.kind.clone(),
+                                    oriented,
+                                    run.record.number,
+                                    model,
+                                )),
+                            }
+                        }
+                        if let Some(predictions) = run.oof
+                            && let Ok(mut all) = oofs.lock()
+                        {
+                            all.push(Oof {
+                                number: run.record.number,
+                                kind: run.record.kind.clone(),
+                                score: oriented,
+                                predictions,
+                            });
+                            cap_oof(&mut all);
+                        }
+                    }
                     let Ok(mut all) = results.lock() else { break };
-                    all.push(record);
+                    all.push(run.record);
                     let best = best_score(&all, ctx.direction);
                     let last = all.last().expect("just pushed");
                     observer.trial_finished(last, best);
@@ -194,15 +563,44 @@ pub(crate) fn run_search(
     if let Some(e) = store_error.into_inner().ok().flatten() {
         return Err(e);
     }
-    let mut all = results.into_inner().unwrap_or_default();
-    all.sort_by_key(|t| t.number);
-    Ok(all)
+    let mut trials = results.into_inner().unwrap_or_default();
+    trials.sort_by_key(|t| t.number);
+    let mut oof = oofs.into_inner().unwrap_or_default();
+    oof.sort_by_key(|o| o.number);
+    Ok(SearchResult {
+        trials,
+        oof,
+        costs: shared.costs.into_inner().unwrap_or_default(),
+        fallbacks: fallbacks
+            .into_inner()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(_, _, n, m)| (n, m))
+            .collect(),
+    })
+}
+
+fn cap_oof(all: &mut Vec<Oof>) {
+    let size = |o: &Oof| match &o.predictions {
+        Predictions::Values(v) => v.len() * 8,
+        Predictions::Probabilities { data, .. } => data.len() * 8,
+    };
+    while all.iter().map(size).sum::<usize>() > OOF_MEMORY_CAP && all.len() > 1 {
+        let worst = all
+            .iter()
+            .enumerate()
+            .min_by(|a, b| a.1.score.total_cmp(&b.1.score))
+            .map(|(i, _)| i)
+            .expect("not empty");
+        all.swap_remove(worst);
+    }
 }
 
 /// Best score among complete trials.
 pub(crate) fn best_score(trials: &[TrialRecord], direction: Direction) -> Option<f64> {
     trials
         .iter()
+        .filter(|t| t.status == TrialStatus::Complete)
         .filter_map(|t| t.score)
         .fold(None, |best, s| match best {
             Some(b) if !direction.better(s, b) => Some(b),
@@ -210,10 +608,19 @@ pub(crate) fn best_score(trials: &[TrialRecord], direction: Direction) -> Option
         })
 }
 
-/// The best complete trial of each kind, best first (ties: lower trial number first).
+/// The best complete trial of each kind, best first (ties: lower trial number first). When no
+/// trial completed (a budget too small for one full evaluation), the best of the partially
+/// evaluated ones, so the pipeline still returns a model.
 pub(crate) fn best_per_kind(trials: &[TrialRecord], direction: Direction) -> Vec<&TrialRecord> {
+    let any_complete = trials
+        .iter()
+        .any(|t| t.status == TrialStatus::Complete && t.score.is_some());
     let mut best: Vec<&TrialRecord> = Vec::new();
-    for t in trials.iter().filter(|t| t.score.is_some()) {
+    for t in trials.iter().filter(|t| {
+        t.score.is_some()
+            && (t.status == TrialStatus::Complete
+                || (!any_complete && t.status == TrialStatus::Pruned))
+    }) {
         match best.iter_mut().find(|b| b.kind == t.kind) {
             Some(b) => {
                 if direction.better(t.score.unwrap_or(f64::NAN), b.score.unwrap_or(f64::NAN)) {

@@ -303,6 +303,10 @@ impl Observer for EventObserver {
                 "kind": trial.kind,
                 "status": trial.status,
                 "score": trial.score,
+                "fidelity": trial.fidelity,
+                "fold_scores": trial.fold_scores,
+                "started_at_ms": trial.started_at_ms,
+                "duration_secs": trial.duration_secs,
                 "best": best,
             }),
         );

@@ -170,6 +170,19 @@ pub struct TrialRecord {
     pub started_at_ms: i64,
     /// Wall time, seconds.
     pub duration_secs: f64,
+    /// How much of the full evaluation the trial reached: 1.0 when every fold (or, on a
+    /// holdout, all fit rows) was scored; less when the scheduler pruned it early or the budget
+    /// ran out between folds. Records written before fidelities existed read as 1.0.
+    #[serde(default = "full_fidelity")]
+    pub fidelity: f64,
+    /// The objective on each fold scored so far (cross-validation), or at each rung's row
+    /// fraction (holdout); `score` summarises them (the mean over folds, the last rung).
+    #[serde(default)]
+    pub fold_scores: Vec<f64>,
+}
+
+fn full_fidelity() -> f64 {
+    1.0
 }
 
 /// A model refit on the full training split and evaluated on the held-out split.

@@ -72,6 +72,8 @@ fn saving_a_trial_number_twice_replaces_it() {
         error: None,
         started_at_ms: 0,
         duration_secs: 0.1,
+        fidelity: 1.0,
+        fold_scores: vec![0.5],
     };
     t.put_trial(&trial).unwrap();
     trial.score = Some(0.9);
@@ -254,6 +256,8 @@ fn events_after_reads_only_newer_events_of_one_pipeline() {
         error: None,
         started_at_ms: 1,
         duration_secs: 0.1,
+        fidelity: 1.0,
+        fold_scores: vec![0.5],
     };
     t.put_trial(&trial).unwrap();
     trial.number = 1;

@@ -26,6 +26,7 @@
 mod binning;
 mod catalogue;
 mod dense;
+mod ensemble;
 mod error;
 mod forest;
 mod gbdt;
@@ -50,6 +51,7 @@ pub use catalogue::{
     EXTRA_TREES, GBDT, LINEAR, RANDOM_FOREST, catalogue, forest_specs, gbdt_specs, linear_specs,
 };
 pub use catalogue::{KNN, MLP, knn_specs, mlp_specs};
+pub use ensemble::{ENSEMBLE, EnsembleMember, EnsembleModel};
 pub use error::TrainError;
 pub use forest::ForestModel;
 pub use gbdt::GbdtModel;
@@ -107,6 +109,9 @@ pub enum TrainedModel {
     Knn(KnnModel),
     /// Multilayer perceptron.
     Mlp(MlpModel),
+    /// A weighted average of fitted models (added in bundle format 3; listed last so earlier
+    /// variants keep their encoding).
+    Ensemble(EnsembleModel),
 }
 
 impl TrainedModel {
@@ -119,6 +124,7 @@ impl TrainedModel {
             TrainedModel::Forest(_) => RANDOM_FOREST,
             TrainedModel::Knn(_) => KNN,
             TrainedModel::Mlp(_) => MLP,
+            TrainedModel::Ensemble(_) => ENSEMBLE,
         }
     }
 
@@ -130,6 +136,7 @@ impl TrainedModel {
             TrainedModel::Forest(m) => &m.feature_names,
             TrainedModel::Knn(m) => &m.feature_names,
             TrainedModel::Mlp(m) => &m.feature_names,
+            TrainedModel::Ensemble(m) => &m.feature_names,
         }
     }
 
@@ -160,6 +167,7 @@ impl TrainedModel {
             TrainedModel::Forest(m) => m.predict(x),
             TrainedModel::Knn(m) => m.predict(x),
             TrainedModel::Mlp(m) => m.predict(x),
+            TrainedModel::Ensemble(m) => m.predict(x),
         })
     }
 
@@ -172,6 +180,7 @@ impl TrainedModel {
             TrainedModel::Forest(m) => m.params.clone(),
             TrainedModel::Knn(m) => m.params.clone(),
             TrainedModel::Mlp(m) => m.params.clone(),
+            TrainedModel::Ensemble(m) => m.params(),
         }
     }
 
@@ -184,6 +193,7 @@ impl TrainedModel {
             TrainedModel::Forest(m) => m.feature_importance(),
             TrainedModel::Knn(m) => m.feature_importance(),
             TrainedModel::Mlp(m) => m.feature_importance(),
+            TrainedModel::Ensemble(m) => m.feature_importance(),
         }
     }
 

@@ -1,5 +1,6 @@
-//! `best-model`: promote the best candidate by the primary metric when it beats the current
-//! deployment by at least `min_improvement`; otherwise keep the current one and say why.
+//! `best-model`: promote the host's best candidate (the first listed: the host ranks candidates
+//! by cross-validated score) when it beats the current deployment on the held-out primary
+//! metric by at least `min_improvement`; otherwise keep the current one and say why.
 //!
 //! Config: `{"min_improvement": 0.0, "canary_percent": 100, "mode": "rest"}`.
 
@@ -77,7 +78,7 @@ impl Deployer for BestModel {
             "best-model",
             env!("CARGO_PKG_VERSION"),
             PluginKind::Deployer,
-            "Promotes the best candidate by the primary metric when it beats the current deployment.",
+            "Promotes the best candidate by validation score when it beats the current deployment on the held-out primary metric.",
         )
         .with_schema(SCHEMA)
     }
@@ -91,20 +92,16 @@ impl Deployer for BestModel {
             ));
         }
 
-        // The best candidate with a finite primary metric; ties keep the earlier one, since
-        // the host lists candidates best first by validation score.
-        let mut best: Option<(&ModelSummary, &Metric)> = None;
-        for candidate in &request.candidates {
-            let Some(m) = candidate.metric(metric_name) else {
-                continue;
-            };
-            if !m.value.is_finite() {
-                continue;
-            }
-            if best.is_none_or(|(_, b)| m.direction.better(m.value, b.value)) {
-                best = Some((candidate, m));
-            }
-        }
+        // The host lists candidates best first by validation (cross-validated) score, and that
+        // ranking decides: choosing among them by the held-out metric would make the held-out
+        // score a biased estimate of the chosen model. The held-out metric is the yardstick
+        // against the current deployment only. The first candidate with a finite primary metric
+        // is the pick.
+        let best: Option<(&ModelSummary, &Metric)> = request.candidates.iter().find_map(|c| {
+            c.metric(metric_name)
+                .filter(|m| m.value.is_finite())
+                .map(|m| (c, m))
+        });
         let Some((best, best_metric)) = best else {
             let available: Vec<&str> = request.candidates[0]
                 .metrics
@@ -231,7 +228,9 @@ mod tests {
     }
 
     #[test]
-    fn promotes_best_candidate_when_nothing_is_deployed() {
+    fn promotes_the_first_candidate_when_nothing_is_deployed() {
+        // The host's validation ranking decides, not the held-out metric: picking by the
+        // held-out rows would bias the score reported for them.
         let d = BestModel::decide(&request(
             vec![
                 model("a", Metric::maximize("roc_auc", 0.80)),
@@ -241,7 +240,7 @@ mod tests {
             "{}",
         ))
         .unwrap();
-        assert_eq!(d.action, Action::Promote("b".into()));
+        assert_eq!(d.action, Action::Promote("a".into()));
         assert_eq!(d.traffic_percent, 100);
         assert_eq!(d.mode, ServingMode::Rest);
     }
@@ -275,7 +274,7 @@ mod tests {
     fn respects_minimize_direction() {
         let rmse = |v| Metric::minimize("rmse", v);
         let mut req = request(
-            vec![model("worse", rmse(2.0)), model("better", rmse(1.0))],
+            vec![model("better", rmse(1.0)), model("worse", rmse(2.0))],
             Some(model("old", rmse(1.5))),
             "{}",
         );
