@@ -17,6 +17,10 @@ rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2 || rustup ta
 
 echo "==> building the first-party plugins (wasm32-wasip2 components)"
 bash scripts/build-plugins.sh "$target_dir/microlearn-plugins"
+echo "==> building the dashboard (served by microlearn serve at /)"
+# The CLI run below does not need it: without Node.js the binary is built anyway, and its
+# dashboard page says how to build the dashboard later.
+bash scripts/build-dashboard.sh || echo "warning: the dashboard was not built; microlearn serve will say how to build it" >&2
 echo "==> building the host (release)"
 cargo build --release -p microlearn --quiet
 bin="$target_dir/release/microlearn"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test suite: plugin components are built first (the host's tests load the real ones), then
 # the plugins' native unit tests, then the host workspace (unit, conformance, hostile-plugin and
-# end-to-end tests against ../shared/datasets).
+# end-to-end tests against ../shared/datasets), then the dashboard: its component tests and an
+# end-to-end run in headless Chromium against the real binary.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
@@ -16,8 +17,21 @@ echo "==> building the Python evaluator (componentize-py, in a venv under $targe
 bash plugins/evaluators/python-cost/build.sh "$target_dir/microlearn-python-plugins"
 echo "==> plugin unit tests (native)"
 cargo test --release --manifest-path plugins/Cargo.toml
+echo "==> building the dashboard (embedded into the binary)"
+bash scripts/build-dashboard.sh
 echo "==> building the microlearn binary the end-to-end suites drive"
 cargo build --release -p microlearn
 export MICROLEARN_BIN="$target_dir/release/microlearn"
 echo "==> host workspace tests"
 cargo test --release --workspace
+echo "==> dashboard component tests (vitest)"
+(cd dashboard && npm test --silent)
+echo "==> dashboard end-to-end (headless Chromium, real microlearn serve)"
+if [[ -n "${CHROMIUM_PATH:-}" ]] || command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then
+    node dashboard/e2e/run.mjs
+elif [[ -n "${CI:-}" ]]; then
+    echo "error: Chromium is not installed; CI must run the dashboard end-to-end test (.ci/run installs it)" >&2
+    exit 1
+else
+    echo "SKIPPED: the dashboard end-to-end test needs Chromium (apt-get install chromium, or set CHROMIUM_PATH)"
+fi

@@ -81,6 +81,15 @@ pub const ROUTES: &[Route] = &[
         None,
     ),
     r(
+        "get",
+        "/v1/me",
+        "service",
+        "The calling key: its tenant, whether it is an admin key, its public id",
+        Tenant,
+        200,
+        None,
+    ),
+    r(
         "post",
         "/v1/datasets",
         "datasets",

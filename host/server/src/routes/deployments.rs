@@ -46,6 +46,19 @@ fn find(app: &App, tenant: &str, name: &str) -> ApiResult<DeploymentRecord> {
 
 fn deployment_json(app: &App, tenant: &str, d: &DeploymentRecord) -> Value {
     let loaded = app.serving.get(tenant, &d.name);
+    // What a predict call takes, from the loaded bundle: the dashboard builds its try-it form
+    // from this, and clients can validate rows before sending them.
+    let input = loaded.as_ref().map(|s| {
+        let h = &s.model.header;
+        json!({
+            "model_id": s.model_id,
+            "kind": h.kind,
+            "task": h.task,
+            "target": h.target,
+            "labels": h.labels,
+            "columns": h.input_schema.columns,
+        })
+    });
     json!({
         "name": d.name,
         "model_id": d.model_id,
@@ -54,6 +67,7 @@ fn deployment_json(app: &App, tenant: &str, d: &DeploymentRecord) -> Value {
         "updated_at_ms": d.updated_at_ms,
         "loaded": loaded.as_ref().is_some_and(|s| s.model_id == d.model_id),
         "requests": app.serving.stats(tenant, &d.name).map_or(0, |s| s.requests.load(std::sync::atomic::Ordering::Relaxed)),
+        "input": input,
     })
 }
 

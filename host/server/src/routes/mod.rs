@@ -1,6 +1,7 @@
 //! The router: `/v1` resources, health, metrics, the OpenAPI document, and the layers every
 //! request passes (tracing, auth, metrics, timeouts, body limits).
 
+mod dashboard;
 mod datasets;
 mod deployments;
 mod models;
@@ -10,7 +11,7 @@ mod tenants;
 
 use crate::App;
 use crate::error::{ApiError, ApiResult, ProblemKind};
-use crate::extract::Admin;
+use crate::extract::{Admin, Caller};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Query, Request, State};
 use axum::http::{Method, header};
@@ -33,6 +34,7 @@ pub(crate) fn router(app: App) -> Router {
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))
         .route("/v1/openapi.json", get(openapi))
+        .route("/v1/me", get(me))
         .route(
             "/v1/datasets",
             get(datasets::list).post(datasets::upload).layer(uploads()),
@@ -106,7 +108,8 @@ pub(crate) fn router(app: App) -> Router {
         // Route layers run after routing, so they see the matched route template.
         .route_layer(from_fn_with_state(app.clone(), timeout))
         .route_layer(from_fn_with_state(app.clone(), crate::metrics::track))
-        .fallback(no_route)
+        // The dashboard (static files, client routes) answers GET/HEAD outside the API.
+        .fallback(dashboard::serve)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(app.config.max_json_bytes))
         .layer(from_fn_with_state(app.clone(), crate::auth::authenticate))
@@ -129,7 +132,7 @@ async fn timeout(State(app): State<App>, req: Request, next: Next) -> Response {
     }
 }
 
-async fn no_route(req: Request) -> ApiError {
+pub(crate) async fn no_route(req: Request) -> ApiError {
     ApiError::new(
         ProblemKind::NoRoute,
         format!(
@@ -149,6 +152,15 @@ async fn method_not_allowed(req: Request) -> ApiError {
 
 async fn health() -> impl IntoResponse {
     axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Who the key belongs to: the dashboard shows the tenant and uses this to check a key.
+async fn me(caller: Caller) -> impl IntoResponse {
+    axum::Json(serde_json::json!({
+        "tenant": caller.tenant,
+        "admin": caller.admin,
+        "key_id": caller.key_id,
+    }))
 }
 
 async fn metrics(State(app): State<App>, _admin: Admin) -> impl IntoResponse {

@@ -33,6 +33,7 @@ pub(crate) struct CreatePipeline {
     budget_secs: Option<f64>,
     seed: Option<u64>,
     max_trials: Option<usize>,
+    folds: Option<usize>,
     threads: Option<usize>,
     test_fraction: Option<f64>,
     validation_fraction: Option<f64>,
@@ -121,6 +122,7 @@ pub(crate) async fn create(
     c.budget_secs = req.budget_secs.unwrap_or(c.budget_secs);
     c.seed = req.seed.unwrap_or(c.seed);
     c.max_trials = req.max_trials;
+    c.folds = req.folds;
     c.threads = req.threads;
     c.test_fraction = req.test_fraction.unwrap_or(c.test_fraction);
     c.validation_fraction = req.validation_fraction.unwrap_or(c.validation_fraction);
@@ -236,26 +238,60 @@ pub(crate) fn find(app: &App, tenant: &str, id: &str) -> ApiResult<PipelineRecor
         .ok_or_else(|| ApiError::not_found("pipeline", id))
 }
 
+/// The list carries what an overview shows without a call per pipeline: stage timings (the
+/// dashboard's timeline), the dataset's name, the trial count and the best model's score.
 pub(crate) async fn list(State(app): State<App>, caller: Caller) -> ApiResult<Json<Value>> {
-    let all = app.store.tenant(&caller.tenant).pipelines()?;
-    let items: Vec<Value> = all
-        .iter()
-        .map(|p| {
-            json!({
-                "id": p.id,
-                "dataset_id": p.dataset_id,
-                "target": p.target,
-                "task": p.task,
-                "status": p.status.to_string(),
-                "best_model": p.best_model,
-                "deployment": p.deployment,
-                "error": p.error,
-                "created_at_ms": p.created_at_ms,
-                "updated_at_ms": p.updated_at_ms,
-            })
-        })
-        .collect();
+    let tenant = app.store.tenant(&caller.tenant);
+    let all = tenant.pipelines()?;
+    let mut dataset_names: std::collections::HashMap<String, Option<String>> =
+        std::collections::HashMap::new();
+    let mut items = Vec::with_capacity(all.len());
+    for p in &all {
+        let dataset_name = match dataset_names.get(&p.dataset_id) {
+            Some(n) => n.clone(),
+            None => {
+                let n = tenant.dataset(&p.dataset_id)?.map(|d| d.name);
+                dataset_names.insert(p.dataset_id.clone(), n.clone());
+                n
+            }
+        };
+        let best = match &p.best_model {
+            Some(id) => tenant.model(id)?.map(|m| best_json(&m)),
+            None => None,
+        };
+        items.push(json!({
+            "id": p.id,
+            "dataset_id": p.dataset_id,
+            "dataset_name": dataset_name,
+            "target": p.target,
+            "task": p.task,
+            "status": p.status.to_string(),
+            "terminal": p.status.is_terminal(),
+            "stages": p.stages,
+            "budget_secs": p.config.get("budget_secs"),
+            "trial_count": tenant.trial_count(&p.id)?,
+            "best_model": p.best_model,
+            "best": best,
+            "deployment": p.deployment,
+            "error": p.error,
+            "created_at_ms": p.created_at_ms,
+            "updated_at_ms": p.updated_at_ms,
+        }));
+    }
     Ok(Json(json!({ "pipelines": items })))
+}
+
+/// The best model's kind and its objective score, on validation and on the held-out rows.
+fn best_json(m: &microlearn_store::ModelRecord) -> Value {
+    let test = m.test_metrics.iter().find(|t| t.name == m.metric);
+    json!({
+        "model_id": m.id,
+        "kind": m.kind,
+        "metric": m.metric,
+        "direction": test.map(|t| t.direction),
+        "validation_score": m.validation_score,
+        "test_score": test.map(|t| t.value),
+    })
 }
 
 pub(crate) async fn get(

@@ -24,6 +24,7 @@ fn plugin_json(app: &App, tenant: &str, p: &microlearn_plugins::InstalledPlugin)
         "id": p.info.id,
         "kind": p.info.kind,
         "version": p.info.version,
+        "api": p.manifest.as_ref().map(|m| m.api.clone()),
         "description": p.info.description,
         "scope": scope,
         "sha256": p.sha256,
@@ -159,10 +160,6 @@ pub(crate) async fn get(
                 let schema = serde_json::from_str::<Value>(&p.info.config_schema)
                     .unwrap_or_else(|_| Value::String(p.info.config_schema.clone()));
                 o.insert("config_schema".into(), schema);
-                o.insert(
-                    "api".into(),
-                    json!(p.manifest.as_ref().map(|m| m.api.clone())),
-                );
             }
             v
         })
