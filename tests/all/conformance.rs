@@ -314,7 +314,8 @@ fn deployer_case(host: &PluginHost, id: &str) {
     let mut req = DeployRequest {
         task: Task::Binary,
         primary_metric: "roc_auc".into(),
-        candidates: vec![summary("m1", 0.90), summary("m2", 0.95)],
+        // The host lists candidates best first by validation score.
+        candidates: vec![summary("m2", 0.95), summary("m1", 0.90)],
         current: None,
         config: "{}".into(),
     };

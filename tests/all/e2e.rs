@@ -234,8 +234,8 @@ fn max_trials_with_a_seed_gives_identical_trials_and_leaderboards() {
     let dir = tempfile::tempdir().unwrap();
     let train = dataset("hpc_jobs.train.csv");
     let test = dataset("hpc_jobs.test.csv");
-    let run = |home: &str| {
-        let home = dir.path().join(home);
+    let run = |home_name: &str| {
+        let home = dir.path().join(home_name);
         let outcome = run_json(
             &home,
             &[
@@ -252,7 +252,15 @@ fn max_trials_with_a_seed_gives_identical_trials_and_leaderboards() {
                 "--budget",
                 "600",
                 "--out",
-                dir.path().join("h.mlbundle").to_str().unwrap(),
+                dir.path()
+                    .join(format!("{home_name}.mlbundle"))
+                    .to_str()
+                    .unwrap(),
+                "--predictions",
+                dir.path()
+                    .join(format!("{home_name}.csv"))
+                    .to_str()
+                    .unwrap(),
                 "--json",
             ],
         );
@@ -318,6 +326,24 @@ fn max_trials_with_a_seed_gives_identical_trials_and_leaderboards() {
     };
     assert_eq!(key(&a), key(&b));
     assert_eq!(board_a, board_b, "identical leaderboards");
+
+    // On this seed the greedy ensemble beats every single model out of fold: it leads the
+    // leaderboard, is deployed, and its bundle scores new rows exactly as the pipeline did.
+    assert_eq!(board_a[0].0, "ensemble", "{board_a:?}");
+    let scored = dir.path().join("scored.csv");
+    let out = microlearn(
+        &dir.path().join("a"),
+        &[
+            "predict",
+            "--model",
+            dir.path().join("a.mlbundle").to_str().unwrap(),
+            test.to_str().unwrap(),
+            "-o",
+            scored.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "predict failed: {}", stderr(&out));
+    assert_eq!(read_csv(&dir.path().join("a.csv")), read_csv(&scored));
 }
 
 #[test]
