@@ -4,9 +4,13 @@
 //! partitions that range in place (stable, so rows stay in ascending order and memory access stays
 //! mostly sequential). Only the smaller child's histogram is built; the larger one is the parent's
 //! minus the smaller's.
+//!
+//! In direct mode (forests) each node instead sums its own rows over the features it samples,
+//! and a small node does so from only the bins its rows touch ([`SparseBins`]): deep trees are
+//! mostly small nodes, whose cost must follow their rows, not the features' 256 bins.
 
 use crate::binning::BinnedMatrix;
-use crate::histogram::{self, Layout, Sums};
+use crate::histogram::{self, Layout, SparseBins, Sums};
 use crate::split::{self, SplitInfo, SplitParams, in_set, mix};
 use crate::tree::{Node, Tree};
 use std::cmp::Ordering;
@@ -23,8 +27,8 @@ pub(crate) struct TreeParams {
     /// Share of the tree's features each node may split on (random forests' `max_features`);
     /// 1 tries them all.
     pub feature_fraction_bynode: f64,
-    /// Build every node's histogram from its own rows, for the features it samples only,
-    /// instead of keeping parents' histograms for the subtraction trick. Deep trees with few
+    /// Sum every node's bins from its own rows, for the features it samples only, instead of
+    /// keeping parents' histograms for the subtraction trick. Deep trees with few
     /// rows per node and per-node feature sampling (forests) are then O(rows × sampled features)
     /// per level rather than O(bins × all features) per node.
     pub direct: bool,
@@ -61,6 +65,15 @@ pub(crate) struct Grower<'a> {
     tree_seed: u64,
     nodes_seen: u64,
     node_features: Vec<usize>,
+    /// Per-feature hashes while a node samples its features, and a copy to select in.
+    feature_keys: Vec<u64>,
+    select_keys: Vec<u64>,
+    /// Bin sums of one feature over a small node's rows (direct mode).
+    sparse: SparseBins,
+    /// Whether every hessian of the current tree is 1 (forests), which `sparse` need not add.
+    unit_hess: bool,
+    /// A categorical feature's full slots for `split::best_categorical`, filled from `sparse`.
+    cat_hist: Vec<Sums>,
     /// Histograms held by leaves waiting to split, and the most that may be: deep trees (random
     /// forests) would otherwise hold one per leaf. Past the cap a leaf keeps only its best
     /// split, and its children's histograms are built from rows instead of by subtraction.
@@ -70,6 +83,17 @@ pub(crate) struct Grower<'a> {
 
 /// Memory the pending leaves' histograms may hold per grower.
 const HIST_CACHE_BYTES: usize = 64 << 20;
+
+/// In direct mode, nodes with fewer rows than this find their split from the bins their rows
+/// touch ([`SparseBins`]) instead of from a histogram; bigger nodes touch most bins anyway, and
+/// a histogram lets their features be summed in parallel.
+const SPARSE_MAX_ROWS: usize = 4096;
+
+/// Up to this many features, a node's feature sample is found by counting ranks.
+const SMALL_SELECT: usize = 64;
+
+/// `sqrt(2^53)`, rounded down: integers up to this magnitude square exactly in an `f64`.
+const EXACT_SQUARE_MAX: f64 = 94_906_265.0;
 
 /// A leaf in the best-first queue.
 #[derive(Debug, Clone, Copy)]
@@ -113,6 +137,11 @@ impl<'a> Grower<'a> {
             tree_seed: 0,
             nodes_seen: 0,
             node_features: Vec::new(),
+            feature_keys: Vec::new(),
+            select_keys: Vec::new(),
+            sparse: SparseBins::new(),
+            unit_hess: false,
+            cat_hist: Vec::new(),
             held_hists: 0,
             max_held_hists: {
                 let bytes = Layout::new(binned).total() * std::mem::size_of::<Sums>();
@@ -145,18 +174,41 @@ impl<'a> Grower<'a> {
             return (node_seed, None);
         }
         // Keep the `keep` features with the smallest hash: a uniform sample that needs no RNG
-        // state and does not depend on the order of `features`.
+        // state and does not depend on the order of `features`. `mix` is a bijection of the
+        // feature for a fixed seed, so the hashes are distinct and the sample is exactly the
+        // features whose hash is at most the `keep`-th smallest; filtering `features` by it
+        // keeps them ascending. Each hash is computed once, not once per comparison.
+        let keys = &mut self.feature_keys;
+        keys.clear();
+        keys.extend(features.iter().map(|&j| mix(node_seed, j as u64)));
+        let cut = if keys.len() <= SMALL_SELECT {
+            // The key with exactly `keep - 1` keys below it, found by counting: for the few
+            // features of most tables this beats a selection's data-dependent branches, and it
+            // runs once per node, of which small trees have thousands.
+            keys.iter()
+                .copied()
+                .find(|&k| keys.iter().filter(|&&o| o < k).count() == keep - 1)
+                .expect("distinct keys have every rank")
+        } else {
+            let select = &mut self.select_keys;
+            select.clear();
+            select.extend_from_slice(keys);
+            *select.select_nth_unstable(keep - 1).1
+        };
         let mut chosen = std::mem::take(&mut self.node_features);
         chosen.clear();
-        chosen.extend_from_slice(features);
-        chosen.select_nth_unstable_by_key(keep - 1, |&j| mix(node_seed, j as u64));
-        chosen.truncate(keep);
-        chosen.sort_unstable();
+        chosen.extend(
+            features
+                .iter()
+                .zip(keys.iter())
+                .filter(|&(_, &k)| k <= cut)
+                .map(|(&j, _)| j),
+        );
         (node_seed, Some(chosen))
     }
 
-    /// Best split of the leaf holding `indices[start..end]`, from a histogram of only the
-    /// features this node samples, built from its rows (direct mode).
+    /// Best split of the leaf holding `indices[start..end]`, from the bins of only the features
+    /// this node samples, summed over its rows (direct mode).
     fn direct_split(
         &mut self,
         (start, end): (usize, usize),
@@ -165,6 +217,12 @@ impl<'a> Grower<'a> {
         hess: &[f32],
         sums: &Sums,
     ) -> Option<SplitInfo> {
+        self.gather(start, end, grad, hess);
+        if self.uniform_node(start, end) {
+            // Consume the node's seed all the same, so later nodes sample as before.
+            self.nodes_seen += 1;
+            return None;
+        }
         let (node_seed, chosen) = self.sample_features(features);
         // Without sampling, the node's list is all of `features`, copied into the reused buffer
         // rather than a fresh allocation per node.
@@ -174,12 +232,80 @@ impl<'a> Grower<'a> {
             all.extend_from_slice(features);
             all
         });
-        let hist = self.build_hist(start, end, &feats, grad, hess);
-        let p = self.params;
-        let best = split::best_split(&hist, &self.layout, &feats, sums, &p.split, node_seed);
-        self.free_hists.push(hist);
+        let best = if end - start < SPARSE_MAX_ROWS {
+            self.sparse_split(start, end, &feats, sums, node_seed)
+        } else {
+            let mut hist = self.take_hist();
+            self.build_gathered(&mut hist, start, end, &feats);
+            let p = self.params;
+            let best = split::best_split(&hist, &self.layout, &feats, sums, &p.split, node_seed);
+            self.free_hists.push(hist);
+            best
+        };
         self.node_features = feats;
         best
+    }
+
+    /// [`split::best_split`] for the gathered rows `start..end` over `feats`, with each
+    /// feature's sums taken from only the bins its rows touch: the same splits, at a cost that
+    /// follows the node's rows rather than the features' bins.
+    fn sparse_split(
+        &mut self,
+        start: usize,
+        end: usize,
+        feats: &[usize],
+        parent: &Sums,
+        node_seed: u64,
+    ) -> Option<SplitInfo> {
+        let p = self.params.split;
+        let rows = &self.indices[start..end];
+        let g = &self.ordered_g[start..end];
+        let h = (!self.unit_hess).then(|| &self.ordered_h[start..end]);
+        let mut best = None;
+        for &j in feats {
+            let slots = self.binned.n_slots(j);
+            self.sparse
+                .accumulate(slots, self.binned.column(j), rows, g, h);
+            let present = &self.sparse.present;
+            let found = match self.layout.other_bin[j] {
+                None => {
+                    split::best_for_feature_sparse(present, slots - 1, j, parent, &p, node_seed)
+                }
+                // Categorical splits order and group the categories; they get the full slots.
+                Some(other) => {
+                    self.cat_hist.clear();
+                    self.cat_hist.resize(slots, Sums::default());
+                    for &(b, s) in present {
+                        self.cat_hist[usize::from(b)] = s;
+                    }
+                    split::best_categorical(&self.cat_hist, j, other, parent, &p)
+                }
+            };
+            best = split::pick(best, found);
+        }
+        best
+    }
+
+    /// Whether the gathered rows `start..end` provably have no split: all share one integral
+    /// gradient and a unit hessian (a pure node of a forest's class-indicator tree, or a
+    /// constant integer target) and there is no regularisation. Every sum over such rows is an
+    /// exact integer below 2^53, so every numeric split's gain is exactly `0` (the two sides'
+    /// `a·g²` and `b·g²` add up to the parent's `(a+b)·g²`) and never exceeds a non-negative
+    /// `min_gain_to_split`; categorical gains, with their extra L2 term, are negative. The
+    /// split search would return `None`, so it is skipped.
+    fn uniform_node(&self, start: usize, end: usize) -> bool {
+        let sp = &self.params.split;
+        if sp.lambda_l1 != 0.0 || sp.lambda_l2 != 0.0 || sp.min_gain_to_split < 0.0 {
+            return false;
+        }
+        let (g, h) = (&self.ordered_g[start..end], &self.ordered_h[start..end]);
+        let Some(&g0) = g.first() else {
+            return false;
+        };
+        g0.fract() == 0.0
+            && (end - start) as f64 * f64::from(g0.abs()) <= EXACT_SQUARE_MAX
+            && g.iter().all(|&v| v == g0)
+            && h.iter().all(|&v| v == 1.0)
     }
 
     /// Rows of leaf `l` of the last grown tree.
@@ -203,12 +329,27 @@ impl<'a> Grower<'a> {
         hess: &[f32],
     ) -> Vec<Sums> {
         let mut hist = self.take_hist();
-        for (k, &r) in self.indices[start..end].iter().enumerate() {
-            self.ordered_g[start + k] = grad[r as usize];
-            self.ordered_h[start + k] = hess[r as usize];
+        self.gather(start, end, grad, hess);
+        self.build_gathered(&mut hist, start, end, features);
+        hist
+    }
+
+    /// Copies the gradients of rows `indices[start..end]` into `ordered_*[start..end]`, so the
+    /// histogram loops read them sequentially.
+    fn gather(&mut self, start: usize, end: usize, grad: &[f32], hess: &[f32]) {
+        let rows = &self.indices[start..end];
+        let og = &mut self.ordered_g[start..end];
+        let oh = &mut self.ordered_h[start..end];
+        for ((&r, g), h) in rows.iter().zip(og).zip(oh) {
+            *g = grad[r as usize];
+            *h = hess[r as usize];
         }
+    }
+
+    /// Fills `hist` for `features` from the gathered rows `start..end`.
+    fn build_gathered(&self, hist: &mut [Sums], start: usize, end: usize, features: &[usize]) {
         histogram::build(
-            &mut hist,
+            hist,
             &self.layout,
             self.binned,
             features,
@@ -216,7 +357,6 @@ impl<'a> Grower<'a> {
             &self.ordered_g[start..end],
             &self.ordered_h[start..end],
         );
-        hist
     }
 
     fn can_split(&self, depth: i64, n: u32) -> bool {
@@ -235,6 +375,7 @@ impl<'a> Grower<'a> {
         seed: u64,
     ) -> Tree {
         let p = self.params;
+        debug_assert!(features.is_sorted(), "features must be ascending");
         self.tree_seed = seed;
         self.nodes_seen = 0;
         self.held_hists = 0;
@@ -243,9 +384,11 @@ impl<'a> Grower<'a> {
         self.ordered_g.resize(rows.len(), 0.0);
         self.ordered_h.resize(rows.len(), 0.0);
         let mut root_sums = Sums::default();
+        self.unit_hess = true;
         for &r in rows {
             root_sums.g += f64::from(grad[r as usize]);
             root_sums.h += f64::from(hess[r as usize]);
+            self.unit_hess &= hess[r as usize] == 1.0;
         }
         root_sums.n = rows.len() as u32;
 
@@ -450,35 +593,57 @@ impl<'a> Grower<'a> {
 
     /// Stable in-place partition of `indices[start..end]` by the split; returns the first right row.
     fn partition(&mut self, start: usize, end: usize, info: &SplitInfo) -> usize {
-        let col = self.binned.column(info.feature);
         let missing = self.binned.mappers[info.feature].missing_bin();
         let (bin, default_left) = (info.bin, info.default_left);
-        // A categorical split as a 256-entry table of sides, so both kinds share one loop.
-        let mut table = [false; 256];
-        for (b, side) in table.iter_mut().enumerate() {
-            *side = if b == missing as usize {
-                default_left
-            } else if let Some(set) = &info.cat_left {
-                in_set(set, b as u8)
-            } else {
-                b <= bin as usize
-            };
+        match &info.cat_left {
+            // A categorical split as a 256-entry table of sides.
+            Some(set) => {
+                let mut table = [false; 256];
+                for (b, side) in table.iter_mut().enumerate() {
+                    *side = if b == missing as usize {
+                        default_left
+                    } else {
+                        in_set(set, b as u8)
+                    };
+                }
+                self.partition_by(start, end, info.feature, |b| table[usize::from(b)])
+            }
+            // A numeric split compares directly: small nodes are too many to fill a table each.
+            // The missing bin lies above every value bin, so `b <= bin` never sends it left.
+            None => self.partition_by(start, end, info.feature, |b| {
+                (b <= bin) | (default_left & (b == missing))
+            }),
         }
+    }
+
+    /// Stable in-place partition of `indices[start..end]` by whether `left(bin of feature)`.
+    #[inline]
+    fn partition_by(
+        &mut self,
+        start: usize,
+        end: usize,
+        feature: usize,
+        left: impl Fn(u8) -> bool,
+    ) -> usize {
+        let col = self.binned.column(feature);
         // Branch-free: every row is written to both sides and only the matching cursor advances,
         // so the left/right coin flip never costs a misprediction. `w <= i` always, so writing
         // `indices[w]` never clobbers a row not yet read.
         self.scratch.resize(end - start, 0);
-        let mut w = start;
+        // Local slices, so the loop keeps their pointers in registers.
+        let rows = &mut self.indices[start..end];
+        let right = &mut self.scratch[..];
+        let mut w = 0;
         let mut s = 0;
-        for i in start..end {
-            let r = self.indices[i];
-            let left = table[col[r as usize] as usize];
-            self.indices[w] = r;
-            self.scratch[s] = r;
-            w += usize::from(left);
-            s += usize::from(!left);
+        for i in 0..rows.len() {
+            let r = rows[i];
+            let go_left = left(col[r as usize]);
+            rows[w] = r;
+            right[s] = r;
+            w += usize::from(go_left);
+            s += usize::from(!go_left);
         }
-        self.indices[w..end].copy_from_slice(&self.scratch[..s]);
-        w
+        rows[w..].copy_from_slice(&right[..s]);
+        start + w
     }
 }

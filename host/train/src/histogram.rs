@@ -181,6 +181,109 @@ fn build_feature(out: &mut [Sums], col: &[u8], rows: &[u32], grad: &[f32], hess:
 /// Up to this many slots a feature's histogram is filled in place (see `build_feature`).
 const SMALL_FEATURE_SLOTS: usize = 32;
 
+/// One feature's bin sums over a small node's rows, without a full histogram.
+///
+/// Deep forest trees have thousands of nodes of a few rows each. A histogram costs every such
+/// node and feature a clear, merge and split scan of all (up to 256) slots, work proportional
+/// to bins rather than rows. This accumulator keeps its slots zeroed between uses, records which
+/// bins the rows touch in a bitmap, and hands back (and clears) only those: the cost is
+/// proportional to the node's rows.
+///
+/// The sums are bit-identical to [`build`]'s: rows go into the same interleaved lanes (four for
+/// features with at most [`SMALL_FEATURE_SLOTS`] slots, two otherwise, the leftover rows into
+/// lane 0) and lanes merge in the same order, so float rounding is the same.
+pub(crate) struct SparseBins {
+    /// `acc[lane][bin]`, all zero between calls.
+    acc: Box<[[Sums; 256]; 4]>,
+    /// The touched bins of the last [`SparseBins::accumulate`], ascending (the missing bin, the
+    /// feature's last slot, comes last when present).
+    pub present: Vec<(u8, Sums)>,
+}
+
+impl SparseBins {
+    pub fn new() -> SparseBins {
+        SparseBins {
+            acc: Box::new([[Sums::default(); 256]; 4]),
+            present: Vec::with_capacity(256),
+        }
+    }
+
+    /// Sums feature column `col` (with `n_slots` slots) over `rows` and their ordered gradients
+    /// (`grad[k]` belongs to `rows[k]`) into `self.present`. `hess: None` means every hessian is
+    /// 1 (forests): a bin's hessian sum is then its row count, exactly as adding the ones gives,
+    /// and the loop skips reading and adding them.
+    pub fn accumulate(
+        &mut self,
+        n_slots: usize,
+        col: &[u8],
+        rows: &[u32],
+        grad: &[f32],
+        hess: Option<&[f32]>,
+    ) {
+        match (n_slots <= SMALL_FEATURE_SLOTS, hess) {
+            (true, Some(h)) => self.accumulate_lanes::<4, true>(col, rows, grad, h),
+            (false, Some(h)) => self.accumulate_lanes::<2, true>(col, rows, grad, h),
+            (true, None) => self.accumulate_lanes::<4, false>(col, rows, grad, grad),
+            (false, None) => self.accumulate_lanes::<2, false>(col, rows, grad, grad),
+        }
+    }
+
+    /// `L` lanes; `HESS`: whether to add `hess` (else every hessian is 1 and `hess` is unread).
+    fn accumulate_lanes<const L: usize, const HESS: bool>(
+        &mut self,
+        col: &[u8],
+        rows: &[u32],
+        grad: &[f32],
+        hess: &[f32],
+    ) {
+        // One touched-bitmap per lane, so consecutive rows do not wait on each other's update.
+        let mut touched = [[0u64; 4]; L];
+        let acc = &mut *self.acc;
+        let mut add = |lane: usize, r: u32, g: f32, h: f32| {
+            let b = col[r as usize];
+            let s = &mut acc[lane][usize::from(b)];
+            s.g += f64::from(g);
+            if HESS {
+                s.h += f64::from(h);
+            }
+            s.n += 1;
+            touched[lane][usize::from(b >> 6)] |= 1 << (b & 63);
+        };
+        let mut rg = rows
+            .chunks_exact(L)
+            .zip(grad.chunks_exact(L))
+            .zip(hess.chunks_exact(L));
+        for ((r, g), h) in &mut rg {
+            for k in 0..L {
+                add(k, r[k], g[k], h[k]);
+            }
+        }
+        let done = rows.len() / L * L;
+        for ((&r, &g), &h) in rows[done..].iter().zip(&grad[done..]).zip(&hess[done..]) {
+            add(0, r, g, h);
+        }
+        self.present.clear();
+        for w in 0..4 {
+            let mut bits = touched.iter().fold(0, |m, t| m | t[w]);
+            while bits != 0 {
+                let b = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                // Lane 0 first, then the others in order, as `build_feature` merges them.
+                let mut s = acc[0][b];
+                acc[0][b] = Sums::default();
+                for lane in &mut acc[1..L] {
+                    s.add(&lane[b]);
+                    lane[b] = Sums::default();
+                }
+                if !HESS {
+                    s.h = f64::from(s.n);
+                }
+                self.present.push((b as u8, s));
+            }
+        }
+    }
+}
+
 /// `larger = parent - smaller` for `features`, in place on the parent's buffer.
 pub(crate) fn subtract(parent: &mut [Sums], smaller: &[Sums], layout: &Layout, features: &[usize]) {
     for &j in features {
@@ -189,6 +292,64 @@ pub(crate) fn subtract(parent: &mut [Sums], smaller: &[Sums], layout: &Layout, f
             p.g -= s.g;
             p.h -= s.h;
             p.n -= s.n;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::split::mix;
+
+    /// `SparseBins` must give exactly `build_feature`'s non-empty bins, on features with few
+    /// slots (four lanes) and many (two lanes), with general and unit hessians, for node sizes
+    /// that do and do not fill the lanes evenly, and again after reuse (its slots were reset).
+    #[test]
+    fn sparse_bins_equal_the_histogram() {
+        let mut sparse = SparseBins::new();
+        for case in 0..600u64 {
+            let r = |i: u64| mix(case, i);
+            let slots = [2, 5, 32, 33, 100, 256][(r(0) % 6) as usize];
+            let n_rows = 300;
+            let col: Vec<u8> = (0..n_rows)
+                .map(|i| (r(10 + i) % slots as u64) as u8)
+                .collect();
+            let len = (r(1) % 40) as usize;
+            let rows: Vec<u32> = (0..len as u64)
+                .map(|k| (r(1000 + k) % n_rows) as u32)
+                .collect();
+            let grad: Vec<f32> = (0..len as u64)
+                .map(|k| (r(2000 + k) % 2001) as f32 / 137.0 - 7.0)
+                .collect();
+            let unit = r(2) % 2 == 0;
+            let hess: Vec<f32> = (0..len as u64)
+                .map(|k| {
+                    if unit {
+                        1.0
+                    } else {
+                        (r(3000 + k) % 100) as f32 / 31.0
+                    }
+                })
+                .collect();
+            let mut dense = vec![Sums::default(); slots];
+            build_feature(&mut dense, &col, &rows, &grad, &hess);
+            sparse.accumulate(slots, &col, &rows, &grad, (!unit).then_some(&hess[..]));
+            let expected: Vec<(u8, Sums)> = dense
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.n > 0)
+                .map(|(b, s)| (b as u8, *s))
+                .collect();
+            assert_eq!(sparse.present.len(), expected.len(), "case {case}");
+            for (a, e) in sparse.present.iter().zip(&expected) {
+                assert_eq!(a.0, e.0, "case {case}");
+                assert_eq!(
+                    (a.1.g.to_bits(), a.1.h.to_bits(), a.1.n),
+                    (e.1.g.to_bits(), e.1.h.to_bits(), e.1.n),
+                    "case {case} bin {}",
+                    a.0
+                );
+            }
         }
     }
 }

@@ -12,12 +12,16 @@
 //! - Search spaces are narrowed (never widened) to what the data and budget can use: fewer
 //!   boosting rounds for tight budgets or huge data, `min_data_in_leaf` scaled with rows,
 //!   smaller trees for tiny data, low-impact dimensions dropped when the budget is tight.
-//! - Warm starts are known-good configurations, clamped into the catalogue's domains and
-//!   limited to parameter names the catalogue declares.
+//! - Warm starts, tried before any sampled configuration, are a zero-shot portfolio learned
+//!   offline from public datasets (`src/portfolio.json`; method and numbers in `PORTFOLIO.md`):
+//!   an ordered list of strong configurations per kind, clamped into the narrowed domains and
+//!   limited to parameter names the space declares. Tight budgets and huge data still cap tree
+//!   counts and MLP epochs, and forests on big data sample rows per tree.
 //!
 //! It works with any catalogue and fails with `Unsupported` only if no kind supports the task.
 
 mod rules;
+mod shipped;
 
 use microlearn_sdk::config;
 use microlearn_sdk::prelude::*;
@@ -88,11 +92,12 @@ impl Selector for Portfolio {
             )));
         }
         let profile = rules::Profile::new(request);
+        let shipped = shipped::Shipped::load()?;
         let mut ranked: Vec<(f64, usize, Candidate)> = usable
             .iter()
             .enumerate()
             .map(|(order, kind)| {
-                let (score, candidate) = rules::propose(kind, &profile);
+                let (score, candidate) = rules::propose(kind, &profile, &shipped);
                 (score, order, candidate)
             })
             .collect();

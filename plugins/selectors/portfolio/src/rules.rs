@@ -1,5 +1,9 @@
 //! The rules: a profile of the dataset and budget, and a proposal per model kind.
+//!
+//! Warm starts come from the learned portfolio ([`Shipped`]); the rules fit them to the search
+//! space they build for this dataset and budget.
 
+use crate::shipped::{Config, Shipped};
 use microlearn_sdk::prelude::*;
 
 /// What the rules look at.
@@ -50,14 +54,29 @@ impl Profile {
 }
 
 /// A score (higher ranks first) and the candidate for one usable kind.
-pub(crate) fn propose(kind: &ModelKind, p: &Profile) -> (f64, Candidate) {
+pub(crate) fn propose(kind: &ModelKind, p: &Profile, shipped: &Shipped) -> (f64, Candidate) {
+    let configs = shipped.configs(&kind.name);
     match kind.name.as_str() {
-        "gbdt" => gbdt(kind, p),
-        "linear" => linear(kind, p),
-        "random_forest" | "extra_trees" => forest(kind, p),
-        "knn" => knn(kind, p),
-        "mlp" => mlp(kind, p),
+        "gbdt" => gbdt(kind, p, configs),
+        "linear" => linear(kind, p, configs),
+        "random_forest" | "extra_trees" => forest(kind, p, configs),
+        "knn" => knn(kind, p, configs),
+        "mlp" => mlp(kind, p, configs),
         _ => unknown(kind, p),
+    }
+}
+
+/// Lower `name` to at most `max` in every config that sets it: the budget-aware caps the rules
+/// keep on top of the learned portfolio (it was learned without a time limit).
+fn cap_int(configs: &mut [Config], name: &str, max: i64) {
+    for config in configs {
+        for (n, v) in config.iter_mut() {
+            if n == name
+                && let ParamValue::Int(x) = v
+            {
+                *x = (*x).min(max);
+            }
+        }
     }
 }
 
@@ -67,7 +86,7 @@ const KNN_MAX_ROWS: u64 = 50_000;
 
 /// Random forests and extra trees: strong, low-variance second opinions that ensemble well with
 /// boosted trees; little worth searching beyond tree count and split randomness.
-fn forest(kind: &ModelKind, p: &Profile) -> (f64, Candidate) {
+fn forest(kind: &ModelKind, p: &Profile, mut configs: Vec<Config>) -> (f64, Candidate) {
     let extra = kind.name == "extra_trees";
     let mut reasons = vec![if extra {
         "extremely randomised trees: a smooth, fast averaging ensemble".to_string()
@@ -96,20 +115,21 @@ fn forest(kind: &ModelKind, p: &Profile) -> (f64, Candidate) {
             _ => Some(s.clone()),
         })
         .collect();
-    let n_trees = if p.tight || p.huge { 100 } else { 200 };
-    let configs = vec![
-        vec![
-            ("n_trees", ParamValue::Int(n_trees)),
-            ("min_data_in_leaf", ParamValue::Int(1)),
-            ("max_samples", ParamValue::Float(0.1)),
-        ],
-        vec![
-            ("n_trees", ParamValue::Int(n_trees)),
-            ("max_features", ParamValue::Choice("half".into())),
-            ("min_data_in_leaf", ParamValue::Int(3)),
-            ("max_samples", ParamValue::Float(0.2)),
-        ],
-    ];
+    // Deep trees on a tight budget or on huge data: fewer of them, so a warm start ends in time.
+    if p.tight || p.huge {
+        cap_int(&mut configs, "n_trees", 100);
+    }
+    // The portfolio was learned on at most 8 000 rows, where every tree sees all of them; on
+    // big data (the only case where `max_samples` is searched) the warm starts draw bootstrap
+    // samples of 10% and 20% of the rows instead, as these rules always did.
+    if space.iter().any(|s| s.name == "max_samples") {
+        for (i, config) in configs.iter_mut().enumerate() {
+            if !config.iter().any(|(n, _)| n == "max_samples") {
+                let fraction = if i == 0 { 0.1 } else { 0.2 };
+                config.push(("max_samples".into(), ParamValue::Float(fraction)));
+            }
+        }
+    }
     let candidate = Candidate {
         kind: kind.name.clone(),
         budget_share: share,
@@ -122,7 +142,7 @@ fn forest(kind: &ModelKind, p: &Profile) -> (f64, Candidate) {
 
 /// k-nearest neighbours: only for small data, where a local method can beat global models on
 /// smooth, low-dimensional problems.
-fn knn(kind: &ModelKind, p: &Profile) -> (f64, Candidate) {
+fn knn(kind: &ModelKind, p: &Profile, configs: Vec<Config>) -> (f64, Candidate) {
     let (score, share, reason) = if p.rows > KNN_MAX_ROWS || p.width > 200 {
         (
             0.1,
@@ -148,10 +168,6 @@ fn knn(kind: &ModelKind, p: &Profile) -> (f64, Candidate) {
             _ => s.clone(),
         })
         .collect();
-    let configs = vec![vec![
-        ("n_neighbors", ParamValue::Int(15)),
-        ("weights", ParamValue::Choice("distance".into())),
-    ]];
     let candidate = Candidate {
         kind: kind.name.clone(),
         budget_share: share,
@@ -164,7 +180,7 @@ fn knn(kind: &ModelKind, p: &Profile) -> (f64, Candidate) {
 
 /// Multilayer perceptron: a different inductive bias from trees, worth a small share when there
 /// are enough rows to fit it; more on a GPU.
-fn mlp(kind: &ModelKind, p: &Profile) -> (f64, Candidate) {
+fn mlp(kind: &ModelKind, p: &Profile, mut configs: Vec<Config>) -> (f64, Candidate) {
     let mut reasons = vec!["a neural network adds diversity to tree ensembles".to_string()];
     let (mut score, mut share): (f64, f64) = (0.45, 0.1);
     if p.gpus > 0 {
@@ -196,14 +212,10 @@ fn mlp(kind: &ModelKind, p: &Profile) -> (f64, Candidate) {
             _ => Some(s.clone()),
         })
         .collect();
-    let epochs = if p.tight { 20 } else { 60 };
-    let configs = vec![vec![
-        ("hidden_layers", ParamValue::Int(2)),
-        ("hidden_units", ParamValue::Int(128)),
-        ("learning_rate", ParamValue::Float(1e-3)),
-        ("epochs", ParamValue::Int(epochs)),
-        ("batch_size", ParamValue::Int(256)),
-    ]];
+    // A tight CPU budget allows only short training.
+    if p.tight {
+        cap_int(&mut configs, "epochs", 20);
+    }
     let candidate = Candidate {
         kind: kind.name.clone(),
         budget_share: share,
@@ -214,7 +226,7 @@ fn mlp(kind: &ModelKind, p: &Profile) -> (f64, Candidate) {
     (score, candidate)
 }
 
-fn gbdt(kind: &ModelKind, p: &Profile) -> (f64, Candidate) {
+fn gbdt(kind: &ModelKind, p: &Profile, configs: Vec<Config>) -> (f64, Candidate) {
     let mut reasons =
         vec!["gradient-boosted trees are the strongest default on tabular data".to_string()];
     let mut score = 1.0;
@@ -281,49 +293,9 @@ fn gbdt(kind: &ModelKind, p: &Profile) -> (f64, Candidate) {
         ));
     }
 
-    let early = ("early_stopping_rounds", ParamValue::Int(50));
-    let mut configs = vec![
-        vec![
-            ("num_leaves", ParamValue::Int(31)),
-            ("learning_rate", ParamValue::Float(0.1)),
-            ("n_rounds", ParamValue::Int(200)),
-            ("min_data_in_leaf", ParamValue::Int(20)),
-            ("feature_fraction", ParamValue::Float(0.9)),
-            ("bagging_fraction", ParamValue::Float(0.9)),
-            early.clone(),
-        ],
-        vec![
-            ("num_leaves", ParamValue::Int(31)),
-            ("learning_rate", ParamValue::Float(0.05)),
-            ("n_rounds", ParamValue::Int(500)),
-            ("min_data_in_leaf", ParamValue::Int(20)),
-            ("feature_fraction", ParamValue::Float(0.8)),
-            ("bagging_fraction", ParamValue::Float(0.8)),
-            ("lambda_l2", ParamValue::Float(1.0)),
-            early.clone(),
-        ],
-    ];
-    if p.rows < 10_000 {
-        configs.push(vec![
-            ("num_leaves", ParamValue::Int(15)),
-            ("max_depth", ParamValue::Int(6)),
-            ("learning_rate", ParamValue::Float(0.05)),
-            ("n_rounds", ParamValue::Int(300)),
-            ("min_data_in_leaf", ParamValue::Int(5)),
-            ("lambda_l2", ParamValue::Float(1.0)),
-            early,
-        ]);
-    } else {
-        configs.push(vec![
-            ("num_leaves", ParamValue::Int(127)),
-            ("learning_rate", ParamValue::Float(0.05)),
-            ("n_rounds", ParamValue::Int(500)),
-            ("min_data_in_leaf", ParamValue::Int(100)),
-            ("feature_fraction", ParamValue::Float(0.7)),
-            ("bagging_fraction", ParamValue::Float(0.8)),
-            early,
-        ]);
-    }
+    // The learned portfolio, in order. Tight budgets and huge data need no special configs:
+    // clamping into the narrowed space caps the rounds, raises the learning rate and scales
+    // `min_data_in_leaf` with the rows.
     let candidate = Candidate {
         kind: kind.name.clone(),
         budget_share: share,
@@ -334,7 +306,7 @@ fn gbdt(kind: &ModelKind, p: &Profile) -> (f64, Candidate) {
     (score, candidate)
 }
 
-fn linear(kind: &ModelKind, p: &Profile) -> (f64, Candidate) {
+fn linear(kind: &ModelKind, p: &Profile, configs: Vec<Config>) -> (f64, Candidate) {
     let mut score = 0.6;
     let mut share = 0.3;
     let mut reasons = Vec::new();
@@ -355,20 +327,6 @@ fn linear(kind: &ModelKind, p: &Profile) -> (f64, Candidate) {
     } else {
         reasons.push("a fast, regularised baseline that ensembles well with trees".into());
     }
-    let configs = vec![
-        vec![
-            ("alpha", ParamValue::Float(1.0)),
-            ("l1_ratio", ParamValue::Float(0.0)),
-        ],
-        vec![
-            ("alpha", ParamValue::Float(0.1)),
-            ("l1_ratio", ParamValue::Float(0.15)),
-        ],
-        vec![
-            ("alpha", ParamValue::Float(0.01)),
-            ("l1_ratio", ParamValue::Float(0.5)),
-        ],
-    ];
     // Solver settings are not model choices: searching them only finds unconverged fits.
     let space: Vec<ParamSpec> = kind
         .params
@@ -493,16 +451,16 @@ pub(crate) fn fit_value(domain: &ParamDomain, value: &ParamValue) -> Option<Para
     }
 }
 
-/// Keep only the parameters the space declares, fitted to its domains; drop duplicates and
-/// configurations left empty.
-fn warm_starts(space: &[ParamSpec], configs: &[Vec<(&str, ParamValue)>]) -> Vec<Vec<Param>> {
+/// Keep only the parameters the space declares, fitted to its domains; drop duplicates (two
+/// configs can clamp to the same one) and configurations left empty.
+pub(crate) fn warm_starts(space: &[ParamSpec], configs: &[Config]) -> Vec<Vec<Param>> {
     let mut out: Vec<Vec<Param>> = Vec::new();
     for config in configs {
         let params: Vec<Param> = config
             .iter()
             .filter_map(|(name, value)| {
-                let spec = space.iter().find(|s| s.name == *name)?;
-                Some(Param::new(*name, fit_value(&spec.domain, value)?))
+                let spec = space.iter().find(|s| &s.name == name)?;
+                Some(Param::new(name.clone(), fit_value(&spec.domain, value)?))
             })
             .collect();
         if !params.is_empty() && !out.contains(&params) {
