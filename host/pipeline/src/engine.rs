@@ -1586,14 +1586,16 @@ fn build_validation(
             oof_true: y_true(train_y, &all_rows(train_y)),
         };
     }
-    let split =
-        microlearn_data::stratified_split(train_y, config.validation_fraction, config.seed + 1);
-    // The fit rows in a seeded order; each rung fits on a prefix, so smaller rungs' rows are
-    // subsets of larger ones. Under memory pressure the largest rung is itself a sample.
-    let mut order = split.train.clone();
-    let keep = microlearn_data::sample_rows(order.len(), order.len(), config.seed + 2);
-    order = keep.iter().map(|&i| split.train[i]).collect();
-    let full = ((order.len() as f64 * row_fraction.min(1.0)) as usize).max(1);
+    let split = microlearn_data::stratified_split(
+        train_y,
+        config.validation_fraction,
+        config.seed.wrapping_add(1),
+    );
+    // Each rung fits on a seeded random sample of the fit rows (files are often ordered by
+    // time or class, so a prefix would be a biased sample). Under memory pressure the largest
+    // rung is itself a sample.
+    let n_fit = split.train.len();
+    let full = ((n_fit as f64 * row_fraction.min(1.0)) as usize).max(1);
     let fractions: &[f64] = if full >= 9 * MIN_RUNG_ROWS {
         &[1.0 / 9.0, 1.0 / 3.0, 1.0]
     } else if full >= 3 * MIN_RUNG_ROWS {
@@ -1605,8 +1607,11 @@ fn build_validation(
         .iter()
         .map(|f| {
             let take = ((full as f64 * f).round() as usize).clamp(1, full);
-            let mut fit = order[..take].to_vec();
-            fit.sort_unstable();
+            let fit: Vec<usize> =
+                microlearn_data::sample_rows(n_fit, take, config.seed.wrapping_add(2))
+                    .into_iter()
+                    .map(|i| split.train[i])
+                    .collect();
             unit(train_y, x_train, &fit, split.test.clone())
         })
         .collect();

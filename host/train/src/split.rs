@@ -107,6 +107,49 @@ impl SplitInfo {
     }
 }
 
+/// The best numeric threshold seen so far for one feature, shared by the dense (histogram) and
+/// sparse (occupied bins only) scans so both judge candidates identically.
+struct BestThreshold<'a> {
+    feature: usize,
+    parent: &'a Sums,
+    p: &'a SplitParams,
+    parent_gain: f64,
+    best: Option<SplitInfo>,
+}
+
+impl<'a> BestThreshold<'a> {
+    fn new(feature: usize, parent: &'a Sums, p: &'a SplitParams) -> Self {
+        BestThreshold {
+            feature,
+            parent,
+            p,
+            parent_gain: p.leaf_gain(parent),
+            best: None,
+        }
+    }
+
+    /// Consider sending `left` left at bin `b`; keeps the candidate if it beats the best
+    /// strictly (so scanning an empty bin never changes the outcome).
+    fn consider(&mut self, left: Sums, b: usize, default_left: bool) {
+        let right = self.parent.minus(&left);
+        if !self.p.side_ok(&left) || !self.p.side_ok(&right) {
+            return;
+        }
+        let gain = self.p.leaf_gain(&left) + self.p.leaf_gain(&right) - self.parent_gain;
+        if gain > self.p.min_gain_to_split && self.best.as_ref().is_none_or(|s| gain > s.gain) {
+            self.best = Some(SplitInfo {
+                feature: self.feature,
+                bin: b as u8,
+                default_left,
+                gain,
+                left,
+                right,
+                cat_left: None,
+            });
+        }
+    }
+}
+
 /// Best split of feature `feature` given its histogram slots (last slot = missing bin).
 /// `node_seed` drives the random threshold of extra trees.
 pub(crate) fn best_for_feature(
@@ -118,26 +161,7 @@ pub(crate) fn best_for_feature(
 ) -> Option<SplitInfo> {
     let nb = hist.len() - 1;
     let miss = hist[nb];
-    let parent_gain = p.leaf_gain(parent);
-    let mut best: Option<SplitInfo> = None;
-    let mut consider = |left: Sums, b: usize, default_left: bool| {
-        let right = parent.minus(&left);
-        if !p.side_ok(&left) || !p.side_ok(&right) {
-            return;
-        }
-        let gain = p.leaf_gain(&left) + p.leaf_gain(&right) - parent_gain;
-        if gain > p.min_gain_to_split && best.as_ref().is_none_or(|s| gain > s.gain) {
-            best = Some(SplitInfo {
-                feature,
-                bin: b as u8,
-                default_left,
-                gain,
-                left,
-                right,
-                cat_left: None,
-            });
-        }
-    };
+    let mut tracker = BestThreshold::new(feature, parent, p);
     // Missing values go right. With missing rows present, the last value bin is a valid threshold
     // too: it separates "has a value" from "missing".
     let last = if miss.n > 0 { nb } else { nb.saturating_sub(1) };
@@ -166,7 +190,7 @@ pub(crate) fn best_for_feature(
         }
         // Without missing rows, unseen missing values at prediction follow the bigger side.
         let default_left = miss.n == 0 && left.n * 2 >= parent.n;
-        consider(left, b, default_left);
+        tracker.consider(left, b, default_left);
     }
     // Missing values go left.
     if miss.n > 0 {
@@ -176,10 +200,10 @@ pub(crate) fn best_for_feature(
             if only.is_some_and(|o| o != b) {
                 continue;
             }
-            consider(left, b, true);
+            tracker.consider(left, b, true);
         }
     }
-    best
+    tracker.best
 }
 
 /// [`best_for_feature`] from only the bins that hold rows: `present` lists them ascending with
@@ -204,26 +228,7 @@ pub(crate) fn best_for_feature_sparse(
         Some((&(b, m), rest)) if usize::from(b) == nb => (rest, m),
         _ => (present, Sums::default()),
     };
-    let parent_gain = p.leaf_gain(parent);
-    let mut best: Option<SplitInfo> = None;
-    let mut consider = |left: Sums, b: usize, default_left: bool| {
-        let right = parent.minus(&left);
-        if !p.side_ok(&left) || !p.side_ok(&right) {
-            return;
-        }
-        let gain = p.leaf_gain(&left) + p.leaf_gain(&right) - parent_gain;
-        if gain > p.min_gain_to_split && best.as_ref().is_none_or(|s| gain > s.gain) {
-            best = Some(SplitInfo {
-                feature,
-                bin: b as u8,
-                default_left,
-                gain,
-                left,
-                right,
-                cat_left: None,
-            });
-        }
-    };
+    let mut tracker = BestThreshold::new(feature, parent, p);
     let last = if miss.n > 0 { nb } else { nb.saturating_sub(1) };
     // Extra trees: the same draw between the smallest and largest present value bins.
     let only = if p.extra_trees {
@@ -248,41 +253,41 @@ pub(crate) fn best_for_feature_sparse(
         }
         if o < last {
             let default_left = miss.n == 0 && left.n * 2 >= parent.n;
-            consider(left, o, default_left);
+            tracker.consider(left, o, default_left);
         }
         if miss.n > 0 && o + 1 < nb {
             let mut left = miss;
             for (_, s) in &values[..upto] {
                 left.add(s);
             }
-            consider(left, o, true);
+            tracker.consider(left, o, true);
         }
-        return best;
+        return tracker.best;
     }
     // Missing values go right.
     if leading_empty && last > 0 {
         let left = Sums::default();
-        consider(left, 0, miss.n == 0 && left.n * 2 >= parent.n);
+        tracker.consider(left, 0, miss.n == 0 && left.n * 2 >= parent.n);
     }
     let mut left = Sums::default();
     for &(b, s) in values.iter().take_while(|&&(b, _)| usize::from(b) < last) {
         left.add(&s);
         let default_left = miss.n == 0 && left.n * 2 >= parent.n;
-        consider(left, usize::from(b), default_left);
+        tracker.consider(left, usize::from(b), default_left);
     }
     // Missing values go left.
     if miss.n > 0 {
         let end = nb - 1;
         if leading_empty && end > 0 {
-            consider(miss, 0, true);
+            tracker.consider(miss, 0, true);
         }
         let mut left = miss;
         for &(b, s) in values.iter().take_while(|&&(b, _)| usize::from(b) < end) {
             left.add(&s);
-            consider(left, usize::from(b), true);
+            tracker.consider(left, usize::from(b), true);
         }
     }
-    best
+    tracker.best
 }
 
 /// The better of two candidate splits (see [`SplitInfo::better_than`]), `a` on a tie.
