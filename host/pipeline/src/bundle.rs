@@ -55,6 +55,10 @@ pub struct BundleHeader {
     pub created_at_ms: i64,
     /// sha256 of the payload.
     pub payload_sha256: String,
+    /// Class probabilities are blended towards uniform so none is below this (see
+    /// `features::probability_floor`); 0 for regression and for bundles written before it.
+    #[serde(default)]
+    pub probability_floor: f64,
 }
 
 /// A preparer as stored in a bundle.

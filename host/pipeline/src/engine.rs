@@ -710,6 +710,9 @@ impl RunCtx<'_> {
             ))
         })?;
         let budget_end = self.started + Duration::from_secs_f64(config.budget_secs);
+        // Trials are scored with the floor the deployed model will use, so the search selects
+        // for what ships.
+        let prob_floor = crate::features::probability_floor(x_train.n_rows(), labels.len());
         let budget = config.budget_secs;
         let refit_top = config.refit_top;
         let eval_secs = eval_reserve_secs(budget, x_test.n_rows(), refit_top);
@@ -757,6 +760,7 @@ impl RunCtx<'_> {
         let search = SearchContext {
             task,
             labels,
+            prob_floor,
             validation: &validation,
             evaluator: objective_eval,
             evaluator_config: objective_ref.config_string(),
@@ -1025,7 +1029,8 @@ impl RunCtx<'_> {
         let test_true = y_true(&data.test_y, &all_rows(&data.test_y));
         let mut evaluated = Vec::new();
         for finalist in leaderboard_models {
-            let preds = finalist.model.predict(&x_test);
+            let mut preds = finalist.model.predict(&x_test);
+            crate::features::apply_probability_floor(&mut preds, prob_floor);
             let values = crate::features::prediction_values(&preds);
             let mut evaluations: Vec<(String, Evaluation)> = Vec::new();
             for (h, r) in evaluators {
@@ -1100,6 +1105,7 @@ impl RunCtx<'_> {
                     metrics: test_metrics.clone(),
                     created_at_ms: now_ms(),
                     payload_sha256: String::new(),
+                    probability_floor: prob_floor,
                 },
                 preparers
                     .iter()

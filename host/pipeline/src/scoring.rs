@@ -92,7 +92,9 @@ impl LoadedModel {
             });
         }
         let x = table_to_matrix(&table, Stage::Preparing)?;
-        Ok(to_scored(&self.model.predict(&x), &self.header.labels))
+        let mut predictions = self.model.predict(&x);
+        crate::features::apply_probability_floor(&mut predictions, self.header.probability_floor);
+        Ok(to_scored(&predictions, &self.header.labels))
     }
 }
 

@@ -117,6 +117,9 @@ pub(crate) struct Oof {
 pub(crate) struct SearchContext<'a> {
     pub task: Task,
     pub labels: &'a [String],
+    /// Probability floor applied to every classifier's predictions (see
+    /// `features::probability_floor`).
+    pub prob_floor: f64,
     pub validation: &'a Validation,
     pub evaluator: &'a EvaluatorHandle,
     pub evaluator_config: String,
@@ -373,7 +376,8 @@ fn run_trial(
             )
             .map_err(|e| e.to_string())
             .and_then(|model| {
-                let p = model.predict(&unit.x_valid);
+                let mut p = model.predict(&unit.x_valid);
+                crate::features::apply_probability_floor(&mut p, ctx.prob_floor);
                 let s = score(
                     ctx.evaluator,
                     &ctx.evaluator_config,
