@@ -124,7 +124,7 @@ impl Engine {
 
     /// Run a pipeline under `control`: continue the recorded pipeline it names (a record made
     /// ahead of the run, or one a crash left unfinished; its recorded trials are kept and the
-    /// seeded planner skips them, so nothing is lost or run twice), and stop when it says so.
+    /// seeded scheduler skips them, so nothing is lost or run twice), and stop when it says so.
     /// A cancel ends the pipeline `cancelled`; an interrupt leaves it unfinished to resume.
     pub fn run_with(
         &self,
