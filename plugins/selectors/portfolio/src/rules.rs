@@ -80,6 +80,9 @@ fn cap_int(configs: &mut [Config], name: &str, max: i64) {
     }
 }
 
+/// Rows from which gbdt also tries a long early-stopped run among its warm starts.
+const LONG_BOOSTING_ROWS: u64 = 100_000;
+
 /// Rows above which k-nearest neighbours is not proposed: its prediction cost grows with the
 /// training rows, and on large data trees dominate it anyway.
 const KNN_MAX_ROWS: u64 = 50_000;
@@ -296,6 +299,24 @@ fn gbdt(kind: &ModelKind, p: &Profile, configs: Vec<Config>) -> (f64, Candidate)
     // The learned portfolio, in order. Tight budgets and huge data need no special configs:
     // clamping into the narrowed space caps the rounds, raises the learning rate and scales
     // `min_data_in_leaf` with the rows.
+    let mut configs = configs;
+    if !p.tight && p.rows >= LONG_BOOSTING_ROWS {
+        // The portfolio was learned on samples of at most 8k rows, where a few hundred rounds
+        // suffice. On large data boosting keeps improving for thousands of rounds, so one long
+        // run is tried second: early stopping ends it when validation stops improving, and the
+        // deadline makes it any-time.
+        let long: Config = vec![
+            ("n_rounds".into(), ParamValue::Int(3_000)),
+            ("learning_rate".into(), ParamValue::Float(0.1)),
+            ("num_leaves".into(), ParamValue::Int(31)),
+            ("feature_fraction".into(), ParamValue::Float(0.9)),
+        ];
+        configs.insert(1.min(configs.len()), long);
+        reasons.push(format!(
+            "{} rows: one long early-stopped boosting run is tried early",
+            p.rows
+        ));
+    }
     let candidate = Candidate {
         kind: kind.name.clone(),
         budget_share: share,

@@ -84,8 +84,9 @@ fn assert_valid(candidates: &[Candidate], catalogue: &[ModelKind]) {
             .find(|k| k.name == c.kind)
             .expect("kind from catalogue");
         assert!(c.budget_share > 0.0 && !c.reason.is_empty());
+        // At most the portfolio's four, plus gbdt's long run on large data.
         assert!(
-            (1..=4).contains(&c.warm_starts.len()),
+            (1..=5).contains(&c.warm_starts.len()),
             "{} warm starts",
             c.warm_starts.len()
         );
@@ -533,6 +534,32 @@ fn warm_starts_are_the_portfolio_in_order_when_nothing_needs_clamping() {
         as_params(&shipped.configs("gbdt")[0]),
         "the first gbdt warm start is the portfolio's first entry"
     );
+}
+
+#[test]
+fn large_data_tries_one_long_early_stopped_boosting_run_second() {
+    let catalogue = host_catalogue();
+    let shipped = shipped::Shipped::load().expect("portfolio.json parses");
+    let long = |rows: u64, budget: f64| {
+        let c = Portfolio::select(&request(rows, 20, budget, catalogue.clone())).unwrap();
+        assert_valid(&c, &catalogue);
+        let gbdt = c.iter().find(|c| c.kind == "gbdt").unwrap().clone();
+        let rounds = |w: &Vec<Param>| {
+            w.iter()
+                .find(|p| p.name == "n_rounds")
+                .and_then(|p| match p.value {
+                    ParamValue::Int(v) => Some(v),
+                    _ => None,
+                })
+        };
+        (gbdt.warm_starts.len(), rounds(&gbdt.warm_starts[1]))
+    };
+    let portfolio = shipped.configs("gbdt").len();
+    // 300k rows, a minute: the long run comes second, with thousands of rounds.
+    assert_eq!(long(300_000, 600.0), (portfolio + 1, Some(3_000)));
+    // Mid-size data or a tight budget: the learned portfolio alone.
+    assert_eq!(long(20_000, 600.0).0, portfolio);
+    assert_eq!(long(300_000, 20.0).0, portfolio);
 }
 
 #[test]
