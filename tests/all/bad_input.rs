@@ -168,6 +168,12 @@ fn rejects_malformed_plugin_config() {
     rejects_args(&["--preparer", "standard:{not json"], &["standard", "JSON"]);
 }
 
+#[test]
+fn rejects_a_fold_count_out_of_range_naming_the_range() {
+    rejects_args(&["--folds", "0"], &["folds", "between 1", "20"]);
+    rejects_args(&["--folds", "50"], &["folds", "50"]);
+}
+
 fn rejects_args(extra: &[&str], needles: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
