@@ -249,23 +249,23 @@ impl Scheduler {
                     .reduce(f64::max)
             })
             .collect();
-        let weight = |i: usize| -> f64 {
-            let share = self.candidates[i].budget_share.max(1e-6);
-            match best[i] {
-                Some(b) => {
-                    let rank = best.iter().flatten().filter(|&&o| o > b).count();
-                    share / (1.0 + rank as f64)
+        let weights: Vec<f64> = (0..self.candidates.len())
+            .map(|i| {
+                let share = self.candidates[i].budget_share.max(1e-6);
+                match best[i] {
+                    Some(b) => {
+                        let rank = best.iter().flatten().filter(|&&o| o > b).count();
+                        share / (1.0 + rank as f64)
+                    }
+                    None => share,
                 }
-                None => share,
-            }
-        };
-        let total_share: f64 = (0..self.candidates.len()).map(weight).sum();
-        let total_issued: f64 = self.issued.iter().sum::<f64>() + 1.0;
-        (0..self.candidates.len())
-            .max_by(|&a, &b| {
-                let deficit = |i: usize| weight(i) / total_share * total_issued - self.issued[i];
-                deficit(a).total_cmp(&deficit(b)).then(b.cmp(&a))
             })
+            .collect();
+        let total_share: f64 = weights.iter().sum();
+        let total_issued: f64 = self.issued.iter().sum::<f64>() + 1.0;
+        let deficit = |i: usize| weights[i] / total_share * total_issued - self.issued[i];
+        (0..self.candidates.len())
+            .max_by(|&a, &b| deficit(a).total_cmp(&deficit(b)).then(b.cmp(&a)))
             .expect("candidates is not empty")
     }
 

@@ -1711,26 +1711,10 @@ fn select_ensemble(
     }
     // The reported validation score comes from the objective's evaluator, like every trial's.
     let total: usize = sel.members.iter().map(|m| m.1).sum();
-    let mut mix: Option<Vec<f64>> = None;
+    let mut mixed = preds[0].zeros_like();
     for &(i, count) in &sel.members {
-        let w = count as f64 / total as f64;
-        let v = match preds[i] {
-            Predictions::Values(v) => v,
-            Predictions::Probabilities { data, .. } => data,
-        };
-        let acc = mix.get_or_insert_with(|| vec![0.0; v.len()]);
-        for (a, x) in acc.iter_mut().zip(v) {
-            *a += w * x;
-        }
+        mixed.add_weighted(preds[i], count as f64 / total as f64);
     }
-    let mix = mix?;
-    let mixed = match preds[0] {
-        Predictions::Values(_) => Predictions::Values(mix),
-        Predictions::Probabilities { n_classes, .. } => Predictions::Probabilities {
-            n_classes: *n_classes,
-            data: mix,
-        },
-    };
     // Rows a regression trial left unpredicted (NaN) would poison the score: keep the
     // native restriction's view in that case.
     let score = plugin_score(&mixed);

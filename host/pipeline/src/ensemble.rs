@@ -24,17 +24,11 @@ pub(crate) fn native_metric(metric: &str, task: Task) -> Option<fn(&[f64], &Pred
     })
 }
 
+/// Row-major numbers and the width of a row (classes, or 1 for values).
 fn probs(p: &Predictions) -> (&[f64], usize) {
     match p {
-        Predictions::Probabilities { n_classes, data } => (data, (*n_classes).max(1)),
-        Predictions::Values(v) => (v, 1),
-    }
-}
-
-fn values(p: &Predictions) -> &[f64] {
-    match p {
-        Predictions::Values(v) => v,
-        Predictions::Probabilities { data, .. } => data,
+        Predictions::Probabilities { n_classes, .. } => (p.raw(), (*n_classes).max(1)),
+        Predictions::Values(_) => (p.raw(), 1),
     }
 }
 
@@ -102,7 +96,7 @@ fn accuracy(y: &[f64], p: &Predictions) -> f64 {
 }
 
 fn mse(y: &[f64], p: &Predictions) -> f64 {
-    let v = values(p);
+    let v = p.raw();
     y.iter().zip(v).map(|(a, b)| (a - b).powi(2)).sum::<f64>() / y.len().max(1) as f64
 }
 
@@ -111,7 +105,7 @@ fn rmse(y: &[f64], p: &Predictions) -> f64 {
 }
 
 fn mae(y: &[f64], p: &Predictions) -> f64 {
-    let v = values(p);
+    let v = p.raw();
     y.iter().zip(v).map(|(a, b)| (a - b).abs()).sum::<f64>() / y.len().max(1) as f64
 }
 
@@ -179,27 +173,27 @@ pub(crate) fn select(
     let first = candidates.first()?;
     let singles: Vec<f64> = candidates.iter().map(|p| score(p)).collect();
     let best_single = singles.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let width = values(first).len();
+    let width = first.raw().len();
     let mut sum = vec![0.0; width];
     let mut counts = vec![0usize; candidates.len()];
     let mut best: Option<(f64, Vec<usize>)> = None;
-    let mut trial = vec![0.0; width];
+    // One buffer for every tentative mix, so a round allocates nothing.
+    let mut trial = first.zeros_like();
     // `picked` members are in `sum` at the start of each round.
     for picked in 0..rounds.max(1) {
         let mut round_best: Option<(f64, usize)> = None;
         for (i, c) in candidates.iter().enumerate() {
-            let v = values(c);
             let m = (picked + 1) as f64;
-            for ((t, s), x) in trial.iter_mut().zip(&sum).zip(v) {
+            for ((t, s), x) in trial.raw_mut().iter_mut().zip(&sum).zip(c.raw()) {
                 *t = (s + x) / m;
             }
-            let s = score(&like(c, &trial));
+            let s = score(&trial);
             if s.is_finite() && round_best.is_none_or(|(b, _)| s > b) {
                 round_best = Some((s, i));
             }
         }
         let Some((s, i)) = round_best else { break };
-        for (acc, x) in sum.iter_mut().zip(values(candidates[i])) {
+        for (acc, x) in sum.iter_mut().zip(candidates[i].raw()) {
             *acc += x;
         }
         counts[i] += 1;
@@ -217,16 +211,6 @@ pub(crate) fn select(
         score,
         best_single,
     })
-}
-
-fn like(template: &Predictions, data: &[f64]) -> Predictions {
-    match template {
-        Predictions::Values(_) => Predictions::Values(data.to_vec()),
-        Predictions::Probabilities { n_classes, .. } => Predictions::Probabilities {
-            n_classes: *n_classes,
-            data: data.to_vec(),
-        },
-    }
 }
 
 /// Rows and predictions restricted to the rows every candidate predicted (out-of-fold rows a

@@ -585,10 +585,7 @@ pub(crate) fn run_search(
 }
 
 fn cap_oof(all: &mut Vec<Oof>) {
-    let size = |o: &Oof| match &o.predictions {
-        Predictions::Values(v) => v.len() * 8,
-        Predictions::Probabilities { data, .. } => data.len() * 8,
-    };
+    let size = |o: &Oof| o.predictions.raw().len() * 8;
     while all.iter().map(size).sum::<usize>() > OOF_MEMORY_CAP && all.len() > 1 {
         let worst = all
             .iter()

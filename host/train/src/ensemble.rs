@@ -71,10 +71,8 @@ impl EnsembleModel {
         let mut acc: Option<Predictions> = None;
         for member in &self.members {
             let p = member.model.predict(x);
-            acc = Some(match acc {
-                None => scale(p, member.weight),
-                Some(sum) => add_scaled(sum, &p, member.weight),
-            });
+            acc.get_or_insert_with(|| p.zeros_like())
+                .add_weighted(&p, member.weight);
         }
         acc.unwrap_or(Predictions::Values(vec![0.0; x.n_rows()]))
     }
@@ -105,43 +103,6 @@ impl EnsembleModel {
             }
         }
         out
-    }
-}
-
-fn scale(p: Predictions, w: f64) -> Predictions {
-    match p {
-        Predictions::Values(mut v) => {
-            v.iter_mut().for_each(|x| *x *= w);
-            Predictions::Values(v)
-        }
-        Predictions::Probabilities {
-            n_classes,
-            mut data,
-        } => {
-            data.iter_mut().for_each(|x| *x *= w);
-            Predictions::Probabilities { n_classes, data }
-        }
-    }
-}
-
-fn add_scaled(sum: Predictions, p: &Predictions, w: f64) -> Predictions {
-    match (sum, p) {
-        (Predictions::Values(mut a), Predictions::Values(b)) => {
-            a.iter_mut().zip(b).for_each(|(x, y)| *x += w * y);
-            Predictions::Values(a)
-        }
-        (
-            Predictions::Probabilities {
-                n_classes,
-                mut data,
-            },
-            Predictions::Probabilities { data: b, .. },
-        ) => {
-            data.iter_mut().zip(b).for_each(|(x, y)| *x += w * y);
-            Predictions::Probabilities { n_classes, data }
-        }
-        // Members of one task always predict the same variant; keep the sum if not.
-        (sum, _) => sum,
     }
 }
 

@@ -222,6 +222,41 @@ impl Predictions {
         }
     }
 
+    /// The numbers, row-major (one per row for values; rows × classes for probabilities).
+    pub fn raw(&self) -> &[f64] {
+        match self {
+            Predictions::Values(v) => v,
+            Predictions::Probabilities { data, .. } => data,
+        }
+    }
+
+    /// [`Predictions::raw`], mutably.
+    pub fn raw_mut(&mut self) -> &mut [f64] {
+        match self {
+            Predictions::Values(v) => v,
+            Predictions::Probabilities { data, .. } => data,
+        }
+    }
+
+    /// Zeros of the same shape and kind.
+    pub fn zeros_like(&self) -> Predictions {
+        match self {
+            Predictions::Values(v) => Predictions::Values(vec![0.0; v.len()]),
+            Predictions::Probabilities { n_classes, data } => Predictions::Probabilities {
+                n_classes: *n_classes,
+                data: vec![0.0; data.len()],
+            },
+        }
+    }
+
+    /// `self += w · other`, element-wise: the step of a weighted average of models. Shapes are
+    /// the caller's to match (models of one task on the same rows); extra elements are ignored.
+    pub fn add_weighted(&mut self, other: &Predictions, w: f64) {
+        for (a, x) in self.raw_mut().iter_mut().zip(other.raw()) {
+            *a += w * x;
+        }
+    }
+
     /// The most probable class per row (`None` for regression).
     pub fn argmax(&self) -> Option<Vec<u32>> {
         match self {
