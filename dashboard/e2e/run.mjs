@@ -2,7 +2,7 @@
 // End-to-end test of the dashboard: a real `microlearn serve` (fresh data directory, free
 // port) driven through headless Chromium with playwright-core. A newcomer's path: sign in →
 // upload a CSV → choose the target and a short budget → start → watch the timeline progress →
-// result, leaderboard and evaluation charts → deploy another model and roll back → predict
+// result, leaderboard and evaluation charts → a canary of another model, promoted, rolled back → predict
 // through the try-it form → plugins → datasets → a second tenant sees none of it → narrow
 // screen. Any console error, page error or 5xx fails the run. Screenshots of every page go to
 // $MICROLEARN_E2E_OUT (default target/dashboard-e2e).
@@ -231,10 +231,11 @@ async function main() {
     await page.mouse.move(0, 0);
     await shot('05-leaderboard-evaluation');
 
-    // 5. Deployment: the winner was deployed automatically; deploy another model from the
-    //    leaderboard, then roll back on the deployments page.
-    const deployButtons = page.getByTestId('leaderboard').getByRole('button', { name: 'Deploy' });
-    const canSwap = (await deployButtons.count()) > 0;
+    // 5. Deployment: the winner was deployed automatically; send 10% of its traffic to another
+    //    model from the leaderboard (a canary), watch both sides answer on the deployments
+    //    page, promote the canary, then roll back to the winner.
+    const canaryButtons = page.getByTestId('leaderboard').getByRole('button', { name: 'Canary 10%' });
+    const canSwap = (await canaryButtons.count()) > 0;
     await page.getByRole('tab', { name: /Timeline/ }).click();
     await page.getByTestId('open-deployment').click();
     await page.getByTestId('tryit-form').waitFor();
@@ -244,15 +245,36 @@ async function main() {
     if (canSwap) {
       await page.goBack();
       await page.getByRole('tab', { name: /Leaderboard/ }).click();
-      await page.getByTestId('leaderboard').getByRole('button', { name: 'Deploy' }).first().click();
-      await page.getByText('now serves').waitFor();
+      await page.getByTestId('leaderboard').getByRole('button', { name: 'Canary 10%' }).first().click();
+      await page.getByText('as a canary').waitFor();
       await page.getByRole('link', { name: 'Deployments' }).click();
-      await page.getByTestId('rollback').waitFor();
-      const swapped = await page.locator('.deployment .model-line code').innerText();
-      check(swapped !== firstModel, 'deploying from the leaderboard replaced the model');
+      await page.getByTestId('promote').waitFor();
+      const canaryModel = await page.locator('.deployment .model-line code').innerText();
+      check(canaryModel !== firstModel, 'the canary model is the newest of the deployment');
+      const sides = page.getByTestId('traffic').locator('tbody tr');
+      check((await sides.count()) === 2, 'the traffic table shows the canary and the stable model');
+      // Ten calls through the try-it form: exactly one goes to a 10% canary.
+      const answeredBy = [];
+      for (let i = 0; i < 10; i += 1) {
+        const [resp] = await Promise.all([
+          page.waitForResponse((r) => r.url().endsWith(`/v1/deployments/${deployment}/predict`)),
+          page.getByTestId('predict').click(),
+        ]);
+        answeredBy.push(resp.headers()['x-microlearn-model']);
+      }
+      const toCanary = answeredBy.filter((m) => m === canaryModel).length;
+      check(toCanary === 1 && answeredBy.filter((m) => m === firstModel).length === 9, `a 10% canary answers 1 of 10 calls (${answeredBy.join(', ')})`);
+      await page.waitForFunction(() => {
+        const cells = [...document.querySelectorAll('[data-testid="traffic"] tbody tr')].map((r) => Number(r.children[3].innerText.replace(/,/g, '')));
+        return cells.length === 2 && cells[0] >= 1 && cells[1] >= 9;
+      });
+      await shot('06a-canary');
+      await page.getByTestId('promote').click();
+      await page.getByTestId('promote').waitFor({ state: 'detached' });
+      check((await page.locator('.deployment .model-line code').innerText()) === canaryModel, 'promotion keeps the canary model as the current one');
       await page.getByTestId('rollback').click();
       await page.locator('.deployment .model-line code', { hasText: firstModel }).waitFor();
-      log(`deployed ${swapped} from the leaderboard, rolled back to ${firstModel}`);
+      log(`canary ${canaryModel} took ${toCanary} of 10 calls, was promoted, then rolled back to ${firstModel}`);
     }
 
     // 6. Predict through the try-it form.

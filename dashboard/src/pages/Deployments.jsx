@@ -1,5 +1,6 @@
-// Deployments: the model each serves, its traffic share, request count and latency, a try-it
-// form built from the model's input schema, and rollback to the previous model.
+// Deployments: the model each serves, its traffic split (both sides of a canary with their own
+// counters), request count and latency, a try-it form built from the model's input schema,
+// promotion of a canary and rollback to the previous model.
 import { useMemo, useState } from 'react';
 import { api } from '../api.js';
 import ChartCanvas from '../components/ChartCanvas.jsx';
@@ -45,6 +46,62 @@ function LatencyChart({ stats }) {
   return <ChartCanvas type="bar" data={data} options={options} height={200} label="Latency histogram" testId="latency-chart" />;
 }
 
+/** The traffic split: one segment per model, canary first, each with its own counters. */
+export function TrafficSplit({ traffic, mode }) {
+  const sides = traffic?.length ? traffic : [];
+  const canary = sides.length > 1;
+  return (
+    <div className="traffic" data-testid="traffic">
+      <div className="traffic-bar">
+        {sides.map((t) => (
+          <span
+            key={t.model_id}
+            className={`traffic-${t.role}`}
+            style={{ width: `${t.percent}%` }}
+            title={`${t.model_id}: ${t.percent}% of requests`}
+          >
+            {t.percent}%
+          </span>
+        ))}
+      </div>
+      {canary ? (
+        <table className="traffic-table small">
+          <thead>
+            <tr>
+              <th>side</th>
+              <th>model</th>
+              <th className="num">share</th>
+              <th className="num">requests</th>
+              <th className="num">errors</th>
+              <th className="num">mean latency</th>
+            </tr>
+          </thead>
+          <tbody>
+            {sides.map((t) => (
+              <tr key={t.model_id}>
+                <td className="nowrap">
+                  <span className={`dot traffic-${t.role}`} /> {t.role}
+                </td>
+                <td className="mono">{t.model_id}</td>
+                <td className="num">{t.percent}%</td>
+                <td className="num">{fmtNum(t.requests)}</td>
+                <td className="num">{fmtNum(t.errors)}</td>
+                <td className="num">{t.requests ? fmtMicros(t.mean_latency_us) : '—'}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : null}
+      <div className="small muted">
+        {canary
+          ? `Canary: ${sides[0].percent}% of requests go to the new model, the rest to the model it replaces. Send an X-Routing-Key header to keep a caller on one side.`
+          : 'All requests go to the current model.'}{' '}
+        Mode: {mode || 'rest'}.
+      </div>
+    </div>
+  );
+}
+
 function DeploymentCard({ d, onChanged }) {
   const stats = useApi(`/v1/deployments/${encodeURIComponent(d.name)}/stats`, { every: 3000 });
   const model = useApi(`/v1/models/${encodeURIComponent(d.model_id)}`);
@@ -57,12 +114,13 @@ function DeploymentCard({ d, onChanged }) {
   const dec = d.decision || {};
   const previous = d.history?.[d.history.length - 1];
 
-  const rollback = async () => {
-    if (!window.confirm(`Serve ${previous} again instead of ${d.model_id}?`)) return;
-    setBusy(true);
+  const traffic = stats.data?.traffic || d.traffic;
+  const act = async (what, question) => {
+    if (!window.confirm(question)) return;
+    setBusy(what);
     setError(null);
     try {
-      await api(`/v1/deployments/${encodeURIComponent(d.name)}/rollback`, { method: 'POST' });
+      await api(`/v1/deployments/${encodeURIComponent(d.name)}/${what}`, { method: 'POST' });
       onChanged();
     } catch (e) {
       setError(e);
@@ -70,6 +128,9 @@ function DeploymentCard({ d, onChanged }) {
       setBusy(false);
     }
   };
+  const rollback = () =>
+    act('rollback', d.canary ? `End the canary and serve ${previous} to every request?` : `Serve ${previous} again instead of ${d.model_id}?`);
+  const promote = () => act('promote', `Send every request to ${d.model_id}?`);
 
   return (
     <Card
@@ -83,22 +144,36 @@ function DeploymentCard({ d, onChanged }) {
       }
       subtitle={`updated ${fmtAgo(d.updated_at_ms)} · ${dec.reason || ''}`}
       actions={
-        <button
-          type="button"
-          className="btn btn-small"
-          disabled={!previous || busy}
-          onClick={rollback}
-          title={previous ? `Serve ${previous} again` : 'There is no earlier model to roll back to'}
-          data-testid="rollback"
-        >
-          {busy ? 'Rolling back…' : 'Roll back'}
-        </button>
+        <>
+          {d.canary && (
+            <button
+              type="button"
+              className="btn btn-small btn-primary"
+              disabled={!!busy}
+              onClick={promote}
+              title={`Send every request to ${d.model_id}`}
+              data-testid="promote"
+            >
+              {busy === 'promote' ? 'Promoting…' : 'Promote canary'}
+            </button>
+          )}
+          <button
+            type="button"
+            className="btn btn-small"
+            disabled={!previous || !!busy}
+            onClick={rollback}
+            title={previous ? `Serve ${previous} again` : 'There is no earlier model to roll back to'}
+            data-testid="rollback"
+          >
+            {busy === 'rollback' ? 'Rolling back…' : d.canary ? 'End canary' : 'Roll back'}
+          </button>
+        </>
       }
     >
       <ErrorBox error={error} />
       <div className="deploy-grid">
         <div>
-          <h3>Current model</h3>
+          <h3>{d.canary ? 'Canary model' : 'Current model'}</h3>
           <div className="model-line">
             {m ? <KindTag kind={m.kind} /> : null} <code>{d.model_id}</code>
           </div>
@@ -117,17 +192,7 @@ function DeploymentCard({ d, onChanged }) {
             </div>
           )}
           <h3>Traffic</h3>
-          <div className="traffic">
-            <div className="traffic-bar">
-              <span style={{ width: `${dec.traffic_percent ?? 100}%` }}>{dec.traffic_percent ?? 100}%</span>
-            </div>
-            <div className="small muted">
-              {dec.traffic_percent != null && dec.traffic_percent < 100
-                ? `The deployer asked for a ${dec.traffic_percent}% canary; this host serves every request from the current model.`
-                : 'All requests go to the current model.'}{' '}
-              Mode: {dec.mode || 'rest'}.
-            </div>
-          </div>
+          <TrafficSplit traffic={traffic} mode={dec.mode} />
           {d.history?.length > 0 && (
             <>
               <h3>Earlier models</h3>

@@ -166,14 +166,17 @@ function Leaderboard({ p, board, selected, onSelect }) {
     return <Empty>{isTerminal(p.status) ? 'No model was trained.' : 'Models appear here once the search ends and the winners are refit.'}</Empty>;
   }
   const metricNames = models[0].test_metrics.map((m) => m.name);
-  const deploy = async (m) => {
+  // A canary share sends that part of the traffic to the model while the serving one keeps
+  // the rest; the deployments page compares the two and promotes or ends the canary.
+  const deploy = async (m, canaryPercent) => {
     const name = p.deployment || `${p.target}-model`;
     setDeploying(m.model_id);
     setError(null);
     try {
-      if (current) await api(`/v1/deployments/${encodeURIComponent(name)}`, { method: 'PUT', body: { model_id: m.model_id } });
+      const body = canaryPercent ? { model_id: m.model_id, traffic_percent: canaryPercent } : { model_id: m.model_id };
+      if (current) await api(`/v1/deployments/${encodeURIComponent(name)}`, { method: 'PUT', body });
       else await api('/v1/deployments', { method: 'POST', body: { name, model_id: m.model_id } });
-      setDeployed({ name, model: m.model_id });
+      setDeployed({ name, model: m.model_id, canary: current ? canaryPercent : null });
       deployments.reload();
     } catch (e) {
       setError(e);
@@ -234,17 +237,33 @@ function Leaderboard({ p, board, selected, onSelect }) {
                     {serving ? (
                       <span className="badge badge-ok">serving</span>
                     ) : (
-                      <button
-                        type="button"
-                        className="btn btn-small"
-                        disabled={deploying != null}
-                        onClick={(e) => {
-                          e.stopPropagation();
-                          deploy(m);
-                        }}
-                      >
-                        {deploying === m.model_id ? 'Deploying…' : 'Deploy'}
-                      </button>
+                      <span className="btn-row">
+                        <button
+                          type="button"
+                          className="btn btn-small"
+                          disabled={deploying != null}
+                          onClick={(e) => {
+                            e.stopPropagation();
+                            deploy(m);
+                          }}
+                        >
+                          {deploying === m.model_id ? 'Deploying…' : 'Deploy'}
+                        </button>
+                        {current && (
+                          <button
+                            type="button"
+                            className="btn btn-small"
+                            disabled={deploying != null}
+                            title={`Send 10% of ${current.name}'s requests to this model, the rest to ${current.model_id}`}
+                            onClick={(e) => {
+                              e.stopPropagation();
+                              deploy(m, 10);
+                            }}
+                          >
+                            Canary 10%
+                          </button>
+                        )}
+                      </span>
                     )}
                   </td>
                 </tr>
@@ -256,7 +275,9 @@ function Leaderboard({ p, board, selected, onSelect }) {
       <ErrorBox error={error} title="Not deployed" />
       {deployed && (
         <div className="notice" role="status">
-          <code>{deployed.model}</code> now serves <Link to={`/deployments/${deployed.name}`}>{deployed.name}</Link>.
+          <code>{deployed.model}</code> now serves {deployed.canary ? `${deployed.canary}% of ` : ''}
+          <Link to={`/deployments/${deployed.name}`}>{deployed.name}</Link>
+          {deployed.canary ? ' as a canary' : ''}.
         </div>
       )}
     </div>

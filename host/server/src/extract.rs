@@ -86,16 +86,32 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "the request body is empty; a JSON object was expected",
         ));
     }
-    serde_json::from_slice(bytes).map_err(|e| {
+    let classify = |e: serde_json::Error, field: Option<String>| {
         use serde_json::error::Category;
         match e.classify() {
-            Category::Data => ApiError::new(ProblemKind::InvalidRequest, format!("{e}")),
+            Category::Data => {
+                let err = ApiError::new(ProblemKind::InvalidRequest, format!("{e}"));
+                match field {
+                    Some(f) => err.with("field", f),
+                    None => err,
+                }
+            }
             Category::Syntax | Category::Eof | Category::Io => ApiError::new(
                 ProblemKind::MalformedJson,
                 format!("the body is not valid JSON: {e}"),
             ),
         }
-    })
+    };
+    // The path of a mistyped value (`traffic_percent`, `deployer.config`) goes into the
+    // problem's `field`, as for every other invalid-request answer.
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let field = (path != ".").then_some(path);
+        classify(e.into_inner(), field)
+    })?;
+    de.end().map_err(|e| classify(e, None))?;
+    Ok(value)
 }
 
 /// Map an axum body rejection to a problem.

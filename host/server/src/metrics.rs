@@ -160,6 +160,20 @@ pub(crate) fn render(app: &App) -> String {
             s.requests.load(Ordering::Relaxed)
         );
     }
+    out.push_str(
+        "# HELP microlearn_predict_model_requests_total Predict and batch calls per model a deployment serves (both sides of a canary).\n",
+    );
+    out.push_str("# TYPE microlearn_predict_model_requests_total counter\n");
+    for ((t, d, m), s) in &app.serving.all_model_stats() {
+        let _ = writeln!(
+            out,
+            "microlearn_predict_model_requests_total{{tenant=\"{}\",deployment=\"{}\",model=\"{}\"}} {}",
+            label(t),
+            label(d),
+            label(m),
+            s.requests.load(Ordering::Relaxed)
+        );
+    }
     out.push_str("# HELP microlearn_predict_errors_total Rejected predict calls per deployment.\n");
     out.push_str("# TYPE microlearn_predict_errors_total counter\n");
     for ((t, d), s) in &deployments {

@@ -72,19 +72,107 @@ impl Stats {
     }
 }
 
-/// A deployment's loaded model.
+/// One model a deployment serves, with its own counters: a canary is judged against the
+/// stable model by these.
 pub(crate) struct Served {
     pub model_id: String,
     pub model: LoadedModel,
     pub stats: Arc<Stats>,
 }
 
+/// How a deployment's requests reach its models: all to `primary`, or, while a canary runs,
+/// `percent`% to `primary` (the newly promoted model) and the rest to `stable` (the model it
+/// is replacing, the last of the deployment's history).
+pub(crate) struct Route {
+    pub primary: Arc<Served>,
+    pub stable: Option<Arc<Served>>,
+    /// The primary's share, 1–100 (100 when there is no canary).
+    pub percent: u8,
+    /// Requests routed without a key so far: spreads them evenly (see [`Route::pick`]).
+    next: AtomicU64,
+    /// The deployment's totals, kept across model changes.
+    pub stats: Arc<Stats>,
+}
+
+/// Header that pins a caller (a user, a session) to one side of a canary.
+pub(crate) const ROUTING_KEY_HEADER: &str = "x-routing-key";
+
+impl Route {
+    /// The model that answers a request. With a routing key the side is a hash of the key, so
+    /// one caller sees one model for the whole canary; without one, every run of 100 requests
+    /// sends exactly `percent` to the canary, evenly spaced (a random draw would let a small
+    /// canary see no traffic at all for a while, or a burst).
+    pub(crate) fn pick(&self, key: Option<&str>) -> &Arc<Served> {
+        let Some(stable) = &self.stable else {
+            return &self.primary;
+        };
+        let p = u64::from(self.percent);
+        let to_canary = match key {
+            Some(k) => key_bucket(k) < p,
+            None => {
+                let n = self.next.fetch_add(1, Ordering::Relaxed) % 100;
+                (n + 1) * p / 100 > n * p / 100
+            }
+        };
+        if to_canary { &self.primary } else { stable }
+    }
+
+    /// The split as the API shows it: each model with its share and its own counters.
+    pub(crate) fn traffic_json(&self) -> Value {
+        let side = |s: &Served, role: &str, percent: u8| {
+            let requests = s.stats.requests.load(Ordering::Relaxed);
+            let sum = s.stats.latency_sum_us.load(Ordering::Relaxed);
+            serde_json::json!({
+                "model_id": s.model_id,
+                "role": role,
+                "percent": percent,
+                "requests": requests,
+                "errors": s.stats.errors.load(Ordering::Relaxed),
+                "mean_latency_us": if requests > 0 { sum as f64 / requests as f64 } else { 0.0 },
+            })
+        };
+        match &self.stable {
+            None => serde_json::json!([side(&self.primary, "current", 100)]),
+            Some(stable) => serde_json::json!([
+                side(&self.primary, "canary", self.percent),
+                side(stable, "stable", 100 - self.percent),
+            ]),
+        }
+    }
+}
+
+/// 0–99 from a routing key; sha256 rather than std's hasher, whose output may change between
+/// Rust releases and would reshuffle callers after an upgrade.
+fn key_bucket(key: &str) -> u64 {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(key.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&h[..8]);
+    u64::from_le_bytes(first) % 100
+}
+
+/// What a deployment record asks serving to do: the primary model, the stable model while a
+/// canary runs, and the primary's share.
+pub(crate) fn route_plan(d: &DeploymentRecord) -> (String, Option<String>, u8) {
+    let percent = d.decision.traffic_percent.clamp(1, 100);
+    match d.history.last() {
+        // A canary needs something to split with; a first deployment takes all traffic.
+        Some(prev) if percent < 100 && prev != &d.model_id => {
+            (d.model_id.clone(), Some(prev.clone()), percent)
+        }
+        _ => (d.model_id.clone(), None, 100),
+    }
+}
+
 type Key = (String, String);
+type ModelKey = (String, String, String);
 
 #[derive(Default)]
 pub(crate) struct Serving {
-    served: RwLock<HashMap<Key, Arc<Served>>>,
+    routes: RwLock<HashMap<Key, Arc<Route>>>,
     stats: RwLock<HashMap<Key, Arc<Stats>>>,
+    /// Per (tenant, deployment, model) while the model is part of the deployment's route.
+    model_stats: RwLock<HashMap<ModelKey, Arc<Stats>>>,
 }
 
 impl Serving {
@@ -113,7 +201,7 @@ impl Serving {
                 }
             }
             Ok(None) => {
-                self.served
+                self.routes
                     .write()
                     .unwrap_or_else(PoisonError::into_inner)
                     .remove(&key);
@@ -121,12 +209,19 @@ impl Serving {
                     .write()
                     .unwrap_or_else(PoisonError::into_inner)
                     .remove(&key);
+                self.model_stats
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .retain(|(t, n, _), _| t != tenant || n != name);
             }
             Err(e) => tracing::error!(error = %e, "reading a deployment"),
         }
     }
 
-    /// Load the model of `d` and serve it.
+    /// Load the model(s) of `d` and route its requests to them. Models the deployment already
+    /// serves are reused, not decoded again. The primary must load (the caller is told why
+    /// not); a stable model that no longer loads ends the canary with a warning, since the new
+    /// model is the one the deployment was asked to serve.
     pub(crate) fn load(
         &self,
         app: &App,
@@ -134,11 +229,49 @@ impl Serving {
         d: &DeploymentRecord,
     ) -> Result<(), ApiError> {
         let key = (tenant.to_string(), d.name.clone());
+        let (primary_id, stable_id, percent) = route_plan(d);
         let current = self.get(tenant, &d.name);
-        if current.as_ref().is_some_and(|s| s.model_id == d.model_id) {
+        if let Some(r) = &current
+            && r.primary.model_id == primary_id
+            && r.stable.as_ref().map(|s| &s.model_id) == stable_id.as_ref()
+            && r.percent == percent
+        {
             return Ok(());
         }
-        let model = load_model(app, tenant, &d.model_id)?;
+        let loaded = |id: &str| -> Result<Arc<Served>, ApiError> {
+            let reuse = current.as_ref().and_then(|r| {
+                std::iter::once(&r.primary)
+                    .chain(&r.stable)
+                    .find(|s| s.model_id == id)
+                    .cloned()
+            });
+            if let Some(s) = reuse {
+                return Ok(s);
+            }
+            let model = load_model(app, tenant, id)?;
+            let stats = self
+                .model_stats
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry((key.0.clone(), key.1.clone(), id.to_string()))
+                .or_default()
+                .clone();
+            Ok(Arc::new(Served {
+                model_id: id.to_string(),
+                model,
+                stats,
+            }))
+        };
+        let primary = loaded(&primary_id)?;
+        let (stable, percent) = match stable_id.as_deref().map(loaded) {
+            Some(Ok(s)) => (Some(s), percent),
+            Some(Err(e)) => {
+                tracing::warn!(tenant, deployment = %d.name, error = %e,
+                    "the canary's stable model does not load; the new model takes all traffic");
+                (None, 100)
+            }
+            None => (None, 100),
+        };
         let stats = self
             .stats
             .write()
@@ -146,22 +279,34 @@ impl Serving {
             .entry(key.clone())
             .or_default()
             .clone();
-        self.served
+        let in_route: Vec<String> = std::iter::once(&primary)
+            .chain(&stable)
+            .map(|s| s.model_id.clone())
+            .collect();
+        self.routes
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(
-                key,
-                Arc::new(Served {
-                    model_id: d.model_id.clone(),
-                    model,
+                key.clone(),
+                Arc::new(Route {
+                    primary,
+                    stable,
+                    percent,
+                    next: AtomicU64::new(0),
                     stats,
                 }),
             );
+        // Counters of models that left the route go with them: a later canary of the same
+        // model starts from zero instead of mixing in an old run.
+        self.model_stats
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|(t, n, m), _| t != &key.0 || n != &key.1 || in_route.contains(m));
         Ok(())
     }
 
-    pub(crate) fn get(&self, tenant: &str, name: &str) -> Option<Arc<Served>> {
-        self.served
+    pub(crate) fn get(&self, tenant: &str, name: &str) -> Option<Arc<Route>> {
+        self.routes
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&(tenant.to_string(), name.to_string()))
@@ -180,6 +325,19 @@ impl Serving {
     pub(crate) fn all_stats(&self) -> Vec<(Key, Arc<Stats>)> {
         let mut v: Vec<(Key, Arc<Stats>)> = self
             .stats
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(k, s)| (k.clone(), s.clone()))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// Every served model's stats per deployment, for /metrics.
+    pub(crate) fn all_model_stats(&self) -> Vec<(ModelKey, Arc<Stats>)> {
+        let mut v: Vec<(ModelKey, Arc<Stats>)> = self
+            .model_stats
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()

@@ -69,6 +69,7 @@ fn env_with(f: impl FnOnce(&mut ServerConfig)) -> Env {
 struct Resp {
     status: StatusCode,
     content_type: String,
+    headers: axum::http::HeaderMap,
     body: Vec<u8>,
 }
 
@@ -101,7 +102,22 @@ impl Env {
         ct: Option<&str>,
         body: Vec<u8>,
     ) -> Resp {
+        self.call_with(method, uri, key, ct, &[], body).await
+    }
+
+    async fn call_with(
+        &self,
+        method: &str,
+        uri: &str,
+        key: Option<&str>,
+        ct: Option<&str>,
+        extra_headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Resp {
         let mut req = Request::builder().method(method).uri(uri);
+        for (name, value) in extra_headers {
+            req = req.header(*name, *value);
+        }
         if let Some(k) = key {
             req = req.header(header::AUTHORIZATION, format!("Bearer {k}"));
         }
@@ -115,6 +131,7 @@ impl Env {
             .await
             .expect("router answers");
         let status = resp.status();
+        let headers = resp.headers().clone();
         let content_type = resp
             .headers()
             .get(header::CONTENT_TYPE)
@@ -148,6 +165,7 @@ impl Env {
         Resp {
             status,
             content_type,
+            headers,
             body,
         }
     }
@@ -242,6 +260,191 @@ fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
 }
 
 const ROW: &str = r#"{"pclass":"1st","sex":"female","age":29,"sibsp":0,"parch":0}"#;
+
+/// Deployment `manual` serves `stable` alone; `new` is another model of the tenant.
+async fn canary_splits_traffic_and_ends_by_promotion_or_rollback(
+    env: &Env,
+    key: &str,
+    stable: &str,
+    new: &str,
+) {
+    let put = |body: Value| async move {
+        env.call(
+            "PUT",
+            "/v1/deployments/manual",
+            Some(key),
+            Some("application/json"),
+            body.to_string().into_bytes(),
+        )
+        .await
+    };
+    let predict = |routing: Option<String>| async move {
+        let headers: Vec<(&str, &str)> = routing
+            .as_deref()
+            .map(|k| vec![("x-routing-key", k)])
+            .unwrap_or_default();
+        let r = env
+            .call_with(
+                "POST",
+                "/v1/deployments/manual/predict",
+                Some(key),
+                Some("application/json"),
+                &headers,
+                ROW.into(),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&r.body)
+        );
+        let by_body = r.json()["model_id"].as_str().expect("model_id").to_string();
+        let by_header = r.headers["x-microlearn-model"].to_str().expect("header");
+        assert_eq!(
+            by_body, by_header,
+            "the header names the model that answered"
+        );
+        by_body
+    };
+
+    // Bad shares are refused before anything changes; a deployment with one model has
+    // nothing to split with.
+    for bad in [json!(0), json!(101), json!(300), json!("ten")] {
+        let r = put(json!({"model_id": new, "traffic_percent": bad})).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        assert_eq!(r.json()["field"], json!("traffic_percent"), "{bad}");
+    }
+    let r = put(json!({"model_id": stable, "traffic_percent": 10})).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert!(
+        r.json()["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("earlier model")
+    );
+    let r = env
+        .post_json("/v1/deployments/manual/promote", key, json!(null))
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "no canary to promote");
+
+    // The stable model keeps the counts it had before the canary.
+    let before =
+        env.get("/v1/deployments/manual/stats", key).await.json()["traffic"][0]["requests"]
+            .as_u64()
+            .expect("requests");
+
+    // 25% to the new model: without a routing key every 100 calls split exactly.
+    let r = put(json!({"model_id": new, "traffic_percent": 25})).await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let d = r.json();
+    assert_eq!(d["canary"], json!(true));
+    assert_eq!(d["model_id"], json!(new));
+    assert_eq!(d["decision"]["traffic_percent"], json!(25));
+    let shares: Vec<(String, String, u64)> = d["traffic"]
+        .as_array()
+        .expect("traffic")
+        .iter()
+        .map(|t| {
+            (
+                t["model_id"].as_str().expect("model").to_string(),
+                t["role"].as_str().expect("role").to_string(),
+                t["percent"].as_u64().expect("percent"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shares,
+        [
+            (new.to_string(), "canary".to_string(), 25),
+            (stable.to_string(), "stable".to_string(), 75)
+        ]
+    );
+    let mut to_new = 0;
+    for _ in 0..100 {
+        if predict(None).await == new {
+            to_new += 1;
+        }
+    }
+    assert_eq!(to_new, 25, "a 25% canary gets 25 of 100 calls");
+
+    // A routing key pins its caller to one side; across many callers both sides are used.
+    let mut sides = std::collections::HashSet::new();
+    for user in 0..40 {
+        let first = predict(Some(format!("user-{user}"))).await;
+        for _ in 0..3 {
+            assert_eq!(
+                predict(Some(format!("user-{user}"))).await,
+                first,
+                "user-{user}"
+            );
+        }
+        sides.insert(first);
+    }
+    assert_eq!(sides.len(), 2, "40 routing keys all landed on one side");
+
+    // Each side is counted on its own, for comparing them.
+    let s = env.get("/v1/deployments/manual/stats", key).await.json();
+    let counts: Vec<u64> = s["traffic"]
+        .as_array()
+        .expect("traffic")
+        .iter()
+        .map(|t| t["requests"].as_u64().expect("requests"))
+        .collect();
+    assert_eq!(counts.iter().sum::<u64>(), before + 100 + 160);
+    assert!(counts[0] >= 25 && counts[1] >= 75, "{counts:?}");
+    let metrics = String::from_utf8(env.get("/metrics", ADMIN).await.body).expect("text");
+    assert!(
+        metrics.contains(&format!(
+            "microlearn_predict_model_requests_total{{tenant=\"acme\",deployment=\"manual\",model=\"{new}\"}} {}",
+            counts[0]
+        )),
+        "{metrics}"
+    );
+
+    // Promotion: the new model takes every call; the earlier one stays for a rollback.
+    let r = env
+        .post_json("/v1/deployments/manual/promote", key, json!(null))
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(r.json()["canary"], json!(false));
+    for _ in 0..10 {
+        assert_eq!(predict(None).await, new);
+    }
+    assert_eq!(
+        r.json()["history"].as_array().expect("history").last(),
+        Some(&json!(stable))
+    );
+
+    // Ramping back down reopens the canary against the earlier model; rollback ends it.
+    let r = put(json!({"model_id": new, "traffic_percent": 50})).await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(r.json()["traffic"][0]["percent"], json!(50));
+    let r = env
+        .post_json("/v1/deployments/manual/rollback", key, json!(null))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["model_id"], json!(stable));
+    assert_eq!(r.json()["canary"], json!(false));
+    for _ in 0..10 {
+        assert_eq!(predict(None).await, stable);
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_does_everything_through_the_api_and_no_other_tenant_sees_it() {
@@ -458,6 +661,7 @@ async fn a_tenant_does_everything_through_the_api_and_no_other_tenant_sees_it() 
         )
         .await;
     assert_eq!(r.json()["model_id"], json!(model));
+    canary_splits_traffic_and_ends_by_promotion_or_rollback(&env, &acme, &model, &second).await;
     let s = env
         .get(&format!("/v1/deployments/{dep}/stats"), &acme)
         .await
@@ -498,6 +702,7 @@ async fn a_tenant_does_everything_through_the_api_and_no_other_tenant_sees_it() 
         ),
         ("DELETE", format!("/v1/deployments/{dep}"), None),
         ("POST", format!("/v1/deployments/{dep}/rollback"), None),
+        ("POST", format!("/v1/deployments/{dep}/promote"), None),
         (
             "POST",
             format!("/v1/deployments/{dep}/predict"),
@@ -1059,6 +1264,15 @@ async fn an_uploaded_plugin_is_the_uploading_tenants_only() {
         scope(&env.get("/v1/plugins", &other).await.json(), "standard"),
         Some(json!("shared"))
     );
+    // What the manifest declares about its author is shown as is.
+    let listed = env.get("/v1/plugins", &other).await.json();
+    let standard = listed["plugins"]
+        .as_array()
+        .expect("plugins")
+        .iter()
+        .find(|p| p["id"] == json!("standard"))
+        .expect("standard is listed");
+    assert_eq!(standard["author"], json!("MicroLearn developers"));
     // The other tenant cannot remove it, nor a shared plugin.
     let r = env
         .call("DELETE", "/v1/plugins/standard", Some(&other), None, vec![])

@@ -1,14 +1,19 @@
-//! `/v1/deployments`: create from a model, replace, roll back, delete, predict (JSON rows),
-//! batch scoring (a file in, a file out) and per-deployment stats.
+//! `/v1/deployments`: create from a model, replace (outright or as a canary), promote a canary,
+//! roll back, delete, predict (JSON rows), batch scoring (a file in, a file out) and stats.
+//!
+//! A canary is a deployment whose decision gives the newest model less than 100% of traffic
+//! while it has an earlier model: serving splits requests between the two (see
+//! `serving::Route`), `promote` hands the new model all traffic and `rollback` ends the canary
+//! by serving the earlier model again.
 
 use super::{blocking, check_id, check_name, query};
 use crate::App;
 use crate::error::{ApiError, ApiResult, ProblemKind};
 use crate::extract::{ApiJson, Caller};
-use crate::serving::{rows_to_table, scored_json};
+use crate::serving::{ROUTING_KEY_HEADER, Route, route_plan, rows_to_table, scored_json};
 use axum::Json;
 use axum::extract::{Path, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use microlearn_core::stages::{Decision, DeployAction, ServingMode};
 use microlearn_store::{DeploymentRecord, now_ms};
@@ -34,6 +39,20 @@ pub(crate) struct CreateDeployment {
 #[serde(deny_unknown_fields)]
 pub(crate) struct ReplaceDeployment {
     model_id: String,
+    /// The new model's share of traffic while the current one keeps the rest (a canary);
+    /// 100 (the default) replaces the current model outright.
+    traffic_percent: Option<u8>,
+}
+
+/// Response header naming the model that scored a request (canaries split between two).
+const MODEL_HEADER: &str = "x-microlearn-model";
+
+/// Which side of a canary a call goes to: its routing key when it sends one.
+fn routing_key(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(ROUTING_KEY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|k| !k.is_empty())
 }
 
 fn find(app: &App, tenant: &str, name: &str) -> ApiResult<DeploymentRecord> {
@@ -45,10 +64,11 @@ fn find(app: &App, tenant: &str, name: &str) -> ApiResult<DeploymentRecord> {
 }
 
 fn deployment_json(app: &App, tenant: &str, d: &DeploymentRecord) -> Value {
-    let loaded = app.serving.get(tenant, &d.name);
+    let route = app.serving.get(tenant, &d.name);
     // What a predict call takes, from the loaded bundle: the dashboard builds its try-it form
     // from this, and clients can validate rows before sending them.
-    let input = loaded.as_ref().map(|s| {
+    let input = route.as_ref().map(|r| {
+        let s = &r.primary;
         let h = &s.model.header;
         json!({
             "model_id": s.model_id,
@@ -65,17 +85,19 @@ fn deployment_json(app: &App, tenant: &str, d: &DeploymentRecord) -> Value {
         "history": d.history,
         "decision": d.decision,
         "updated_at_ms": d.updated_at_ms,
-        "loaded": loaded.as_ref().is_some_and(|s| s.model_id == d.model_id),
+        "loaded": route.as_ref().is_some_and(|r| r.primary.model_id == d.model_id),
         "requests": app.serving.stats(tenant, &d.name).map_or(0, |s| s.requests.load(std::sync::atomic::Ordering::Relaxed)),
+        "canary": route.as_ref().is_some_and(|r| r.stable.is_some()),
+        "traffic": route.as_ref().map(|r| r.traffic_json()),
         "input": input,
     })
 }
 
-fn manual_decision(model_id: &str, what: &str, key_id: &str) -> Decision {
+fn manual_decision(model_id: &str, what: &str, key_id: &str, traffic_percent: u8) -> Decision {
     Decision {
         action: DeployAction::Promote(model_id.to_string()),
         mode: ServingMode::Both,
-        traffic_percent: 100,
+        traffic_percent,
         reason: format!("{what} through the API (key {key_id})"),
     }
 }
@@ -130,7 +152,7 @@ pub(crate) async fn create(
     let d = DeploymentRecord {
         name: req.name.clone(),
         model_id: req.model_id.clone(),
-        decision: manual_decision(&req.model_id, "deployed", &caller.key_id),
+        decision: manual_decision(&req.model_id, "deployed", &caller.key_id, 100),
         history: vec![],
         updated_at_ms: now_ms(),
     };
@@ -160,16 +182,65 @@ pub(crate) async fn replace(
     Path(name): Path<String>,
     ApiJson(req): ApiJson<ReplaceDeployment>,
 ) -> ApiResult<Json<Value>> {
+    let percent = req.traffic_percent.unwrap_or(100);
+    if !(1..=100).contains(&percent) {
+        return Err(ApiError::invalid(
+            "traffic_percent",
+            format!("traffic_percent is {percent}; it must be 1–100 (100 replaces the model)"),
+        ));
+    }
     let mut d = find(&app, &caller.tenant, &name)?;
     super::models::find(&app, &caller.tenant, &req.model_id)?;
+    let what = if percent < 100 {
+        format!("canary with {percent}% of traffic")
+    } else {
+        "replaced".to_string()
+    };
     if d.model_id != req.model_id {
         d.history.push(d.model_id.clone());
         d.model_id = req.model_id.clone();
-        d.decision = manual_decision(&req.model_id, "replaced", &caller.key_id);
-        d.updated_at_ms = now_ms();
-        let (app2, t, d2) = (app.clone(), caller.tenant.clone(), d.clone());
-        blocking(move || apply(&app2, &t, &d2)).await?;
+    } else if route_plan(&d).2 == percent {
+        // Already served this way: nothing to record.
+        return Ok(Json(deployment_json(&app, &caller.tenant, &d)));
+    } else if percent < 100 && d.history.last().is_none_or(|prev| prev == &d.model_id) {
+        return Err(ApiError::new(
+            ProblemKind::Conflict,
+            format!(
+                "deployment '{name}' serves only '{}'; a canary needs an earlier model to split \
+                 traffic with (PUT another model_id with traffic_percent)",
+                d.model_id
+            ),
+        )
+        .with("field", "traffic_percent"));
     }
+    d.decision = manual_decision(&req.model_id, &what, &caller.key_id, percent);
+    d.updated_at_ms = now_ms();
+    let (app2, t, d2) = (app.clone(), caller.tenant.clone(), d.clone());
+    blocking(move || apply(&app2, &t, &d2)).await?;
+    Ok(Json(deployment_json(&app, &caller.tenant, &d)))
+}
+
+/// End a canary in the new model's favour: it takes all traffic; the earlier model stays in
+/// the history for a rollback.
+pub(crate) async fn promote(
+    State(app): State<App>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let mut d = find(&app, &caller.tenant, &name)?;
+    if route_plan(&d).1.is_none() {
+        return Err(ApiError::new(
+            ProblemKind::Conflict,
+            format!(
+                "deployment '{name}' runs no canary: '{}' already takes all traffic",
+                d.model_id
+            ),
+        ));
+    }
+    d.decision = manual_decision(&d.model_id, "canary promoted", &caller.key_id, 100);
+    d.updated_at_ms = now_ms();
+    let (app2, t, d2) = (app.clone(), caller.tenant.clone(), d.clone());
+    blocking(move || apply(&app2, &t, &d2)).await?;
     Ok(Json(deployment_json(&app, &caller.tenant, &d)))
 }
 
@@ -192,7 +263,7 @@ pub(crate) async fn rollback(
         )
     })?;
     d.model_id = previous.clone();
-    d.decision = manual_decision(&previous, "rolled back", &caller.key_id);
+    d.decision = manual_decision(&previous, "rolled back", &caller.key_id, 100);
     d.updated_at_ms = now_ms();
     let (app2, t, d2) = (app.clone(), caller.tenant.clone(), d.clone());
     blocking(move || apply(&app2, &t, &d2)).await?;
@@ -273,13 +344,15 @@ pub(crate) async fn predict(
     State(app): State<App>,
     caller: Caller,
     Path(name): Path<String>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<impl IntoResponse> {
     let started = Instant::now();
-    let served = app
+    let route = app
         .serving
         .get(&caller.tenant, &name)
         .ok_or_else(|| ApiError::not_found("deployment", &name))?;
+    let served = route.pick(routing_key(&headers)).clone();
     fn score(
         served: &crate::serving::Served,
         rows: &[Map<String, Value>],
@@ -305,14 +378,24 @@ pub(crate) async fn predict(
         }
         Err(e) => Err(e),
     };
-    let (n, ok) = match &result {
+    record(&route, &served, started, &result);
+    result.map(|(v, _)| ([(MODEL_HEADER, served.model_id.clone())], Json(v)))
+}
+
+/// Count a call for the deployment and for the model that answered it.
+fn record<T>(
+    route: &Route,
+    served: &crate::serving::Served,
+    started: Instant,
+    result: &ApiResult<(T, usize)>,
+) {
+    let (n, ok) = match result {
         Ok((_, n)) => (*n, true),
         Err(_) => (0, false),
     };
-    served
-        .stats
-        .record(started.elapsed().as_micros() as u64, n, ok);
-    result.map(|(v, _)| Json(v))
+    let micros = started.elapsed().as_micros() as u64;
+    route.stats.record(micros, n, ok);
+    served.stats.record(micros, n, ok);
 }
 
 #[derive(Debug, Deserialize)]
@@ -351,10 +434,11 @@ pub(crate) async fn batch(
             ));
         }
     };
-    let served = app
+    let route = app
         .serving
         .get(&caller.tenant, &name)
         .ok_or_else(|| ApiError::not_found("deployment", &name))?;
+    let served = route.pick(routing_key(req.headers())).clone();
     let (file, _, upload_name, _) = super::datasets::receive_table(
         &app,
         req,
@@ -393,15 +477,18 @@ pub(crate) async fn batch(
         Ok((bytes, rows))
     })
     .await;
-    let (n, ok) = match &result {
-        Ok((_, n)) => (*n, true),
-        Err(_) => (0, false),
-    };
-    served
-        .stats
-        .record(started.elapsed().as_micros() as u64, n, ok);
+    record(&route, &served, started, &result);
     let (bytes, _) = result?;
-    Ok(([(header::CONTENT_TYPE, content_type)], bytes))
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (
+                header::HeaderName::from_static(MODEL_HEADER),
+                served.model_id.clone(),
+            ),
+        ],
+        bytes,
+    ))
 }
 
 pub(crate) async fn stats(
@@ -414,7 +501,11 @@ pub(crate) async fn stats(
         .serving
         .stats(&caller.tenant, &name)
         .map_or_else(|| crate::serving::Stats::default().json(), |s| s.json());
+    let traffic = app
+        .serving
+        .get(&caller.tenant, &name)
+        .map(|r| r.traffic_json());
     Ok(Json(
-        json!({ "name": d.name, "model_id": d.model_id, "stats": stats }),
+        json!({ "name": d.name, "model_id": d.model_id, "stats": stats, "traffic": traffic }),
     ))
 }

@@ -76,6 +76,7 @@ pub(crate) fn router(app: App) -> Router {
             "/v1/deployments/{name}/rollback",
             post(deployments::rollback),
         )
+        .route("/v1/deployments/{name}/promote", post(deployments::promote))
         .route("/v1/deployments/{name}/predict", post(deployments::predict))
         .route(
             "/v1/deployments/{name}/batch",

@@ -26,6 +26,7 @@ fn plugin_json(app: &App, tenant: &str, p: &microlearn_plugins::InstalledPlugin)
         "version": p.info.version,
         "api": p.manifest.as_ref().map(|m| m.api.clone()),
         "description": p.info.description,
+        "author": p.manifest.as_ref().and_then(|m| m.author.clone()),
         "scope": scope,
         "sha256": p.sha256,
         "size_bytes": p.size_bytes,
