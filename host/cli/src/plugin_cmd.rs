@@ -262,6 +262,9 @@ fn print_info(p: &InstalledPlugin) {
     println!("  {}", p.info.description);
     if let Some(m) = &p.manifest {
         println!("  api          {}", m.api);
+        if let Some(a) = &m.author {
+            println!("  author       {a}");
+        }
     }
     if let Some(d) = &p.dir {
         println!("  folder       {}", d.display());

@@ -6,6 +6,7 @@
 //! version = "0.1.0"
 //! api = "microlearn:plugin@0.1.0"    # the WIT package the component implements
 //! description = "Impute, scale and encode."
+//! author = "Ada Lovelace <ada@example.org>"  # optional: who to ask about it
 //! component = "standard.wasm"        # relative to this file
 //! sha256 = "…64 hex digits…"         # of the component file
 //!
@@ -55,6 +56,8 @@ pub struct Manifest {
     pub api: String,
     /// One sentence.
     pub description: String,
+    /// Who wrote it (a name, a team, an address), as the manifest declares it; not verified.
+    pub author: Option<String>,
     /// The component file, relative to the manifest's folder.
     pub component: PathBuf,
     /// Lowercase hex sha256 of the component file.
@@ -72,6 +75,7 @@ struct RawManifest {
     version: Option<String>,
     api: Option<String>,
     description: Option<String>,
+    author: Option<String>,
     component: Option<String>,
     sha256: Option<String>,
     #[serde(default)]
@@ -123,6 +127,19 @@ impl Manifest {
 
         let description = raw.description.unwrap_or_default();
 
+        // Shown as is on the dashboard and in `plugin list`: one short line of text.
+        let author = raw
+            .author
+            .map(|a| a.trim().to_string())
+            .filter(|a| !a.is_empty());
+        if let Some(a) = &author
+            && (a.chars().count() > 200 || a.chars().any(char::is_control))
+        {
+            return Err(err(
+                "field `author`: one line of at most 200 characters".to_string()
+            ));
+        }
+
         let component = PathBuf::from(required(raw.component, "component")?);
         check_relative(&component).map_err(|m| err(format!("field `component`: {m}")))?;
 
@@ -148,6 +165,7 @@ impl Manifest {
             version,
             api,
             description,
+            author,
             component,
             sha256,
             limits: raw.limits,
@@ -163,6 +181,9 @@ impl Manifest {
         out.push_str(&format!("version = {}\n", q(&self.version)));
         out.push_str(&format!("api = {}\n", q(&self.api)));
         out.push_str(&format!("description = {}\n", q(&self.description)));
+        if let Some(a) = &self.author {
+            out.push_str(&format!("author = {}\n", q(a)));
+        }
         out.push_str(&format!(
             "component = {}\n",
             q(&self.component.to_string_lossy())
@@ -243,6 +264,7 @@ kind = "preparer"
 version = "0.1.0"
 api = "microlearn:plugin@0.1.0"
 description = "Impute, scale, encode."
+author = "MicroLearn developers"
 component = "standard.wasm"
 sha256 = "ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789"
 
@@ -276,6 +298,17 @@ memory_mib = 512
         );
         assert_eq!(m.limits.memory_mib, Some(512));
         assert_eq!(m.limits.timeout_ms, None);
+        assert_eq!(m.author.as_deref(), Some("MicroLearn developers"));
+    }
+
+    #[test]
+    fn author_is_optional_and_one_line() {
+        let none = GOOD.replace("author = \"MicroLearn developers\"\n", "");
+        assert_eq!(parse(&none).unwrap().author, None);
+        let blank = GOOD.replace("\"MicroLearn developers\"", "\"  \"");
+        assert_eq!(parse(&blank).unwrap().author, None);
+        let two_lines = GOOD.replace("\"MicroLearn developers\"", "\"a\\nb\"");
+        assert!(message(parse(&two_lines).unwrap_err()).contains("`author`"));
     }
 
     #[test]
