@@ -125,7 +125,10 @@ fn read_table(bytes: &[u8], format: FileFormat, file: &str) -> Result<Converted,
 
 fn read_table_inner(bytes: &[u8], format: FileFormat, file: &str) -> Result<Converted, DataError> {
     let converted = match format {
-        FileFormat::Csv => read_delimited(text(bytes, file)?, b',', file)?,
+        FileFormat::Csv => {
+            let text = text(bytes, file)?;
+            read_delimited(text, sniff_separator(text), file)?
+        }
         FileFormat::Tsv => read_delimited(text(bytes, file)?, b'\t', file)?,
         FileFormat::Json | FileFormat::Ndjson => {
             let text = text(bytes, file)?;
@@ -191,7 +194,72 @@ fn text<'a>(bytes: &'a [u8], file: &str) -> Result<&'a [u8], DataError> {
     Ok(body)
 }
 
+/// Lines looked at to guess a `.csv` file's separator and decimal mark.
+const SNIFF_LINES: usize = 50;
+
+/// The fields of the first lines of `text` split on `sep`, outside double quotes.
+fn sample_fields(text: &[u8], sep: u8) -> Vec<Vec<&[u8]>> {
+    text.split(|&b| b == b'\n')
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .take(SNIFF_LINES)
+        .map(|line| {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let mut fields = Vec::new();
+            let (mut start, mut quoted) = (0, false);
+            for (i, &b) in line.iter().enumerate() {
+                if b == b'"' {
+                    quoted = !quoted;
+                } else if b == sep && !quoted {
+                    fields.push(&line[start..i]);
+                    start = i + 1;
+                }
+            }
+            fields.push(&line[start..]);
+            fields
+        })
+        .collect()
+}
+
+/// A `.csv` file is comma-separated unless its header has no comma outside quotes but does
+/// have semicolons, tabs or pipes: spreadsheets in locales with a decimal comma write `;`,
+/// and a user should not have to rename or convert their export first.
+fn sniff_separator(text: &[u8]) -> u8 {
+    let header = |sep| sample_fields(text, sep).first().map_or(0, |f| f.len() - 1);
+    if header(b',') > 0 {
+        return b',';
+    }
+    [b';', b'\t', b'|']
+        .into_iter()
+        .map(|sep| (header(sep), sep))
+        .filter(|&(n, _)| n > 0)
+        .max_by_key(|&(n, _)| n)
+        .map_or(b',', |(_, sep)| sep)
+}
+
+/// Whether numbers in a file not separated by commas are written with a decimal comma
+/// (`1,5`): some sampled field looks like one and none looks like `1.5`.
+fn sniff_decimal_comma(text: &[u8], sep: u8) -> bool {
+    if sep == b',' {
+        return false;
+    }
+    let is_number_with = |f: &[u8], mark: u8| {
+        let f = f.trim_ascii();
+        let f = f.strip_prefix(b"-").unwrap_or(f);
+        let Some(at) = f.iter().position(|&b| b == mark) else {
+            return false;
+        };
+        at > 0
+            && at + 1 < f.len()
+            && f[..at].iter().all(u8::is_ascii_digit)
+            && f[at + 1..].iter().all(u8::is_ascii_digit)
+    };
+    let rows = sample_fields(text, sep);
+    let fields = || rows.iter().skip(1).flatten();
+    fields().any(|f| is_number_with(f, b',')) && !fields().any(|f| is_number_with(f, b'.'))
+}
+
 fn read_delimited(text: &[u8], sep: u8, file: &str) -> Result<Converted, DataError> {
+    let decimal_comma = sniff_decimal_comma(text, sep);
     let scan = csv_scan::scan(text, sep, file)?;
     let mut seen = std::collections::HashSet::new();
     // Blank names are renamed after reading, so only non-blank repeats are errors.
@@ -225,7 +293,7 @@ fn read_delimited(text: &[u8], sep: u8, file: &str) -> Result<Converted, DataErr
         without_blanks = kept;
         &without_blanks
     };
-    let df = match polars_csv(body, sep, Some(CSV_INFER_ROWS)) {
+    let df = match polars_csv(body, sep, decimal_comma, Some(CSV_INFER_ROWS)) {
         Ok(df) => df,
         Err(first) => {
             // A value that does not fit the inferred type (a float past the inference window,
@@ -233,13 +301,14 @@ fn read_delimited(text: &[u8], sep: u8, file: &str) -> Result<Converted, DataErr
             // last resort as text, which `convert` types from the values itself.
             tracing::debug!(file, error = %first, "re-reading CSV with wider schema inference");
             let full = if scan.records > CSV_INFER_ROWS {
-                polars_csv(body, sep, None)
+                polars_csv(body, sep, decimal_comma, None)
             } else {
                 Err(first)
             };
             match full {
                 Ok(df) => df,
-                Err(_) => polars_csv(body, sep, Some(0)).map_err(|e| parse_error(file, e))?,
+                Err(_) => polars_csv(body, sep, decimal_comma, Some(0))
+                    .map_err(|e| parse_error(file, e))?,
             }
         }
     };
@@ -277,7 +346,12 @@ fn rename_empty_headers(converted: &mut Converted, header: &[String]) {
         .expect("renaming to fresh unique names keeps the table valid");
 }
 
-fn polars_csv(body: &[u8], sep: u8, infer: Option<usize>) -> pl::PolarsResult<pl::DataFrame> {
+fn polars_csv(
+    body: &[u8],
+    sep: u8,
+    decimal_comma: bool,
+    infer: Option<usize>,
+) -> pl::PolarsResult<pl::DataFrame> {
     // No `null_values` here: NA tokens are matched after reading, per distinct string (see
     // `convert`), which halves polars' parse time on files like nyc_flights.
     pl::CsvReadOptions::default()
@@ -286,6 +360,7 @@ fn polars_csv(body: &[u8], sep: u8, infer: Option<usize>) -> pl::PolarsResult<pl
         .with_raise_if_empty(false)
         .map_parse_options(|p| {
             p.with_separator(sep)
+                .with_decimal_comma(decimal_comma)
                 .with_quote_char(Some(b'"'))
                 .with_missing_is_null(true)
                 .with_try_parse_dates(false)

@@ -82,6 +82,10 @@ fn parquet_bytes() -> Vec<u8> {
 fn every_format_reads_the_same_table() {
     let csv = read_file("t.csv", csv_text(',').as_bytes()).expect("csv");
     let tsv = read_file("t.TSV", csv_text('\t').as_bytes()).expect("tsv");
+    // Spreadsheet exports: `;` (or a tab, or `|`) in a file named .csv.
+    let semicolons = read_file("t.csv", csv_text(';').as_bytes()).expect("; csv");
+    let tabs_in_csv = read_file("t.csv", csv_text('\t').as_bytes()).expect("tab csv");
+    let pipes = read_file("t.csv", csv_text('|').as_bytes()).expect("| csv");
     let json = read_file(
         "t.json",
         format!("[{}]", json_rows().join(",\n")).as_bytes(),
@@ -122,6 +126,9 @@ fn every_format_reads_the_same_table() {
 
     for (label, other) in [
         ("tsv", &tsv),
+        ("csv with ;", &semicolons),
+        ("csv with tabs", &tabs_in_csv),
+        ("csv with |", &pipes),
         ("json", &json),
         ("ndjson", &ndjson),
         ("ndjson in .json", &jsonl_as_json),
@@ -268,4 +275,21 @@ fn integers_beyond_i64_become_floats() {
         ds.table.column("small").expect("small").data,
         ColumnData::Int64(vec![7, 1])
     );
+}
+
+#[test]
+fn semicolon_files_with_decimal_commas_read_as_numbers() {
+    let text = "city;\"area, km²\";price\nOslo;454,0;1,5\nRome;1285;-2,25\nLyon;47,87;\n";
+    let ds = read_file("eu.csv", text.as_bytes()).expect("eu csv");
+    assert_eq!(ds.table.names(), vec!["city", "area, km²", "price"]);
+    let price = ds.table.column("price").expect("price");
+    match &price.data {
+        ColumnData::Float64(v) => assert_eq!(&v[..2], &[1.5, -2.25]),
+        other => panic!("price is {other:?}"),
+    }
+    assert_eq!(price.validity, Some(vec![true, true, false]));
+    // A comma inside quotes in the header does not make the file comma-separated, and a
+    // comma file keeps its commas as separators even when values contain semicolons.
+    let ds = read_file("c.csv", b"a,b\nx;y,1\nz,2\n").expect("comma csv");
+    assert_eq!(ds.table.names(), vec!["a", "b"]);
 }
