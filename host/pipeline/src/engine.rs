@@ -236,13 +236,17 @@ impl Engine {
             )?;
         }
         pipeline.start_stage(Stage::Ingest, ingest_started);
-        let summary = format!(
+        let mut summary = format!(
             "{} rows × {} columns, task {task}, {} train / {} test rows",
             data.dataset.table.num_rows(),
             data.dataset.table.num_columns(),
             data.train_x.num_rows(),
             data.test_x.num_rows()
         );
+        for note in &data.notes {
+            summary.push_str("; ");
+            summary.push_str(note);
+        }
         control.check()?;
         self.finish(&tenant, &mut pipeline, Stage::Ingest, &summary, observer)?;
 
@@ -410,11 +414,49 @@ struct InputData {
     train_y: TargetInfo,
     test_x: Table,
     test_y: TargetInfo,
+    /// What ingest left out, for its summary.
+    notes: Vec<String>,
+}
+
+/// Rows whose target is missing can be neither learned from nor scored against; a partly
+/// labelled file is normal data, not an error. They are left out (the stored dataset keeps
+/// them) and ingest's summary says how many. A target missing everywhere still fails, in
+/// `split_target`.
+fn without_missing_target(
+    dataset: &Dataset,
+    target: &str,
+    notes: &mut Vec<String>,
+) -> Option<Dataset> {
+    let column = dataset.table.column(target)?;
+    let missing = column.null_count();
+    if missing == 0 || missing == column.len() {
+        return None;
+    }
+    let keep: Vec<usize> = (0..column.len()).filter(|&r| column.is_valid(r)).collect();
+    let first = (0..column.len()).find(|&r| !column.is_valid(r))?;
+    notes.push(format!(
+        "left out {missing} row(s) of {} with no '{target}' (the first at data row {})",
+        dataset.source.display(),
+        first + 1
+    ));
+    Some(Dataset {
+        table: dataset.table.take(&keep),
+        schema: dataset.schema.clone(),
+        format: dataset.format,
+        source: dataset.source.clone(),
+        bool_labels: dataset.bool_labels.clone(),
+    })
 }
 
 fn load_input(input: &RunInput, config: &PipelineConfig) -> Result<InputData, PipelineError> {
     let dataset = microlearn_data::read_dataset(&input.train)?;
-    let (features, target) = microlearn_data::split_target(&dataset, &config.target, config.task)?;
+    let mut notes = Vec::new();
+    let labelled = without_missing_target(&dataset, &config.target, &mut notes);
+    let (features, target) = microlearn_data::split_target(
+        labelled.as_ref().unwrap_or(&dataset),
+        &config.target,
+        config.task,
+    )?;
     let feature_schema = Schema {
         columns: dataset
             .schema
@@ -437,8 +479,12 @@ fn load_input(input: &RunInput, config: &PipelineConfig) -> Result<InputData, Pi
         }
         Some(test_path) => {
             let test_ds = microlearn_data::read_dataset(test_path)?;
-            let (test_features, test_target) =
-                microlearn_data::split_target(&test_ds, &config.target, Some(target.task))?;
+            let test_labelled = without_missing_target(&test_ds, &config.target, &mut notes);
+            let (test_features, test_target) = microlearn_data::split_target(
+                test_labelled.as_ref().unwrap_or(&test_ds),
+                &config.target,
+                Some(target.task),
+            )?;
             let test_x = microlearn_data::apply_schema(test_features, &feature_schema)?;
             let test_y = align_labels(&target, test_target, test_path)?;
             (features, target, test_x, test_y)
@@ -464,6 +510,7 @@ fn load_input(input: &RunInput, config: &PipelineConfig) -> Result<InputData, Pi
         train_y,
         test_x,
         test_y,
+        notes,
     })
 }
 
@@ -1246,16 +1293,22 @@ pub fn default_deployment_name(path: &Path, target: &str) -> String {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "model".into());
     let stem = stem.split('.').next().unwrap_or("model").to_string();
-    format!("{stem}-{target}")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect()
+    // Letters and digits joined by single dashes: `prix €` gives `prix`, not `prix--`, since
+    // the name goes into URLs and people type it.
+    let mut name = String::new();
+    for c in format!("{stem}-{target}").chars() {
+        if c.is_ascii_alphanumeric() {
+            name.push(c.to_ascii_lowercase());
+        } else if !name.is_empty() && !name.ends_with('-') {
+            name.push('-');
+        }
+    }
+    let name = name.trim_end_matches('-');
+    if name.is_empty() {
+        "model".to_string()
+    } else {
+        name.to_string()
+    }
 }
 
 fn fit_chain(
@@ -1821,4 +1874,20 @@ fn refit_all(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod deployment_name_tests {
+    use super::default_deployment_name;
+    use std::path::Path;
+
+    #[test]
+    fn default_names_are_url_friendly() {
+        let name = |file: &str, target: &str| default_deployment_name(Path::new(file), target);
+        assert_eq!(name("data/titanic.csv", "survived"), "titanic-survived");
+        assert_eq!(name("uni.csv", "prix €"), "uni-prix");
+        assert_eq!(name("My Data.tar.csv", "Is_Fraud"), "my-data-is-fraud");
+        assert_eq!(name("été.csv", "ü"), "t");
+        assert_eq!(name("€.csv", "ü"), "model");
+    }
 }
