@@ -228,7 +228,7 @@ fn predict(home: &Path, extra: &[PathBuf], args: PredictArgs) -> Result<()> {
     let model = LoadedModel::load(&args.model, &plugins)?;
     let dataset = microlearn_data::read_dataset(&args.file)?;
     let rows = dataset.table.num_rows();
-    let scored = model.predict(dataset.table)?;
+    let scored = model.predict_dataset(dataset)?;
     scored.write(&args.output).map_err(anyhow::Error::msg)?;
     eprintln!(
         "wrote {rows} predictions of {} ({}, target '{}') to {}",

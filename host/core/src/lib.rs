@@ -15,4 +15,4 @@ pub use ids::{DatasetId, ModelId, PipelineId, TrialId};
 pub use metric::{Direction, Metric};
 pub use params::{ParamDomain, ParamSpec, ParamValue, Params};
 pub use pipeline::{PipelineStatus, Stage};
-pub use schema::{ColumnKind, ColumnSchema, Schema, Task};
+pub use schema::{ColumnKind, ColumnSchema, DateOrder, Schema, Task};

@@ -69,6 +69,16 @@ pub enum ColumnKind {
     IdLike,
 }
 
+/// How the two leading numbers of a numeric date (`05.06.2024`, `6/5/2024`) are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DateOrder {
+    /// Day, month, year (`27.11.2024`).
+    Dmy,
+    /// Month, day, year (`11/27/2024`).
+    Mdy,
+}
+
 /// One column of a dataset schema.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ColumnSchema {
@@ -80,6 +90,10 @@ pub struct ColumnSchema {
     pub dtype: String,
     /// Whether missing values were seen.
     pub nullable: bool,
+    /// For a timestamp column read from numeric dates: their order, so that rows scored later
+    /// read `05/06/2024` the way training did. ISO 8601 is always accepted as well.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_order: Option<DateOrder>,
 }
 
 /// The columns of a dataset, in file order.

@@ -1,11 +1,11 @@
 //! Bringing a new table (rows to score, perhaps from another format) to a training schema.
 
-use microlearn_core::{Column, ColumnData, Dictionary, Schema, Table};
+use microlearn_core::{Column, ColumnData, ColumnSchema, Dictionary, Schema, Table};
 
 use crate::convert::parse_bool_word;
-use crate::datetime::{format_iso8601_ms, parse_iso8601_ms};
+use crate::datetime::{DateOrder, format_iso8601_ms, parse_date_ms};
 use crate::error::{DataError, DataErrorKind};
-use crate::read::NA_TOKENS;
+use crate::read::{Dataset, NA_TOKENS};
 
 /// Coerce `table` to `schema`: the schema's columns in the schema's order with its storage types.
 ///
@@ -47,9 +47,71 @@ fn apply(table: Table, schema: &Schema, optional: &[&str]) -> Result<Table, Data
             continue;
         };
         let column = columns.swap_remove(pos);
-        out.push(coerce_column(column, &spec.dtype)?);
+        out.push(coerce_to_schema(column, spec)?);
     }
     Ok(Table::with_rows(num_rows, out).map_err(DataErrorKind::from)?)
+}
+
+/// Make the numeric-date columns of a file read for scoring follow the order the training
+/// schema `expected` gives. Every file's order is judged from its own values, so a file whose
+/// dates all fit both orders may have been read the other way round; those are read again.
+/// A date that only fits the other order is an error naming the column and row.
+pub fn conform_dates(dataset: &mut Dataset, expected: &Schema) -> Result<(), DataError> {
+    let mut columns: Option<Vec<Column>> = None;
+    for spec in &expected.columns {
+        let Some(want) = spec.date_order else {
+            continue;
+        };
+        let Some(got) = dataset.schema.column(&spec.name).and_then(|c| c.date_order) else {
+            continue;
+        };
+        if got == want {
+            continue;
+        }
+        let num_rows = dataset.table.num_rows();
+        let all = columns.get_or_insert_with(|| std::mem::take(&mut dataset.table).into_columns());
+        let Some(column) = all.iter_mut().find(|c| c.name == spec.name) else {
+            continue;
+        };
+        if let ColumnData::TimestampMs(values) = &mut column.data {
+            for row in 0..num_rows {
+                if column.validity.as_ref().is_some_and(|v| !v[row]) {
+                    continue;
+                }
+                values[row] = swap_day_month(values[row]).ok_or_else(|| {
+                    let (read, wanted) = match want {
+                        DateOrder::Dmy => ("month first", "day-first dates"),
+                        DateOrder::Mdy => ("day first", "month-first dates"),
+                    };
+                    let value =
+                        format!("{} (only readable {read})", format_iso8601_ms(values[row]));
+                    coerce_error(&spec.name, row, value, wanted)
+                })?;
+            }
+        }
+        if let Some(c) = dataset
+            .schema
+            .columns
+            .iter_mut()
+            .find(|c| c.name == spec.name)
+        {
+            c.date_order = Some(want);
+        }
+    }
+    if let Some(all) = columns {
+        let num_rows = all.first().map_or(0, Column::len);
+        dataset.table = Table::with_rows(num_rows, all).map_err(DataErrorKind::from)?;
+    }
+    Ok(())
+}
+
+/// The same instant with day and month exchanged, if that is a date.
+fn swap_day_month(ms: i64) -> Option<i64> {
+    const DAY_MS: i64 = 86_400_000;
+    let (days, in_day) = (ms.div_euclid(DAY_MS), ms.rem_euclid(DAY_MS));
+    let (y, m, d) = crate::datetime::civil_from_days(days);
+    let iso = format!("{y:04}-{d:02}-{m:02}");
+    parse_date_ms(&iso, None).map(|midnight| midnight + in_day)
 }
 
 fn coerce_error(column: &str, row: usize, value: String, expected: &str) -> DataError {
@@ -68,7 +130,18 @@ fn is_na(s: &str) -> bool {
 }
 
 /// Coerce one column to the storage type named `dtype` (see `ColumnData::type_name`).
+/// Timestamps must be ISO 8601 here; [`coerce_to_schema`] also reads a column's numeric dates.
 pub fn coerce_column(column: Column, dtype: &str) -> Result<Column, DataError> {
+    coerce(column, dtype, None)
+}
+
+/// Coerce one column to what `spec` says (its storage type, and for timestamps read from
+/// numeric dates, their order).
+pub fn coerce_to_schema(column: Column, spec: &ColumnSchema) -> Result<Column, DataError> {
+    coerce(column, &spec.dtype, spec.date_order)
+}
+
+fn coerce(column: Column, dtype: &str, order: Option<DateOrder>) -> Result<Column, DataError> {
     if column.data.type_name() == dtype {
         return Ok(column);
     }
@@ -94,7 +167,7 @@ pub fn coerce_column(column: Column, dtype: &str) -> Result<Column, DataError> {
         "float64" => ColumnData::Float64(to_float(&column, &mut validity)?),
         "int64" => ColumnData::Int64(to_int(&column, &mut validity)?),
         "boolean" => ColumnData::Boolean(to_bool(&column, &mut validity)?),
-        "timestamp" => ColumnData::TimestampMs(to_timestamp(&column, &mut validity)?),
+        "timestamp" => ColumnData::TimestampMs(to_timestamp(&column, &mut validity, order)?),
         "categorical" => ColumnData::Categorical(to_categorical(&column, &validity)),
         other => {
             return Err(coerce_error(
@@ -239,14 +312,18 @@ fn to_bool(column: &Column, validity: &mut [bool]) -> Result<Vec<bool>, DataErro
     })
 }
 
-fn to_timestamp(column: &Column, validity: &mut [bool]) -> Result<Vec<i64>, DataError> {
+fn to_timestamp(
+    column: &Column,
+    validity: &mut [bool],
+    order: Option<DateOrder>,
+) -> Result<Vec<i64>, DataError> {
     Ok(match &column.data {
         ColumnData::TimestampMs(v) => v.clone(),
         // Integers are taken as milliseconds since the epoch, the storage unit.
         ColumnData::Int64(v) => v.clone(),
-        ColumnData::Categorical(d) => {
-            from_strings(column, d, validity, "timestamp", parse_iso8601_ms)?
-        }
+        ColumnData::Categorical(d) => from_strings(column, d, validity, "timestamp", |s| {
+            parse_date_ms(s, order)
+        })?,
         ColumnData::Float64(_) | ColumnData::Boolean(_) => {
             return Err(first_present_error(column, validity, "timestamp"));
         }

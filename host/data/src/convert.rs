@@ -13,7 +13,7 @@ use polars::prelude as pl;
 use polars::prelude::InitHashMaps;
 use serde::{Deserialize, Serialize};
 
-use crate::datetime::parse_iso8601_ms;
+use crate::datetime::{DateOrder, detect_date_order, parse_iso8601_ms, parse_numeric_date_ms};
 use crate::error::{DataError, DataErrorKind};
 use crate::read::NA_TOKENS;
 
@@ -40,6 +40,16 @@ impl Default for BoolLabels {
 pub(crate) struct Converted {
     pub table: Table,
     pub bool_labels: BTreeMap<String, BoolLabels>,
+    /// Timestamp columns that were numeric dates, and their order.
+    pub date_orders: BTreeMap<String, DateOrder>,
+}
+
+/// How a text column's values were written, when that decides how later values are read.
+pub(crate) enum Spelling {
+    /// True/false words.
+    Bool(BoolLabels),
+    /// Numeric dates in this order.
+    Date(DateOrder),
 }
 
 fn polars_err(file: &str, e: pl::PolarsError) -> DataError {
@@ -61,6 +71,7 @@ pub(crate) fn dataframe_to_table(
 ) -> Result<Converted, DataError> {
     let mut columns = Vec::with_capacity(df.width());
     let mut bool_labels = BTreeMap::new();
+    let mut date_orders = BTreeMap::new();
     let mut seen = std::collections::HashSet::new();
     for col in df.columns() {
         let series = col.as_materialized_series();
@@ -72,14 +83,24 @@ pub(crate) fn dataframe_to_table(
             }
             .into());
         }
-        let (column, labels) = series_to_column(series, &name, file, delimited)?;
-        if let Some(labels) = labels {
-            bool_labels.insert(name, labels);
+        let (column, spelling) = series_to_column(series, &name, file, delimited)?;
+        match spelling {
+            Some(Spelling::Bool(labels)) => {
+                bool_labels.insert(name, labels);
+            }
+            Some(Spelling::Date(order)) => {
+                date_orders.insert(name, order);
+            }
+            None => {}
         }
         columns.push(column);
     }
     let table = Table::with_rows(df.height(), columns).map_err(DataErrorKind::from)?;
-    Ok(Converted { table, bool_labels })
+    Ok(Converted {
+        table,
+        bool_labels,
+        date_orders,
+    })
 }
 
 fn series_to_column(
@@ -87,7 +108,7 @@ fn series_to_column(
     name: &str,
     file: &str,
     delimited: bool,
-) -> Result<(Column, Option<BoolLabels>), DataError> {
+) -> Result<(Column, Option<Spelling>), DataError> {
     use pl::DataType as D;
     let err = |e| polars_err(file, e);
     let column = match s.dtype() {
@@ -314,7 +335,7 @@ fn string_column(
     name: &str,
     ca: &pl::StringChunked,
     delimited: bool,
-) -> (Column, Option<BoolLabels>) {
+) -> (Column, Option<Spelling>) {
     let mut lookup: pl::PlHashMap<&str, u32> = pl::PlHashMap::new();
     let mut dictionary: Vec<&str> = Vec::new();
     let mut codes = Vec::with_capacity(ca.len());
@@ -355,7 +376,7 @@ fn string_column(
         let values = decode(&codes, &validity, &bools, false);
         return (
             with_validity(name, ColumnData::Boolean(values), validity),
-            Some(labels),
+            Some(Spelling::Bool(labels)),
         );
     }
     if let Some(stamps) = dictionary
@@ -367,6 +388,17 @@ fn string_column(
         return (
             with_validity(name, ColumnData::TimestampMs(values), validity),
             None,
+        );
+    }
+    if let Some(order) = detect_date_order(&dictionary) {
+        let stamps: Vec<i64> = dictionary
+            .iter()
+            .map(|s| parse_numeric_date_ms(s, order).unwrap_or_default())
+            .collect();
+        let values = decode(&codes, &validity, &stamps, 0);
+        return (
+            with_validity(name, ColumnData::TimestampMs(values), validity),
+            Some(Spelling::Date(order)),
         );
     }
     if delimited {

@@ -2,7 +2,10 @@
 //!
 //! We parse these ourselves rather than through polars' `try_parse_dates` so that CSV, JSON and
 //! values arriving at serving time all follow one rule, and so that offsets (`Z`, `+02:00`) work
-//! without polars' time-zone feature.
+//! without polars' time-zone feature. Numeric dates (`27.11.2024`, `11/27/2024`) are read in
+//! the order a column's values imply (see [`detect_date_order`]), which the schema keeps.
+
+pub use microlearn_core::DateOrder;
 
 /// Parse `YYYY-MM-DD`, optionally followed by `T` or a space and `HH:MM[:SS[.fff…]]`, optionally
 /// followed by `Z` or an offset `±HH[:MM]`. `/` is accepted instead of `-` in the date. Returns
@@ -85,6 +88,81 @@ pub fn parse_iso8601_ms(s: &str) -> Option<i64> {
     };
     // A local time at +02:00 is two hours ahead of UTC, so subtract the offset.
     Some(ms - offset_min * 60_000)
+}
+
+/// The parts of `A<sep>B<sep>YYYY…` (`sep` one of `.`, `/`, `-`; A and B one or two digits):
+/// A, B, the separator, the year and whatever follows the year (a time, or nothing).
+fn split_numeric_date(s: &str) -> Option<(i64, i64, u8, i64, &str)> {
+    let b = s.as_bytes();
+    let lead = |from: usize| b[from..].iter().take_while(|c| c.is_ascii_digit()).count();
+    let n1 = lead(0);
+    if !(1..=2).contains(&n1) {
+        return None;
+    }
+    let sep = *b.get(n1)?;
+    if !matches!(sep, b'.' | b'/' | b'-') {
+        return None;
+    }
+    let n2 = lead(n1 + 1);
+    if !(1..=2).contains(&n2) || b.get(n1 + 1 + n2) != Some(&sep) {
+        return None;
+    }
+    let year_at = n1 + n2 + 2;
+    if lead(year_at) != 4 {
+        return None;
+    }
+    Some((
+        digits(&b[..n1])?,
+        digits(&b[n1 + 1..n1 + 1 + n2])?,
+        sep,
+        digits(&b[year_at..year_at + 4])?,
+        &s[year_at + 4..],
+    ))
+}
+
+/// Parse a numeric date `A<sep>B<sep>YYYY` (`sep` one of `.`, `/`, `-`), optionally followed by
+/// a time as in [`parse_iso8601_ms`], reading A and B in `order`.
+pub fn parse_numeric_date_ms(s: &str, order: DateOrder) -> Option<i64> {
+    let (a, b, _, year, rest) = split_numeric_date(s.trim())?;
+    let (day, month) = match order {
+        DateOrder::Dmy => (a, b),
+        DateOrder::Mdy => (b, a),
+    };
+    parse_iso8601_ms(&format!("{year:04}-{month:02}-{day:02}{rest}"))
+}
+
+/// ISO 8601, or else a numeric date in `order` when the column has one.
+pub fn parse_date_ms(s: &str, order: Option<DateOrder>) -> Option<i64> {
+    parse_iso8601_ms(s).or_else(|| order.and_then(|o| parse_numeric_date_ms(s, o)))
+}
+
+/// The order in which every value reads as a numeric date, judged from the values: a first
+/// number above 12 means day first, a second above 12 month first. When every value fits both,
+/// `.` and `-` dates are taken as day first (as most of Europe writes them) and `/` dates as
+/// month first (as the US does). `None` when some value is not such a date, separators are
+/// mixed, or no order reads them all.
+pub fn detect_date_order<S: AsRef<str>>(values: &[S]) -> Option<DateOrder> {
+    let mut separator = None;
+    let (mut day_first, mut month_first) = (false, false);
+    for v in values {
+        let (a, b, sep, _, _) = split_numeric_date(v.as_ref().trim())?;
+        if *separator.get_or_insert(sep) != sep {
+            return None;
+        }
+        day_first |= a > 12;
+        month_first |= b > 12;
+    }
+    let order = match (day_first, month_first, separator?) {
+        (true, true, _) => return None,
+        (true, false, _) => DateOrder::Dmy,
+        (false, true, _) => DateOrder::Mdy,
+        (false, false, b'/') => DateOrder::Mdy,
+        (false, false, _) => DateOrder::Dmy,
+    };
+    values
+        .iter()
+        .all(|v| parse_numeric_date_ms(v.as_ref(), order).is_some())
+        .then_some(order)
 }
 
 /// Format milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SS[.mmm]Z`, or `YYYY-MM-DD` at
@@ -197,6 +275,45 @@ mod tests {
         ] {
             assert_eq!(parse_iso8601_ms(s), None, "{s:?}");
         }
+    }
+
+    #[test]
+    fn numeric_dates_read_in_the_order_their_values_imply() {
+        let day = |y, m, d| days_from_civil(y, m, d) * 86_400_000;
+        assert_eq!(
+            detect_date_order(&["27.11.2024", "01.02.2024"]),
+            Some(DateOrder::Dmy)
+        );
+        assert_eq!(
+            detect_date_order(&["11/27/2024", "1/2/2024"]),
+            Some(DateOrder::Mdy)
+        );
+        // Ambiguous values follow the separator's convention.
+        assert_eq!(detect_date_order(&["01/02/2024"]), Some(DateOrder::Mdy));
+        assert_eq!(
+            detect_date_order(&["01.02.2024", "3-4-2020"]),
+            None,
+            "mixed separators"
+        );
+        assert_eq!(detect_date_order(&["01-02-2024"]), Some(DateOrder::Dmy));
+        assert_eq!(detect_date_order(&["13/12/2024", "12/13/2024"]), None);
+        assert_eq!(detect_date_order(&["31.04.2024"]), None, "no 31 April");
+        assert_eq!(detect_date_order(&["1.2.24", "2024-01-02"]), None);
+        assert_eq!(detect_date_order::<&str>(&[]), None);
+        assert_eq!(
+            parse_numeric_date_ms("05.06.2024", DateOrder::Dmy),
+            Some(day(2024, 6, 5))
+        );
+        assert_eq!(
+            parse_numeric_date_ms("05/06/2024 13:30", DateOrder::Mdy),
+            Some(day(2024, 5, 6) + 13 * 3_600_000 + 30 * 60_000)
+        );
+        assert_eq!(
+            parse_date_ms("2024-06-05", Some(DateOrder::Mdy)),
+            Some(day(2024, 6, 5))
+        );
+        assert_eq!(parse_date_ms("05.06.2024", None), None);
+        assert_eq!(parse_numeric_date_ms("5.6.20245", DateOrder::Dmy), None);
     }
 
     #[test]

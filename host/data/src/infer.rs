@@ -22,6 +22,7 @@ pub fn infer_schema(table: &microlearn_core::Table) -> Schema {
                 kind: infer_kind(c),
                 dtype: c.data.type_name().to_string(),
                 nullable: c.null_count() > 0,
+                date_order: None,
             })
             .collect(),
     }

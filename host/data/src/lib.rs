@@ -35,7 +35,9 @@ mod read;
 mod split;
 mod target;
 
-pub use coerce::{apply_schema, apply_schema_for_scoring, coerce_column};
+pub use coerce::{
+    apply_schema, apply_schema_for_scoring, coerce_column, coerce_to_schema, conform_dates,
+};
 pub use convert::BoolLabels;
 pub use error::{DataError, DataErrorKind};
 pub use format::FileFormat;

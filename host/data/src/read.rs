@@ -82,8 +82,15 @@ pub fn read_dataset_bytes(
     name: &str,
 ) -> Result<Dataset, DataError> {
     let started = Instant::now();
-    let Converted { table, bool_labels } = read_table(bytes, format, name)?;
-    let schema = infer_schema(&table);
+    let Converted {
+        table,
+        bool_labels,
+        date_orders,
+    } = read_table(bytes, format, name)?;
+    let mut schema = infer_schema(&table);
+    for column in &mut schema.columns {
+        column.date_order = date_orders.get(&column.name).copied();
+    }
     tracing::info!(
         file = name,
         %format,
@@ -338,6 +345,9 @@ fn rename_empty_headers(converted: &mut Converted, header: &[String]) {
             taken.insert(name.clone());
             if let Some(labels) = converted.bool_labels.remove(&column.name) {
                 converted.bool_labels.insert(name.clone(), labels);
+            }
+            if let Some(order) = converted.date_orders.remove(&column.name) {
+                converted.date_orders.insert(name.clone(), order);
             }
             column.name = name;
         }

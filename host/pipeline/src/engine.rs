@@ -478,7 +478,8 @@ fn load_input(input: &RunInput, config: &PipelineConfig) -> Result<InputData, Pi
             )
         }
         Some(test_path) => {
-            let test_ds = microlearn_data::read_dataset(test_path)?;
+            let mut test_ds = microlearn_data::read_dataset(test_path)?;
+            microlearn_data::conform_dates(&mut test_ds, &dataset.schema)?;
             let test_labelled = without_missing_target(&test_ds, &config.target, &mut notes);
             let (test_features, test_target) = microlearn_data::split_target(
                 test_labelled.as_ref().unwrap_or(&test_ds),

@@ -60,6 +60,16 @@ impl LoadedModel {
         LoadedModel::from_bundle(Bundle::read(path)?, plugins)
     }
 
+    /// Score a file's rows: [`LoadedModel::predict`], after reading its numeric dates in the
+    /// order the training data used (a file's own order is a guess when every date fits both).
+    pub fn predict_dataset(
+        &self,
+        mut input: microlearn_data::Dataset,
+    ) -> Result<Scored, PipelineError> {
+        microlearn_data::conform_dates(&mut input, &self.header.input_schema)?;
+        self.predict(input.table)
+    }
+
     /// Score a table whose columns follow the bundle's input schema (extra columns, e.g. the
     /// target, are ignored; types are coerced; a missing column is an error naming it).
     pub fn predict(&self, input: Table) -> Result<Scored, PipelineError> {

@@ -476,7 +476,7 @@ pub(crate) fn rows_to_table(
                 }
                 let refs: Vec<Option<&str>> = texts.iter().map(|t| t.as_deref()).collect();
                 let col = Column::categorical_from_strs(name, &refs);
-                let col = microlearn_data::coerce_column(col, "timestamp").map_err(|e| {
+                let col = microlearn_data::coerce_to_schema(col, spec).map_err(|e| {
                     ApiError::new(ProblemKind::InvalidRows, e.to_string()).with("field", name)
                 })?;
                 columns.push(col);
@@ -563,6 +563,7 @@ mod tests {
             kind: ColumnKind::Numeric,
             dtype: dtype.into(),
             nullable: true,
+            date_order: None,
         };
         Schema {
             columns: vec![

@@ -110,3 +110,60 @@ fn profile_reports_missing_distinct_quantiles_histogram_and_top_values() {
     assert_eq!(back.column_profiles[1], p.column_profiles[1]);
     assert_eq!(back.rows, p.rows);
 }
+
+#[test]
+fn numeric_dates_keep_the_training_order_when_scored() {
+    use crate::conform_dates;
+    use crate::datetime::days_from_civil;
+    use microlearn_core::DateOrder;
+    let day = |y, m, d| days_from_civil(y, m, d) * 86_400_000;
+    // 27.11 settles the order: day first.
+    let train = csv("when,x,y\n27.11.2024,1,a\n05.06.2024,2,b\n01.02.2023,3,a\n").expect("train");
+    let when = train.schema.column("when").expect("when");
+    assert_eq!(
+        (when.dtype.as_str(), when.date_order),
+        ("timestamp", Some(DateOrder::Dmy))
+    );
+    assert_eq!(
+        train.schema.column("when").map(|c| c.kind),
+        Some(ColumnKind::Datetime)
+    );
+    assert_eq!(
+        train.table.column("when").expect("when").data,
+        ColumnData::TimestampMs(vec![day(2024, 11, 27), day(2024, 6, 5), day(2023, 2, 1)])
+    );
+
+    // A scoring file with `/` and only ambiguous dates is read month first on its own, then
+    // turned around to the training order.
+    let mut score = csv("when,x\n05/06/2024,1\n,2\n").expect("score");
+    assert_eq!(
+        score.schema.column("when").and_then(|c| c.date_order),
+        Some(DateOrder::Mdy)
+    );
+    conform_dates(&mut score, &train.schema).expect("conforms");
+    let when = score.table.column("when").expect("when");
+    assert_eq!(when.data, ColumnData::TimestampMs(vec![day(2024, 6, 5), 0]));
+    assert_eq!(when.validity, Some(vec![true, false]));
+
+    // Text rows (serving) use the schema's order too; ISO 8601 is always accepted.
+    let rows = read_file(
+        "rows.json",
+        br#"[{"when": "05.06.2024", "x": 1}, {"when": "2024-06-05", "x": 2}]"#,
+    )
+    .expect("rows");
+    let out = apply_schema_for_scoring(rows.table, &train.schema, "y").expect("coerces");
+    assert_eq!(
+        out.column("when").expect("when").data,
+        ColumnData::TimestampMs(vec![day(2024, 6, 5), day(2024, 6, 5)])
+    );
+
+    // A date that only reads month first is refused, naming the column and row.
+    let mut wrong = csv("when,x\n01/02/2024,1\n11/27/2024,2\n").expect("wrong");
+    let err = conform_dates(&mut wrong, &train.schema)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("'when'") && err.contains("row 2") && err.contains("day-first"),
+        "{err}"
+    );
+}

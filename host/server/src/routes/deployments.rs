@@ -461,12 +461,15 @@ pub(crate) async fn batch(
             )
         })?;
         let rows = dataset.table.num_rows();
-        let scored = served2.model.predict(dataset.table).map_err(|e| match e {
-            microlearn_pipeline::PipelineError::Data(d) => {
-                ApiError::new(ProblemKind::InvalidDataset, format!("{upload_name}: {d}"))
-            }
-            other => ApiError::internal(other),
-        })?;
+        let scored = served2
+            .model
+            .predict_dataset(dataset)
+            .map_err(|e| match e {
+                microlearn_pipeline::PipelineError::Data(d) => {
+                    ApiError::new(ProblemKind::InvalidDataset, format!("{upload_name}: {d}"))
+                }
+                other => ApiError::internal(other),
+            })?;
         let out = tempfile::Builder::new()
             .prefix(".scored-")
             .suffix(&format!(".{output}"))
