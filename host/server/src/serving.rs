@@ -106,13 +106,9 @@ impl Route {
         let Some(stable) = &self.stable else {
             return &self.primary;
         };
-        let p = u64::from(self.percent);
         let to_canary = match key {
-            Some(k) => key_bucket(k) < p,
-            None => {
-                let n = self.next.fetch_add(1, Ordering::Relaxed) % 100;
-                (n + 1) * p / 100 > n * p / 100
-            }
+            Some(k) => key_bucket(k) < u64::from(self.percent),
+            None => spread(self.next.fetch_add(1, Ordering::Relaxed), self.percent),
         };
         if to_canary { &self.primary } else { stable }
     }
@@ -139,6 +135,13 @@ impl Route {
             ]),
         }
     }
+}
+
+/// Whether the `n`th unkeyed request goes to a `percent` canary: `percent` of every 100
+/// consecutive requests, evenly spaced.
+fn spread(n: u64, percent: u8) -> bool {
+    let (n, p) = (n % 100, u64::from(percent));
+    (n + 1) * p / 100 > n * p / 100
 }
 
 /// 0–99 from a routing key; sha256 rather than std's hasher, whose output may change between
@@ -580,6 +583,67 @@ mod tests {
             .iter()
             .map(|r| r.as_object().expect("object").clone())
             .collect()
+    }
+
+    #[test]
+    fn a_canary_gets_its_share_of_every_hundred_requests_evenly_spaced() {
+        for percent in [1u8, 10, 25, 33, 50, 99, 100] {
+            let picks: Vec<bool> = (0..300).map(|n| spread(n, percent)).collect();
+            for hundred in picks.chunks(100) {
+                assert_eq!(
+                    hundred.iter().filter(|&&c| c).count(),
+                    usize::from(percent),
+                    "{percent}%"
+                );
+            }
+            // No long run without the canary: the gap is at most ceil(100 / percent).
+            let mut gap = 0;
+            for &c in &picks {
+                gap = if c { 0 } else { gap + 1 };
+                assert!(gap <= 100usize.div_ceil(usize::from(percent)), "{percent}%");
+            }
+        }
+        // Keys land on both sides in about the canary's share.
+        let hits = (0..10_000)
+            .filter(|i| key_bucket(&format!("user-{i}")) < 20)
+            .count();
+        assert!(
+            (1_700..2_300).contains(&hits),
+            "{hits} of 10000 keys under 20%"
+        );
+    }
+
+    #[test]
+    fn a_deployment_record_splits_only_with_an_earlier_model() {
+        use microlearn_core::stages::{Decision, DeployAction, ServingMode};
+        let record = |percent: u8, history: &[&str]| DeploymentRecord {
+            name: "d".into(),
+            model_id: "new".into(),
+            decision: Decision {
+                action: DeployAction::Promote("new".into()),
+                mode: ServingMode::Rest,
+                traffic_percent: percent,
+                reason: String::new(),
+            },
+            history: history.iter().map(|h| h.to_string()).collect(),
+            updated_at_ms: 0,
+        };
+        assert_eq!(
+            route_plan(&record(30, &["a", "old"])),
+            ("new".into(), Some("old".into()), 30)
+        );
+        assert_eq!(
+            route_plan(&record(100, &["old"])),
+            ("new".into(), None, 100)
+        );
+        // A first deployment, or one whose earlier model is the same, takes all traffic.
+        assert_eq!(route_plan(&record(30, &[])), ("new".into(), None, 100));
+        assert_eq!(route_plan(&record(30, &["new"])), ("new".into(), None, 100));
+        // Out-of-range shares from a stored record are clamped, never a panic.
+        assert_eq!(
+            route_plan(&record(0, &["old"])),
+            ("new".into(), Some("old".into()), 1)
+        );
     }
 
     #[test]
