@@ -5,24 +5,29 @@ use crate::common::*;
 use microlearn_store::{DEFAULT_TENANT, Store};
 use std::path::Path;
 
-/// Run `microlearn run FILE --target TARGET`, expect failure mentioning every needle, and check
-/// that nothing was recorded.
-fn rejects(file: &Path, target: &str, needles: &[&str]) {
-    let dir = tempfile::tempdir().unwrap();
-    let home = dir.path().join("home");
-    let out = microlearn(
-        &home,
+/// `microlearn run FILE --target TARGET --budget SECS --out BUNDLE` with data directory `home`.
+fn run(home: &Path, file: &Path, target: &str, secs: &str, out: &Path) -> std::process::Output {
+    microlearn(
+        home,
         &[
             "run",
             file.to_str().unwrap(),
             "--target",
             target,
             "--budget",
-            "5",
+            secs,
             "--out",
-            dir.path().join("m.mlbundle").to_str().unwrap(),
+            out.to_str().unwrap(),
         ],
-    );
+    )
+}
+
+/// Run `microlearn run FILE --target TARGET`, expect failure mentioning every needle, and check
+/// that nothing was recorded.
+fn rejects(file: &Path, target: &str, needles: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let out = run(&home, file, target, "5", &dir.path().join("m.mlbundle"));
     let err = stderr(&out);
     assert!(
         !out.status.success(),
@@ -125,19 +130,7 @@ fn rows_with_a_missing_target_are_left_out_and_reported() {
     }
     let file = write(dir.path(), "holes.csv", csv.as_bytes());
     let home = dir.path().join("home");
-    let out = microlearn(
-        &home,
-        &[
-            "run",
-            file.to_str().unwrap(),
-            "--target",
-            "y",
-            "--budget",
-            "3",
-            "--out",
-            dir.path().join("m.mlbundle").to_str().unwrap(),
-        ],
-    );
+    let out = run(&home, &file, "y", "3", &dir.path().join("m.mlbundle"));
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
     assert!(out.status.success(), "{text}");
     assert!(

@@ -326,29 +326,25 @@ impl Serving {
 
     /// Every deployment's stats, for /metrics.
     pub(crate) fn all_stats(&self) -> Vec<(Key, Arc<Stats>)> {
-        let mut v: Vec<(Key, Arc<Stats>)> = self
-            .stats
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .map(|(k, s)| (k.clone(), s.clone()))
-            .collect();
-        v.sort_by(|a, b| a.0.cmp(&b.0));
-        v
+        sorted(&self.stats)
     }
 
     /// Every served model's stats per deployment, for /metrics.
     pub(crate) fn all_model_stats(&self) -> Vec<(ModelKey, Arc<Stats>)> {
-        let mut v: Vec<(ModelKey, Arc<Stats>)> = self
-            .model_stats
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .map(|(k, s)| (k.clone(), s.clone()))
-            .collect();
-        v.sort_by(|a, b| a.0.cmp(&b.0));
-        v
+        sorted(&self.model_stats)
     }
+}
+
+/// A snapshot of a stats map in key order (stable /metrics output).
+fn sorted<K: Clone + Ord>(map: &RwLock<HashMap<K, Arc<Stats>>>) -> Vec<(K, Arc<Stats>)> {
+    let mut v: Vec<(K, Arc<Stats>)> = map
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .map(|(k, s)| (k.clone(), s.clone()))
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
 }
 
 /// Load a tenant's model bundle from the store.
