@@ -434,9 +434,13 @@ fn without_missing_target(
     }
     let keep: Vec<usize> = (0..column.len()).filter(|&r| column.is_valid(r)).collect();
     let first = (0..column.len()).find(|&r| !column.is_valid(r))?;
+    // The file name only: on a shared host the folder is not the tenant's business.
+    let file = dataset.source.file_name().map_or_else(
+        || dataset.source.display().to_string(),
+        |f| f.to_string_lossy().into_owned(),
+    );
     notes.push(format!(
-        "left out {missing} row(s) of {} with no '{target}' (the first at data row {})",
-        dataset.source.display(),
+        "left out {missing} row(s) of {file} with no '{target}' (the first at data row {})",
         first + 1
     ));
     Some(Dataset {
