@@ -65,32 +65,34 @@ export function TrafficSplit({ traffic, mode }) {
         ))}
       </div>
       {canary ? (
-        <table className="traffic-table small">
-          <thead>
-            <tr>
-              <th>side</th>
-              <th>model</th>
-              <th className="num">share</th>
-              <th className="num">requests</th>
-              <th className="num">errors</th>
-              <th className="num">mean latency</th>
-            </tr>
-          </thead>
-          <tbody>
-            {sides.map((t) => (
-              <tr key={t.model_id}>
-                <td className="nowrap">
-                  <span className={`dot traffic-${t.role}`} /> {t.role}
-                </td>
-                <td className="mono">{t.model_id}</td>
-                <td className="num">{t.percent}%</td>
-                <td className="num">{fmtNum(t.requests)}</td>
-                <td className="num">{fmtNum(t.errors)}</td>
-                <td className="num">{t.requests ? fmtMicros(t.mean_latency_us) : '—'}</td>
+        <div className="table-wrap">
+          <table className="traffic-table small">
+            <thead>
+              <tr>
+                <th>side</th>
+                <th>model</th>
+                <th className="num">share</th>
+                <th className="num">requests</th>
+                <th className="num">errors</th>
+                <th className="num">mean latency</th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {sides.map((t) => (
+                <tr key={t.model_id}>
+                  <td className="nowrap">
+                    <span className={`dot traffic-${t.role}`} /> {t.role}
+                  </td>
+                  <td className="mono">{t.model_id}</td>
+                  <td className="num">{t.percent}%</td>
+                  <td className="num">{fmtNum(t.requests)}</td>
+                  <td className="num">{fmtNum(t.errors)}</td>
+                  <td className="num">{t.requests ? fmtMicros(t.mean_latency_us) : '—'}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       ) : null}
       <div className="small muted">
         {canary
