@@ -57,50 +57,60 @@ fn apply(table: Table, schema: &Schema, optional: &[&str]) -> Result<Table, Data
 /// dates all fit both orders may have been read the other way round; those are read again.
 /// A date that only fits the other order is an error naming the column and row.
 pub fn conform_dates(dataset: &mut Dataset, expected: &Schema) -> Result<(), DataError> {
-    let mut columns: Option<Vec<Column>> = None;
-    for spec in &expected.columns {
-        let Some(want) = spec.date_order else {
-            continue;
-        };
-        let Some(got) = dataset.schema.column(&spec.name).and_then(|c| c.date_order) else {
-            continue;
-        };
-        if got == want {
-            continue;
+    // Columns this file read in the other order than training did.
+    let flip: Vec<(String, DateOrder)> = expected
+        .columns
+        .iter()
+        .filter_map(|spec| {
+            let want = spec.date_order?;
+            let got = dataset.schema.column(&spec.name)?.date_order?;
+            (got != want).then(|| (spec.name.clone(), want))
+        })
+        .collect();
+    if flip.is_empty() {
+        return Ok(());
+    }
+    let num_rows = dataset.table.num_rows();
+    let mut columns = std::mem::take(&mut dataset.table).into_columns();
+    let flipped = columns.iter_mut().try_for_each(|column| {
+        match flip.iter().find(|(name, _)| *name == column.name) {
+            Some(&(_, want)) => swap_column_day_month(column, want),
+            None => Ok(()),
         }
-        let num_rows = dataset.table.num_rows();
-        let all = columns.get_or_insert_with(|| std::mem::take(&mut dataset.table).into_columns());
-        let Some(column) = all.iter_mut().find(|c| c.name == spec.name) else {
-            continue;
-        };
-        if let ColumnData::TimestampMs(values) = &mut column.data {
-            for row in 0..num_rows {
-                if column.validity.as_ref().is_some_and(|v| !v[row]) {
-                    continue;
-                }
-                values[row] = swap_day_month(values[row]).ok_or_else(|| {
-                    let (read, wanted) = match want {
-                        DateOrder::Dmy => ("month first", "day-first dates"),
-                        DateOrder::Mdy => ("day first", "month-first dates"),
-                    };
-                    let value =
-                        format!("{} (only readable {read})", format_iso8601_ms(values[row]));
-                    coerce_error(&spec.name, row, value, wanted)
-                })?;
-            }
-        }
-        if let Some(c) = dataset
-            .schema
-            .columns
-            .iter_mut()
-            .find(|c| c.name == spec.name)
-        {
+    });
+    // The table goes back whole even when a value is refused.
+    dataset.table = Table::with_rows(num_rows, columns).map_err(DataErrorKind::from)?;
+    flipped?;
+    for (name, want) in flip {
+        if let Some(c) = dataset.schema.columns.iter_mut().find(|c| c.name == name) {
             c.date_order = Some(want);
         }
     }
-    if let Some(all) = columns {
-        let num_rows = all.first().map_or(0, Column::len);
-        dataset.table = Table::with_rows(num_rows, all).map_err(DataErrorKind::from)?;
+    Ok(())
+}
+
+/// Read a timestamp column's dates the other way round, into `want` order.
+fn swap_column_day_month(column: &mut Column, want: DateOrder) -> Result<(), DataError> {
+    let Column {
+        name,
+        data,
+        validity,
+    } = column;
+    let ColumnData::TimestampMs(values) = data else {
+        return Ok(());
+    };
+    for (row, value) in values.iter_mut().enumerate() {
+        if validity.as_ref().is_some_and(|v| !v[row]) {
+            continue;
+        }
+        *value = swap_day_month(*value).ok_or_else(|| {
+            let (read, wanted) = match want {
+                DateOrder::Dmy => ("month first", "day-first dates"),
+                DateOrder::Mdy => ("day first", "month-first dates"),
+            };
+            let shown = format!("{} (only readable {read})", format_iso8601_ms(*value));
+            coerce_error(name, row, shown, wanted)
+        })?;
     }
     Ok(())
 }

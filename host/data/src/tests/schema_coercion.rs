@@ -167,3 +167,20 @@ fn numeric_dates_keep_the_training_order_when_scored() {
         "{err}"
     );
 }
+
+#[test]
+fn every_numeric_date_column_of_a_scoring_file_is_conformed() {
+    use crate::conform_dates;
+    use crate::datetime::days_from_civil;
+    let day = |y, m, d| days_from_civil(y, m, d) * 86_400_000;
+    let train = csv("a,b,y\n27.11.2024,13.01.2020,x\n05.06.2024,02.03.2021,z\n").expect("train");
+    let mut score = csv("a,b\n05/06/2024,02/03/2021\n").expect("score");
+    conform_dates(&mut score, &train.schema).expect("conforms");
+    for (name, want) in [("a", day(2024, 6, 5)), ("b", day(2021, 3, 2))] {
+        assert_eq!(
+            score.table.column(name).expect("column").data,
+            ColumnData::TimestampMs(vec![want]),
+            "{name}"
+        );
+    }
+}
