@@ -42,7 +42,7 @@ pub(crate) fn scan(b: &[u8], sep: u8, file: &str) -> Result<CsvScan, DataError> 
         }
         i = rec.end;
     };
-    let header = parse_header(b, header_start, sep);
+    let header = parse_record(b, header_start, sep);
     let expected = header.len();
     let first = next_record(b, header_start, sep, &mut line, file)?;
     debug_assert_eq!(first.fields, expected);
@@ -169,8 +169,24 @@ fn skip_quoted(b: &[u8], mut i: usize, line: &mut usize, file: &str) -> Result<u
     }
 }
 
-/// The header's field names (the record at `start` is known to be well-formed).
-fn parse_header(b: &[u8], start: usize, sep: u8) -> Vec<String> {
+/// The first `max` non-blank records, unquoted, for guessing a file's conventions before the
+/// real read. A malformed record ends the sample quietly: [`scan`] reports it properly.
+pub(crate) fn sample_records(b: &[u8], sep: u8, max: usize) -> Vec<Vec<String>> {
+    let (mut out, mut i, mut line) = (Vec::new(), 0, 1);
+    while i < b.len() && out.len() < max {
+        let Ok(rec) = next_record(b, i, sep, &mut line, "") else {
+            break;
+        };
+        if !rec.blank {
+            out.push(parse_record(b, i, sep));
+        }
+        i = rec.end;
+    }
+    out
+}
+
+/// The fields of the record at `start`, unquoted (the record is known to be well-formed).
+fn parse_record(b: &[u8], start: usize, sep: u8) -> Vec<String> {
     let mut names = Vec::new();
     let mut cur: Vec<u8> = Vec::new();
     let mut i = start;

@@ -201,37 +201,29 @@ fn text<'a>(bytes: &'a [u8], file: &str) -> Result<&'a [u8], DataError> {
     Ok(body)
 }
 
-/// Lines looked at to guess a `.csv` file's separator and decimal mark.
+/// Records looked at to guess a `.csv` file's decimal mark.
 const SNIFF_LINES: usize = 50;
-
-/// The fields of the first lines of `text` split on `sep`, outside double quotes.
-fn sample_fields(text: &[u8], sep: u8) -> Vec<Vec<&[u8]>> {
-    text.split(|&b| b == b'\n')
-        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
-        .take(SNIFF_LINES)
-        .map(|line| {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            let mut fields = Vec::new();
-            let (mut start, mut quoted) = (0, false);
-            for (i, &b) in line.iter().enumerate() {
-                if b == b'"' {
-                    quoted = !quoted;
-                } else if b == sep && !quoted {
-                    fields.push(&line[start..i]);
-                    start = i + 1;
-                }
-            }
-            fields.push(&line[start..]);
-            fields
-        })
-        .collect()
-}
 
 /// A `.csv` file is comma-separated unless its header has no comma outside quotes but does
 /// have semicolons, tabs or pipes: spreadsheets in locales with a decimal comma write `;`,
 /// and a user should not have to rename or convert their export first.
 fn sniff_separator(text: &[u8]) -> u8 {
-    let header = |sep| sample_fields(text, sep).first().map_or(0, |f| f.len() - 1);
+    // Any quote toggles here, not only one at a field's start as in the real parse: a header
+    // like `city;"area, km²"` must not count as comma-separated.
+    let first_line = text
+        .split(|&b| b == b'\n')
+        .find(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .unwrap_or_default();
+    let header = |sep: u8| {
+        let mut quoted = false;
+        first_line
+            .iter()
+            .filter(|&&b| {
+                quoted ^= b == b'"';
+                b == sep && !quoted
+            })
+            .count()
+    };
     if header(b',') > 0 {
         return b',';
     }
@@ -260,8 +252,8 @@ fn sniff_decimal_comma(text: &[u8], sep: u8) -> bool {
             && f[..at].iter().all(u8::is_ascii_digit)
             && f[at + 1..].iter().all(u8::is_ascii_digit)
     };
-    let rows = sample_fields(text, sep);
-    let fields = || rows.iter().skip(1).flatten();
+    let rows = csv_scan::sample_records(text, sep, SNIFF_LINES);
+    let fields = || rows.iter().skip(1).flatten().map(String::as_bytes);
     fields().any(|f| is_number_with(f, b',')) && !fields().any(|f| is_number_with(f, b'.'))
 }
 

@@ -56,14 +56,23 @@ impl Stats {
         out
     }
 
-    pub(crate) fn json(&self) -> Value {
+    /// Mean server time per call, 0 before the first.
+    pub(crate) fn mean_latency_us(&self) -> f64 {
         let requests = self.requests.load(Ordering::Relaxed);
         let sum = self.latency_sum_us.load(Ordering::Relaxed);
+        if requests > 0 {
+            sum as f64 / requests as f64
+        } else {
+            0.0
+        }
+    }
+
+    pub(crate) fn json(&self) -> Value {
         serde_json::json!({
-            "requests": requests,
+            "requests": self.requests.load(Ordering::Relaxed),
             "errors": self.errors.load(Ordering::Relaxed),
             "rows": self.rows.load(Ordering::Relaxed),
-            "mean_latency_us": if requests > 0 { sum as f64 / requests as f64 } else { 0.0 },
+            "mean_latency_us": self.mean_latency_us(),
             "latency_histogram_us": self.cumulative().iter().map(|(le, n)| serde_json::json!({
                 "le": le.map_or(Value::String("+Inf".into()), Value::from),
                 "count": n,
@@ -116,15 +125,13 @@ impl Route {
     /// The split as the API shows it: each model with its share and its own counters.
     pub(crate) fn traffic_json(&self) -> Value {
         let side = |s: &Served, role: &str, percent: u8| {
-            let requests = s.stats.requests.load(Ordering::Relaxed);
-            let sum = s.stats.latency_sum_us.load(Ordering::Relaxed);
             serde_json::json!({
                 "model_id": s.model_id,
                 "role": role,
                 "percent": percent,
-                "requests": requests,
+                "requests": s.stats.requests.load(Ordering::Relaxed),
                 "errors": s.stats.errors.load(Ordering::Relaxed),
-                "mean_latency_us": if requests > 0 { sum as f64 / requests as f64 } else { 0.0 },
+                "mean_latency_us": s.stats.mean_latency_us(),
             })
         };
         match &self.stable {

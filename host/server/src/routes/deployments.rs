@@ -202,7 +202,10 @@ pub(crate) async fn replace(
     } else if route_plan(&d).2 == percent {
         // Already served this way: nothing to record.
         return Ok(Json(deployment_json(&app, &caller.tenant, &d)));
-    } else if percent < 100 && d.history.last().is_none_or(|prev| prev == &d.model_id) {
+    }
+    d.decision = manual_decision(&req.model_id, &what, &caller.key_id, percent);
+    // Serving decides whether a record splits traffic; ask it rather than repeat its rule.
+    if percent < 100 && route_plan(&d).1.is_none() {
         return Err(ApiError::new(
             ProblemKind::Conflict,
             format!(
@@ -213,7 +216,6 @@ pub(crate) async fn replace(
         )
         .with("field", "traffic_percent"));
     }
-    d.decision = manual_decision(&req.model_id, &what, &caller.key_id, percent);
     d.updated_at_ms = now_ms();
     let (app2, t, d2) = (app.clone(), caller.tenant.clone(), d.clone());
     blocking(move || apply(&app2, &t, &d2)).await?;
