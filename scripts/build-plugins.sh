@@ -4,6 +4,8 @@
 #
 #   OUT_DIR/<id>/<id>.wasm + OUT_DIR/<id>/plugin.toml             preparers, selectors, evaluators, deployers
 #   OUT_DIR/../microlearn-test-plugins/<id>/...                   test-only plugins (e.g. `hostile`)
+#   OUT_DIR/../microlearn-unloadable-plugins/<id>/...             test-only plugins that must fail
+#                                                                 to load (e.g. `stuck-describe`)
 #
 # plugin.toml is the crate's microlearn.toml plus `component` and `sha256`.
 #
@@ -15,6 +17,8 @@ OUT_DIR="${1:-$ROOT/target/microlearn-plugins}"
 mkdir -p "$OUT_DIR"
 OUT_DIR="$(cd "$OUT_DIR" && pwd)"
 TEST_DIR="$(dirname "$OUT_DIR")/microlearn-test-plugins"
+# Kept apart from TEST_DIR so scanning the test plugins stays free of errors.
+UNLOADABLE_DIR="$(dirname "$OUT_DIR")/microlearn-unloadable-plugins"
 
 # Run from plugins/ so plugins/.cargo/config.toml (SIMD flags, target dir) applies.
 cd "$ROOT/plugins"
@@ -56,6 +60,7 @@ while IFS= read -r manifest; do
     fi
 
     case "$dir" in
+        testing/unloadable/*) dest="$UNLOADABLE_DIR/$id" ;;
         testing/*) dest="$TEST_DIR/$id" ;;
         *) dest="$OUT_DIR/$id" ;;
     esac
@@ -78,4 +83,4 @@ if [[ "$built" -eq 0 ]]; then
     echo "error: no plugin manifests (microlearn.toml) found under plugins/" >&2
     exit 1
 fi
-echo "built $built plugins: first-party in $OUT_DIR, test-only in $TEST_DIR"
+echo "built $built plugins: first-party in $OUT_DIR, test-only in $TEST_DIR and $UNLOADABLE_DIR"

@@ -9,6 +9,9 @@
 //! | `ok` | identity: returns the input's numeric columns |
 //! | `loop` | never returns |
 //! | `sleep` | busy-waits `millis` ms (monotonic clock), then behaves like `ok` |
+//! | `block` | `std::thread::sleep(millis)`, a blocking WASI clock wait, then behaves like `ok` |
+//! | `poll` | waits `millis` ms in an explicit `wasi:io/poll.poll`, then behaves like `ok` |
+//! | `stdin` | reads stdin to its end (a blocking WASI read), then returns what it read as an `InvalidInput` message |
 //! | `memory` | allocates and touches memory without bound |
 //! | `panic` | panics (a trap in the component) |
 //! | `wrong-rows` | returns one row fewer than its input |
@@ -17,10 +20,13 @@
 //! | `escape` | reads the environment, `/etc/passwd`, the wall clock and tries the network (TCP connect, name lookup), and returns what it saw as an `InvalidInput` message |
 //! | `wrong-types` | `fit` behaves like `ok`; `transform` returns the same column names with other types (float64 ↔ int64) |
 //!
-//! Example: `{"mode": "sleep", "millis": 200}`.
+//! Example: `{"mode": "sleep", "millis": 200}`. `sleep` keeps running wasm (epoch
+//! interruption stops it); `block`, `poll` and `stdin` wait inside a host call, where it does
+//! not (see `microlearn-test-misbehave`).
 
 use microlearn_sdk::config;
 use microlearn_sdk::prelude::*;
+use microlearn_test_misbehave::{Blocking, block, stdin_report};
 use serde::{Deserialize, Serialize};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -33,7 +39,7 @@ const SCHEMA: &str = r#"{
   "type": "object",
   "additionalProperties": false,
   "properties": {
-    "mode": {"enum": ["ok", "loop", "sleep", "memory", "panic", "wrong-rows", "huge-output", "nan", "escape", "wrong-types"], "default": "ok"},
+    "mode": {"enum": ["ok", "loop", "sleep", "memory", "panic", "wrong-rows", "huge-output", "nan", "escape", "wrong-types", "block", "poll", "stdin"], "default": "ok"},
     "millis": {"type": "integer", "minimum": 0, "default": 100},
     "mib": {"type": "integer", "minimum": 1, "default": 64}
   }
@@ -64,6 +70,12 @@ pub enum Mode {
     Escape,
     /// `transform` changes the column types `fit` returned.
     WrongTypes,
+    /// `std::thread::sleep`, then OK.
+    Block,
+    /// An explicit `wasi:io/poll.poll` wait, then OK.
+    Poll,
+    /// Read stdin to its end, then report it.
+    Stdin,
 }
 
 /// Config of `fit`, and the state handed to `transform`.
@@ -72,7 +84,7 @@ pub enum Mode {
 pub struct Config {
     /// What to do.
     pub mode: Mode,
-    /// For `sleep`: how long to busy-wait.
+    /// For `sleep`, `block` and `poll`: how long to wait.
     pub millis: u64,
     /// For `huge-output`: roughly how many MiB to return.
     pub mib: u64,
@@ -185,6 +197,17 @@ fn misbehave(config: &Config, input: &Table, in_transform: bool) -> Result<Table
                 .map_err(|e| PluginError::internal(e.to_string()))
         }
         Mode::Escape => Err(PluginError::input(escape_report())),
+        Mode::Block => blocked(Blocking::Block, config.millis, input),
+        Mode::Poll => blocked(Blocking::Poll, config.millis, input),
+        Mode::Stdin => blocked(Blocking::Stdin, config.millis, input),
+    }
+}
+
+/// Wait inside a host call, then behave like `ok` (or report what stdin held).
+fn blocked(how: Blocking, millis: u64, input: &Table) -> Result<Table, PluginError> {
+    match stdin_report(&block(how, millis)) {
+        Some(report) => Err(PluginError::input(report)),
+        None => numeric_columns(input),
     }
 }
 
@@ -328,6 +351,14 @@ mod tests {
     #[test]
     fn sleep_mode_returns_ok_afterwards() {
         assert!(fit(r#"{"mode": "sleep", "millis": 1}"#).is_ok());
+    }
+
+    #[test]
+    fn blocking_modes_return_ok_afterwards() {
+        for mode in ["block", "poll"] {
+            let out = fit(&format!(r#"{{"mode": "{mode}", "millis": 1}}"#)).unwrap();
+            assert_eq!(out.table.names(), vec!["x"], "{mode}");
+        }
     }
 
     #[test]
