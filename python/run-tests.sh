@@ -23,9 +23,9 @@ wheels="$target_dir/wheels"
 log="$target_dir/python-wheel-build.log"
 rm -f "$wheels"/microlearn-*.whl
 # -v shows the backend's output (cargo's progress lines) in the log; no build isolation, so
-# the maturin just installed builds it and nothing is downloaded mid-build.
+# the maturin just installed builds it (found on PATH) and nothing is downloaded mid-build.
 start=$SECONDS
-"$venv/bin/python" -m pip wheel --no-build-isolation --no-deps -v ./python -w "$wheels" >"$log" 2>&1 || {
+PATH="$venv/bin:$PATH" "$venv/bin/python" -m pip wheel --no-build-isolation --no-deps -v ./python -w "$wheels" >"$log" 2>&1 || {
     tail -n 60 "$log" >&2
     exit 1
 }

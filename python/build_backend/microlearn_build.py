@@ -93,5 +93,19 @@ def build_sdist(sdist_directory: str, config_settings: Optional[dict[str, Any]] 
 get_requires_for_build_wheel = maturin.get_requires_for_build_wheel
 get_requires_for_build_sdist = maturin.get_requires_for_build_sdist
 get_requires_for_build_editable = maturin.get_requires_for_build_editable
-prepare_metadata_for_build_wheel = maturin.prepare_metadata_for_build_wheel
-prepare_metadata_for_build_editable = maturin.prepare_metadata_for_build_editable
+
+
+def prepare_metadata_for_build_wheel(
+    metadata_directory: str, config_settings: Optional[dict[str, Any]] = None
+) -> str:
+    # maturin checks that the data folder exists before it writes metadata; the plugins
+    # themselves are laid in by build_wheel.
+    STAGE.mkdir(parents=True, exist_ok=True)
+    return maturin.prepare_metadata_for_build_wheel(metadata_directory, config_settings)
+
+
+def prepare_metadata_for_build_editable(
+    metadata_directory: str, config_settings: Optional[dict[str, Any]] = None
+) -> str:
+    STAGE.mkdir(parents=True, exist_ok=True)
+    return maturin.prepare_metadata_for_build_editable(metadata_directory, config_settings)

@@ -117,7 +117,7 @@ class Progress:
             if data.get("stage") == "optimizing":
                 self._close_bar()
             self._line(f"✓ {message}")
-        elif kind in ("deployment", "log", "best_changed") and self.bar is None:
+        elif kind in ("deployment", "log") and self.bar is None:
             self._line(f"  {message}")
 
     def _close_bar(self) -> None:

@@ -83,3 +83,27 @@ def test_problems_become_exceptions_with_type_field_and_row(
     with pytest.raises(ml.ApiError) as e:
         ml.Client(client.url, api_key="mlk_wrong_key_123456").upload(TITANIC)
     assert e.value.status == 401
+
+
+def test_wait_prints_the_stages_and_a_failed_run_raises(
+    client: ml.Client,
+    capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path,
+) -> None:
+    monkeypatch.setattr("microlearn._progress._tqdm", lambda: None)
+    dataset = client.upload(TITANIC)
+    client.run(dataset, target="survived", budget=20, seed=1, max_trials=3).wait()
+    err = capsys.readouterr().err
+    for stage in ("ingest", "preparing", "optimizing", "deploying"):
+        assert f"✓ {stage}: " in err, err
+    assert "trial 1:" in err
+
+    # A target with one class passes the request checks and fails in the pipeline: wait()
+    # raises with the pipeline's own error.
+    one_class = tmp_path / "one.csv"
+    one_class.write_text("x,y\n" + "".join(f"{i},a\n" for i in range(40)))
+    run = client.run(client.upload(one_class), target="y", budget=5)
+    with pytest.raises(ml.MicroLearnError, match="only one class") as e:
+        run.wait(progress=False)
+    assert run.id in str(e.value) and "failed" in str(e.value)
