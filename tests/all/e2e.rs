@@ -471,3 +471,83 @@ fn a_plugins_log_lines_become_pipeline_events() {
         "{logs:?}"
     );
 }
+
+/// `--progress json` (what the Python package reads): one JSON object per stderr line, every
+/// stage started and finished in order, one `trial` event per trial with the time bar's
+/// numbers; and `--cache-dir` puts the compiled components outside the data directory.
+#[test]
+fn progress_json_streams_every_stage_and_trial_and_cache_dir_is_honoured() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let cache = dir.path().join("shared-cache");
+    let titanic = repo_root()
+        .join("examples")
+        .join("data")
+        .join("titanic.csv");
+    let out = microlearn(
+        &home,
+        &[
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "run",
+            titanic.to_str().unwrap(),
+            "--target",
+            "survived",
+            "--budget",
+            "5",
+            "--max-trials",
+            "5",
+            "--json",
+            "--progress",
+            "json",
+            "-o",
+            dir.path().join("m.mlbundle").to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "run failed: {}", stderr(&out));
+    let events: Vec<serde_json::Value> = stderr(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let of = |kind: &str| -> Vec<&serde_json::Value> {
+        events.iter().filter(|e| e["event"] == kind).collect()
+    };
+    let stages = [
+        "ingest",
+        "preparing",
+        "selecting",
+        "optimizing",
+        "training",
+        "evaluating",
+        "deploying",
+    ];
+    let started: Vec<_> = of("stage_started")
+        .iter()
+        .map(|e| e["stage"].clone())
+        .collect();
+    let finished: Vec<_> = of("stage_finished")
+        .iter()
+        .map(|e| e["stage"].clone())
+        .collect();
+    assert_eq!(started, stages);
+    assert_eq!(finished, stages);
+    assert!(
+        of("stage_finished")
+            .iter()
+            .all(|e| e["summary"].is_string())
+    );
+    assert_eq!(of("search_started").len(), 1);
+    let trials = of("trial");
+    assert_eq!(trials.len(), 5, "{events:?}");
+    let last = trials.last().unwrap();
+    assert_eq!(last["trials"], 5);
+    assert_eq!(last["metric"], "roc_auc");
+    assert!(last["best"].as_f64().is_some_and(|b| b > 0.5), "{last}");
+    assert!(last["budget_secs"].as_f64().is_some_and(|b| b > 0.0));
+    // The outcome still goes to stdout, whole.
+    let outcome: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(outcome["trials"], 5);
+    // The components were compiled into --cache-dir, not the data directory's cache/.
+    assert!(std::fs::read_dir(&cache).unwrap().next().is_some());
+    assert!(!home.join("cache").exists());
+}

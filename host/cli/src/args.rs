@@ -28,6 +28,11 @@ pub struct Cli {
     /// current directory). Flags and MICROLEARN_* variables override it.
     #[arg(long, global = true, env = "MICROLEARN_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Where precompiled plugin components are cached [default: cache/ in the data directory].
+    /// Several data directories can share one (the Python package gives every fit its own
+    /// data directory but compiles each component once).
+    #[arg(long, global = true, env = "MICROLEARN_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
     /// More logging (-v info, -vv debug, -vvv trace); `MICROLEARN_LOG` takes a tracing filter.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -112,6 +117,20 @@ pub struct RunArgs {
     /// Print the outcome as JSON on stdout instead of tables.
     #[arg(long)]
     pub json: bool,
+    /// Progress on stderr: `auto` (spinners and a search bar on a terminal, plain lines
+    /// otherwise; nothing with --json), `plain` (lines), `json` (one JSON object per line, for
+    /// programs such as the Python package), or `none`.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+}
+
+/// `run --progress`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProgressMode {
+    Auto,
+    Plain,
+    Json,
+    None,
 }
 
 /// `microlearn predict`.

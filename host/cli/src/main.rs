@@ -65,6 +65,7 @@ fn init_tracing(verbose: u8) {
 
 fn dispatch(cli: Cli) -> Result<()> {
     let home = cli.home.clone();
+    plugin_cmd::set_cache_dir(cli.cache_dir.clone());
     let (file, _) = config::load(cli.config.as_deref(), &home)?;
     plugin_cmd::configure(&file.plugins);
     // Folders from the file come first, so MICROLEARN_PLUGIN_PATH / --plugins override them.
@@ -171,7 +172,7 @@ fn run(home: &Path, extra: &[PathBuf], args: RunArgs, file: &config::RunDefaults
     let store = Store::open(home)
         .with_context(|| format!("opening the data directory {}", home.display()))?;
     let engine = Engine::new(store, plugin_host(home, extra)?);
-    let progress = progress::CliProgress::new(args.json);
+    let progress = progress::CliProgress::new(args.progress, args.json);
     let outcome = engine
         .run(
             &RunInput {

@@ -109,11 +109,23 @@ pub fn configure(settings: &PluginSettings) {
     let _ = SETTINGS.set(settings.clone());
 }
 
-/// The runtime configuration: built-in defaults, the `[plugins]` table, and the data
-/// directory's precompiled-component cache.
+static CACHE_DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
+
+/// Remember `--cache-dir` / `MICROLEARN_CACHE_DIR` for every plugin host this process starts.
+pub fn set_cache_dir(dir: Option<PathBuf>) {
+    let _ = CACHE_DIR.set(dir);
+}
+
+/// The runtime configuration: built-in defaults, the `[plugins]` table, and the
+/// precompiled-component cache (`--cache-dir`, else the data directory's `cache/`).
 pub fn runtime_config(home: &Path) -> Result<RuntimeConfig> {
+    let cache_dir = CACHE_DIR
+        .get()
+        .cloned()
+        .flatten()
+        .unwrap_or_else(|| home.join("cache"));
     let base = RuntimeConfig {
-        cache_dir: Some(home.join("cache")),
+        cache_dir: Some(cache_dir),
         ..RuntimeConfig::default()
     };
     match SETTINGS.get() {

@@ -1,5 +1,6 @@
 //! Progress display: a spinner per stage and a time bar for the search on a terminal, plain
-//! lines when stderr is not a terminal (CI logs, pipes).
+//! lines when stderr is not a terminal (CI logs, pipes), or one JSON object per line
+//! (`--progress json`) for programs that draw their own progress, such as the Python package.
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use microlearn_core::Stage;
@@ -9,10 +10,14 @@ use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::args::ProgressMode;
+
 pub struct CliProgress {
     multi: MultiProgress,
     interactive: bool,
     quiet: bool,
+    json: bool,
+    started: Instant,
     state: Mutex<State>,
 }
 
@@ -25,8 +30,16 @@ struct State {
 }
 
 impl CliProgress {
-    pub fn new(quiet: bool) -> Self {
-        let interactive = std::io::stderr().is_terminal() && !quiet;
+    /// `json_outcome`: the outcome goes to stdout as JSON (`run --json`), which silences the
+    /// `auto` mode's progress as it always has.
+    pub fn new(mode: ProgressMode, json_outcome: bool) -> Self {
+        let quiet = match mode {
+            ProgressMode::Auto => json_outcome,
+            ProgressMode::None => true,
+            ProgressMode::Plain | ProgressMode::Json => false,
+        };
+        let json = mode == ProgressMode::Json;
+        let interactive = mode == ProgressMode::Auto && std::io::stderr().is_terminal() && !quiet;
         let multi = MultiProgress::with_draw_target(if interactive {
             ProgressDrawTarget::stderr()
         } else {
@@ -36,8 +49,24 @@ impl CliProgress {
             multi,
             interactive,
             quiet,
+            json,
+            started: Instant::now(),
             state: Mutex::new(State::default()),
         }
+    }
+
+    /// One progress event as a JSON line on stderr. Every event carries `event` and
+    /// `elapsed_secs` (since the run started); stderr's own lock keeps lines whole when
+    /// trials finish on several threads.
+    fn event(&self, event: &str, mut fields: serde_json::Value) {
+        if let Some(o) = fields.as_object_mut() {
+            o.insert("event".into(), event.into());
+            o.insert(
+                "elapsed_secs".into(),
+                self.started.elapsed().as_secs_f64().into(),
+            );
+        }
+        eprintln!("{fields}");
     }
 
     fn line(&self, text: &str) {
@@ -73,6 +102,16 @@ impl CliProgress {
 
 impl Observer for CliProgress {
     fn stage_started(&self, stage: Stage) {
+        if self.json {
+            self.event(
+                "stage_started",
+                serde_json::json!({ "stage": stage.as_str() }),
+            );
+            if let Ok(mut s) = self.state.lock() {
+                s.stage = Some((stage, ProgressBar::hidden(), Instant::now()));
+            }
+            return;
+        }
         let bar = self.multi.add(ProgressBar::new_spinner());
         bar.set_style(
             ProgressStyle::with_template("{spinner:.cyan} {msg} {elapsed:.dim}")
@@ -102,10 +141,27 @@ impl Observer for CliProgress {
                 self.multi.remove(&bar);
             }
         }
+        if self.json {
+            self.event(
+                "stage_finished",
+                serde_json::json!({ "stage": stage.as_str(), "summary": summary, "secs": secs }),
+            );
+            return;
+        }
         self.line(&format!("✓ {:<11} {summary} ({secs:.1} s)", stage.as_str()));
     }
 
     fn search_started(&self, budget: Duration) {
+        if self.json {
+            self.event(
+                "search_started",
+                serde_json::json!({ "budget_secs": budget.as_secs_f64() }),
+            );
+            if let Ok(mut s) = self.state.lock() {
+                s.search = Some((ProgressBar::hidden(), Instant::now(), budget));
+            }
+            return;
+        }
         let bar = self
             .multi
             .add(ProgressBar::new(budget.as_millis().max(1) as u64));
@@ -129,6 +185,31 @@ impl Observer for CliProgress {
             s.failed += 1;
         }
         let (trials, failed) = (s.trials, s.failed);
+        if self.json {
+            // `search_secs` and `budget_secs` let a reader draw the same time bar.
+            let (search_secs, budget_secs) = s.search.as_ref().map_or((0.0, 0.0), |(_, t, b)| {
+                (t.elapsed().as_secs_f64(), b.as_secs_f64())
+            });
+            drop(s);
+            self.event(
+                "trial",
+                serde_json::json!({
+                    "number": trial.number,
+                    "kind": trial.kind,
+                    "status": trial.status,
+                    "metric": trial.metric,
+                    "score": trial.score,
+                    "fidelity": trial.fidelity,
+                    "error": trial.error,
+                    "best": best,
+                    "trials": trials,
+                    "failed": failed,
+                    "search_secs": search_secs,
+                    "budget_secs": budget_secs,
+                }),
+            );
+            return;
+        }
         if let Some((bar, started, _)) = &s.search {
             bar.set_position(started.elapsed().as_millis() as u64);
             bar.set_message(format!(
@@ -160,6 +241,10 @@ impl Observer for CliProgress {
     }
 
     fn note(&self, message: &str) {
+        if self.json {
+            self.event("note", serde_json::json!({ "message": message }));
+            return;
+        }
         self.line(&format!("  note: {message}"));
     }
 }
