@@ -24,6 +24,10 @@ cargo build --release -p microlearn
 export MICROLEARN_BIN="$target_dir/release/microlearn"
 echo "==> host workspace tests"
 cargo test --release --workspace
+# --- Python package (python/, issue 16) -----------------------------------------------------
+echo "==> Python package: wheel (maturin, reusing this release build), pytest on the installed command"
+bash python/run-tests.sh
+# --- end Python package ---------------------------------------------------------------------
 echo "==> dashboard component tests (vitest)"
 (cd dashboard && npm test --silent)
 echo "==> dashboard end-to-end (headless Chromium, real microlearn serve)"
