@@ -10,7 +10,7 @@ use crate::read::{Dataset, NA_TOKENS};
 /// Coerce `table` to `schema`: the schema's columns in the schema's order with its storage types.
 ///
 /// Integers and floats convert both ways (a float must be a whole number to become an integer);
-/// strings that parse as numbers, booleans (`true/false/yes/no`, any case) or ISO 8601 dates
+/// strings that parse as numbers, booleans (`true/false/yes/no`, any case) or dates
 /// convert to those; numbers and booleans convert to categorical text; NA tokens
 /// (`""`, `NA`, `N/A`, `null`, `NaN`, `?`) in strings become missing; a column with no present
 /// values takes any type. Extra columns are dropped. Every schema column is required; use
@@ -140,7 +140,8 @@ fn is_na(s: &str) -> bool {
 }
 
 /// Coerce one column to the storage type named `dtype` (see `ColumnData::type_name`).
-/// Timestamps must be ISO 8601 here; [`coerce_to_schema`] also reads a column's numeric dates.
+/// Timestamps must be dates that need no order here (ISO 8601, month names);
+/// [`coerce_to_schema`] also reads a column's numeric dates in its schema's order.
 pub fn coerce_column(column: Column, dtype: &str) -> Result<Column, DataError> {
     coerce(column, dtype, None)
 }

@@ -4,7 +4,9 @@
 //! (a UInt64 column with a value past `i64::MAX` → Float64), booleans → Boolean, strings →
 //! Categorical with a first-seen dictionary, Date/Datetime → TimestampMs (UTC). String columns
 //! are looked at once more: if every distinct value is a true/false word they become Boolean,
-//! and if every distinct value is an ISO 8601 date or date-time they become TimestampMs.
+//! and if every distinct value is a date or date-time ([`crate::datetime`]: ISO 8601, numeric
+//! dates in either order, month names, times with or without AM/PM and offsets) they become
+//! TimestampMs.
 
 use std::collections::BTreeMap;
 
@@ -13,7 +15,7 @@ use polars::prelude as pl;
 use polars::prelude::InitHashMaps;
 use serde::{Deserialize, Serialize};
 
-use crate::datetime::{DateOrder, detect_date_order, parse_iso8601_ms, parse_numeric_date_ms};
+use crate::datetime::{DateOrder, detect_dates};
 use crate::error::{DataError, DataErrorKind};
 use crate::read::NA_TOKENS;
 
@@ -379,26 +381,11 @@ fn string_column(
             Some(Spelling::Bool(labels)),
         );
     }
-    if let Some(stamps) = dictionary
-        .iter()
-        .map(|s| parse_iso8601_ms(s))
-        .collect::<Option<Vec<i64>>>()
-    {
-        let values = decode(&codes, &validity, &stamps, 0);
+    if let Some(dates) = detect_dates(&dictionary) {
+        let values = decode(&codes, &validity, &dates.ms, 0);
         return (
             with_validity(name, ColumnData::TimestampMs(values), validity),
-            None,
-        );
-    }
-    if let Some(order) = detect_date_order(&dictionary) {
-        let stamps: Vec<i64> = dictionary
-            .iter()
-            .map(|s| parse_numeric_date_ms(s, order).unwrap_or_default())
-            .collect();
-        let values = decode(&codes, &validity, &stamps, 0);
-        return (
-            with_validity(name, ColumnData::TimestampMs(values), validity),
-            Some(Spelling::Date(order)),
+            dates.order.map(Spelling::Date),
         );
     }
     if delimited {

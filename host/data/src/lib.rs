@@ -19,7 +19,8 @@
 //! Reading rules, in short: a header row is required; column types come from the values
 //! (CSV types are inferred from the first 10,000 rows, and the file is re-read with every row
 //! considered when a later value disagrees); empty cells and `NA`, `N/A`, `null`, `NaN`, `?` are
-//! missing in delimited text; a UTF-8 BOM is ignored; strings that are all ISO 8601 dates become
+//! missing in delimited text; a UTF-8 BOM is ignored; strings that are all dates or date-times
+//! (ISO 8601, `27.11.2024`, `6/25/08 5:18 PM`, `25 Jun 2008`, offsets; see [`datetime`]) become
 //! timestamps (UTC milliseconds) and strings that are all `true/false/yes/no` become booleans.
 //! Ragged CSV records are rejected with their line number rather than padded.
 

@@ -1,6 +1,7 @@
 //! Crate tests that go through files: every format, every error, the public datasets.
 
 mod datasets;
+mod datetimes;
 mod errors;
 mod formats;
 mod fuzz;
