@@ -20,17 +20,23 @@ pub enum Part {
     Hour,
     /// Day of year, 1–366.
     DayOfYear,
+    /// Minute of the hour, 0–59.
+    Minute,
+    /// Days since 1970-01-01, with the time of day as a fraction: the trend over time.
+    Epoch,
 }
 
 impl Part {
     /// Every part, in output order.
-    pub const ALL: [Part; 6] = [
+    pub const ALL: [Part; 8] = [
         Part::Year,
         Part::Month,
         Part::Day,
         Part::Weekday,
         Part::Hour,
+        Part::Minute,
         Part::DayOfYear,
+        Part::Epoch,
     ];
 
     /// Suffix of the output column name.
@@ -42,6 +48,8 @@ impl Part {
             Part::Weekday => "weekday",
             Part::Hour => "hour",
             Part::DayOfYear => "dayofyear",
+            Part::Minute => "minute",
+            Part::Epoch => "epoch",
         }
     }
 
@@ -50,6 +58,8 @@ impl Part {
         let days = ms.div_euclid(MS_PER_DAY);
         match self {
             Part::Hour => (ms.rem_euclid(MS_PER_DAY) / 3_600_000) as f64,
+            Part::Minute => (ms.rem_euclid(3_600_000) / 60_000) as f64,
+            Part::Epoch => ms as f64 / MS_PER_DAY as f64,
             // 1970-01-01 was a Thursday (3 when Monday is 0).
             Part::Weekday => (days + 3).rem_euclid(7) as f64,
             Part::Year => civil_from_days(days).0 as f64,
@@ -101,6 +111,8 @@ mod tests {
         assert_eq!(Part::Hour.of(ms), 13.0);
         assert_eq!(Part::Weekday.of(ms), 3.0);
         assert_eq!(Part::DayOfYear.of(ms), 60.0);
+        assert_eq!(Part::Minute.of(ms), 45.0);
+        assert_eq!(Part::Epoch.of(ms), 19_782.0 + (13.0 * 60.0 + 45.0) / 1440.0);
         // 1969-12-31T23:00:00Z: before the epoch, a Wednesday.
         let before: i64 = -3_600_000;
         assert_eq!(
@@ -110,5 +122,7 @@ mod tests {
         assert_eq!(Part::Hour.of(before), 23.0);
         assert_eq!(Part::Weekday.of(before), 2.0);
         assert_eq!(Part::DayOfYear.of(before), 365.0);
+        assert_eq!(Part::Minute.of(before), 0.0);
+        assert_eq!(Part::Epoch.of(before), -1.0 / 24.0);
     }
 }

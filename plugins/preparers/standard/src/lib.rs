@@ -11,15 +11,23 @@
 //!   → all zeros, plus an indicator if missing was seen); more levels → frequency encoding
 //!   (share of training rows; unseen → 0) or, by config, a scaled ordinal rank; columns where
 //!   every value is distinct (ids, free text) are dropped;
-//! - **timestamp**: year, month, day, weekday, hour, day-of-year, each imputed and scaled,
-//!   constant parts (e.g. an hour that is always 0) dropped.
+//! - **integer codes**: an integer column with more levels than `max_onehot` that repeat (at
+//!   most one level per two rows) keeps its value and also gets `<col>__freq` (share of training
+//!   rows) and `<col>__target` (binary, regression) or `<col>__target=<class>` (multiclass, up
+//!   to 10 classes): the level's target mean smoothed towards the overall mean, computed out of
+//!   fold (5 folds by a hash of the row index) for the training table that `fit` returns; off with `"codes": false`;
+//! - **timestamp**: year, month, day, weekday, hour, minute, day-of-year and epoch (days since
+//!   1970), each imputed and scaled, constant parts (e.g. an hour that is always 0) dropped;
+//!   for each pair of timestamp columns (of the first 8) their difference in days,
+//!   `<a>__minus__<b>`.
 //!
 //! The output is all `float64`, no missing values, no NaN or infinity, the same rows, and
 //! columns in a deterministic order (training column order, then each column's outputs). The
 //! state is the fitted spec as JSON; `transform` finds columns by name, ignores extra ones and
 //! reports a missing column or a changed type as `InvalidInput` naming the column.
 //!
-//! Config: `{"max_onehot": 10, "high_cardinality": "frequency" | "ordinal", "scale": true}`.
+//! Config: `{"max_onehot": 10, "high_cardinality": "frequency" | "ordinal", "scale": true,
+//! "codes": true}`.
 
 pub mod dates;
 pub mod spec;
@@ -52,6 +60,9 @@ pub struct Config {
     pub high_cardinality: HighCardinality,
     /// Standardise numeric outputs (z-score); `false` keeps imputed raw values.
     pub scale: bool,
+    /// Also encode integer columns with many repeating levels as codes (level share and
+    /// out-of-fold target statistics beside the value).
+    pub codes: bool,
 }
 
 impl Default for Config {
@@ -60,6 +71,7 @@ impl Default for Config {
             max_onehot: 10,
             high_cardinality: HighCardinality::Frequency,
             scale: true,
+            codes: true,
         }
     }
 }
@@ -74,7 +86,9 @@ const SCHEMA: &str = r#"{
     "high_cardinality": {"enum": ["frequency", "ordinal"], "default": "frequency",
       "description": "Encoding of categorical columns with more distinct values."},
     "scale": {"type": "boolean", "default": true,
-      "description": "Standardise numeric outputs to zero mean and unit variance."}
+      "description": "Standardise numeric outputs to zero mean and unit variance."},
+    "codes": {"type": "boolean", "default": true,
+      "description": "Also encode integer columns with many repeating levels (area, model or configuration ids) by level share and out-of-fold target mean."}
   }
 }"#;
 
@@ -91,13 +105,13 @@ impl Preparer for Standard {
 
     fn fit(
         train: &Table,
-        _target: &Column,
-        _task: Task,
+        target: &Column,
+        task: Task,
         config: &str,
     ) -> Result<FitOutput, PluginError> {
         let config: Config = config::parse(config)?;
         config::check_range("max_onehot", config.max_onehot, 0, 1000)?;
-        let spec = spec::fit(train, &config)?;
+        let spec = spec::fit(train, target, task, &config)?;
         for (name, why) in &spec.dropped {
             log::info!("dropping column '{name}': {why}");
         }
@@ -114,24 +128,36 @@ impl Preparer for Standard {
         let state = serde_json::to_vec(&spec)
             .map_err(|e| PluginError::internal(format!("serialising the fitted spec: {e}")))?;
         // Transform with the spec exactly as `transform` will decode it, so the training table
-        // and every later table go through bit-identical arithmetic.
-        let table = Self::transform(&state, train)?;
+        // and every later table go through bit-identical arithmetic; the one difference is that
+        // target statistics of the training rows are computed out of fold, since the host
+        // validates trials on subsets of this table.
+        let decoded = decode(&state)?;
+        let table = transform::apply_with(
+            &decoded,
+            train,
+            Some(spec::target_outputs(target, task).as_slice()),
+        )?;
         log::progress(1.0, &format!("{} prepared features", table.num_columns()));
         Ok(FitOutput { state, table })
     }
 
     fn transform(state: &[u8], input: &Table) -> Result<Table, PluginError> {
-        let spec: spec::Spec = serde_json::from_slice(state)
-            .map_err(|e| PluginError::state(format!("not a `standard` fitted spec: {e}")))?;
-        if spec.version != spec::STATE_VERSION {
-            return Err(PluginError::state(format!(
-                "fitted spec version {} is not supported (expected {}); refit the pipeline",
-                spec.version,
-                spec::STATE_VERSION
-            )));
-        }
-        transform::apply(&spec, input)
+        transform::apply(&decode(state)?, input)
     }
+}
+
+/// The fitted spec in `state`, checked for its version.
+fn decode(state: &[u8]) -> Result<spec::Spec, PluginError> {
+    let spec: spec::Spec = serde_json::from_slice(state)
+        .map_err(|e| PluginError::state(format!("not a `standard` fitted spec: {e}")))?;
+    if spec.version != spec::STATE_VERSION {
+        return Err(PluginError::state(format!(
+            "fitted spec version {} is not supported (expected {}); refit the pipeline",
+            spec.version,
+            spec::STATE_VERSION
+        )));
+    }
+    Ok(spec)
 }
 
 microlearn_sdk::export_preparer!(Standard);

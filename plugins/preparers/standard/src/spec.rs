@@ -21,6 +21,39 @@ pub struct Spec {
     pub columns: Vec<ColumnSpec>,
     /// Training columns dropped, with why (for logs and inspection).
     pub dropped: Vec<(String, String)>,
+    /// Time between pairs of timestamp columns of one row (empty in specs fitted before gaps
+    /// existed, which therefore transform as they always did).
+    #[serde(default)]
+    pub gaps: Vec<Gap>,
+}
+
+/// `first − second` in days, for two timestamp columns of the same row (an order date and a
+/// ship date: the delay often says more than either date).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Gap {
+    /// The first column, in training order.
+    pub first: String,
+    /// The second column.
+    pub second: String,
+    /// Output column name, `<first>__minus__<second>`.
+    pub output: String,
+    /// Imputation (when either side is missing) and scaling.
+    pub scaled: Scaled,
+}
+
+/// One target statistic of a level (the smoothed share of a class, or the smoothed mean).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetStat {
+    /// Output column name.
+    pub output: String,
+    /// Which target values it averages (`target`, or `target=<class>`; see [`target_outputs`]).
+    pub of: String,
+    /// The value for unseen and missing levels: the training mean.
+    pub prior: f64,
+    /// (level, smoothed statistic), for levels seen in training.
+    pub levels: Vec<(i64, f64)>,
+    /// Scaling of the statistic (learned on the training rows' encoded values).
+    pub scaled: Scaled,
 }
 
 /// One input column and the outputs it produces.
@@ -86,6 +119,23 @@ pub enum Encoding {
         levels: Vec<String>,
         /// Imputation and scaling of the rank.
         scaled: Scaled,
+    },
+    /// An integer column that may be a code (an area, a model, a configuration: many levels
+    /// whose order may mean nothing): its value as a number, as with `Numeric`, plus the share
+    /// of training rows holding its level and target statistics of its level, so that models
+    /// can use whichever carries the signal. Unseen and missing levels get share 0 and the
+    /// prior. At fit the target statistics are computed out of fold (see [`OOF_FOLDS`]).
+    IntCode {
+        /// Output name of the value.
+        output: String,
+        /// Imputation and scaling of the value.
+        scaled: Scaled,
+        /// Output name of the level's share, `<col>__freq`.
+        frequency: String,
+        /// (level, share of training rows).
+        shares: Vec<(i64, f64)>,
+        /// Target statistics (one for a binary or regression target, one per class otherwise).
+        target: Vec<TargetStat>,
     },
     /// Calendar parts, each imputed and scaled.
     Timestamp {
@@ -192,25 +242,305 @@ fn id_like_ints(col: &Column, values: &[i64]) -> bool {
     by_name || span < 2.0 * n as f64
 }
 
-/// Learn the spec from the training table.
-pub fn fit(train: &Table, config: &Config) -> Result<Spec, PluginError> {
+/// Learn the spec from the training table and its target.
+pub fn fit(
+    train: &Table,
+    target: &Column,
+    task: Task,
+    config: &Config,
+) -> Result<Spec, PluginError> {
     let rows = train.num_rows();
     if rows == 0 {
         return Err(PluginError::input("the training table has no rows"));
     }
+    if target.len() != rows {
+        return Err(PluginError::input(format!(
+            "the target has {} rows but the training table {rows}",
+            target.len()
+        )));
+    }
+    let targets = target_outputs(target, task);
     let mut spec = Spec {
         version: STATE_VERSION,
         columns: Vec::new(),
         dropped: Vec::new(),
+        gaps: Vec::new(),
     };
     for col in train.columns() {
-        match fit_column(col, rows, config)? {
+        match fit_column(col, rows, config, &targets)? {
             Ok(c) => spec.columns.push(c),
             Err(why) => spec.dropped.push((col.name.clone(), why)),
         }
     }
+    spec.gaps = fit_gaps(train, config);
     dedupe_outputs(&mut spec);
     Ok(spec)
+}
+
+/// At most this many timestamp columns are paired into gaps (28 pairs), so a wide table of
+/// dates does not grow quadratically.
+pub const MAX_GAP_COLUMNS: usize = 8;
+
+/// One gap per pair of timestamp columns that share present rows and whose difference varies.
+fn fit_gaps(train: &Table, config: &Config) -> Vec<Gap> {
+    let stamps: Vec<&Column> = train
+        .columns()
+        .iter()
+        .filter(|c| matches!(c.data, ColumnData::TimestampMs(_)))
+        .take(MAX_GAP_COLUMNS)
+        .collect();
+    let rows = train.num_rows();
+    let mut gaps = Vec::new();
+    for (i, a) in stamps.iter().enumerate() {
+        for b in &stamps[i + 1..] {
+            let mut present = gap_values(a, b, None);
+            present.retain(|v| v.is_finite());
+            if present.is_empty() {
+                continue;
+            }
+            if let Some(scaled) = learn_scaling(&mut present, rows, config.scale) {
+                gaps.push(Gap {
+                    first: a.name.clone(),
+                    second: b.name.clone(),
+                    output: format!("{}__minus__{}", a.name, b.name),
+                    scaled,
+                });
+            }
+        }
+    }
+    gaps
+}
+
+/// Per row, `a − b` in days; `fill` (NaN when `None`) where either is missing.
+pub fn gap_values(a: &Column, b: &Column, fill: Option<f64>) -> Vec<f64> {
+    let fill = fill.unwrap_or(f64::NAN);
+    let (ColumnData::TimestampMs(x), ColumnData::TimestampMs(y)) = (&a.data, &b.data) else {
+        return vec![fill; a.len()];
+    };
+    x.iter()
+        .zip(y)
+        .enumerate()
+        .map(|(i, (&p, &q))| {
+            if a.is_valid(i) && b.is_valid(i) {
+                (p - q) as f64 / 86_400_000.0
+            } else {
+                fill
+            }
+        })
+        .collect()
+}
+
+/// Folds of the out-of-fold target statistics computed at fit (see [`fold_of`]).
+pub const OOF_FOLDS: usize = 5;
+
+/// The fold of training row `i`: a hash of the index, not `i % 5`, because tables are often
+/// sorted or periodic (every 40th row the same area) and a level whose rows all share a fold
+/// would only ever see the prior.
+pub fn fold_of(i: usize) -> usize {
+    // splitmix64's finaliser.
+    let mut z = (i as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((z ^ (z >> 31)) % OOF_FOLDS as u64) as usize
+}
+
+/// Weight of the prior in a level's smoothed statistic, in rows: a level seen 10 times sits
+/// halfway between its own mean and the overall one. Codes with few rows per level otherwise
+/// hand the models a near-copy of the target.
+pub const SMOOTHING: f64 = 10.0;
+
+/// Classes beyond this many get no per-class target statistics (too many outputs).
+pub const MAX_TARGET_CLASSES: usize = 10;
+
+/// The target as the values its statistics average: `(suffix, per-row value or NaN)`. Binary:
+/// whether the row is the second class; multiclass (up to [`MAX_TARGET_CLASSES`]): one
+/// indicator per class; regression: the value.
+pub fn target_outputs(target: &Column, task: Task) -> Vec<(String, Vec<f64>)> {
+    let rows = target.len();
+    let class_of = |i: usize| -> Option<usize> {
+        if !target.is_valid(i) {
+            return None;
+        }
+        match &target.data {
+            ColumnData::Categorical(d) => Some(d.codes[i] as usize),
+            ColumnData::Float64(v) => (v[i] >= 0.0 && v[i].fract() == 0.0).then(|| v[i] as usize),
+            ColumnData::Int64(v) => usize::try_from(v[i]).ok(),
+            ColumnData::Boolean(v) => Some(usize::from(v[i])),
+            ColumnData::TimestampMs(_) => None,
+        }
+    };
+    match task {
+        Task::Regression => {
+            let values: Vec<f64> = match &target.data {
+                ColumnData::Float64(v) => v.clone(),
+                ColumnData::Int64(v) => v.iter().map(|&x| x as f64).collect(),
+                _ => return Vec::new(),
+            };
+            let values = values
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| if target.is_valid(i) { v } else { f64::NAN })
+                .collect();
+            vec![("target".to_string(), values)]
+        }
+        Task::Binary => vec![(
+            "target".to_string(),
+            (0..rows)
+                .map(|i| class_of(i).map_or(f64::NAN, |c| f64::from(u8::from(c == 1))))
+                .collect(),
+        )],
+        Task::Multiclass => {
+            let labels: Vec<String> = match &target.data {
+                ColumnData::Categorical(d) => d.dictionary.clone(),
+                _ => {
+                    let k = (0..rows).filter_map(class_of).max().map_or(0, |m| m + 1);
+                    (0..k).map(|c| c.to_string()).collect()
+                }
+            };
+            if labels.len() > MAX_TARGET_CLASSES {
+                return Vec::new();
+            }
+            labels
+                .iter()
+                .enumerate()
+                .map(|(c, label)| {
+                    (
+                        format!("target={label}"),
+                        (0..rows)
+                            .map(|i| class_of(i).map_or(f64::NAN, |k| f64::from(u8::from(k == c))))
+                            .collect(),
+                    )
+                })
+                .collect()
+        }
+    }
+}
+
+/// Whether an integer column should also be read as a code: more distinct levels than would
+/// be one-hot encoded (with fewer, trees isolate each level with numeric splits anyway), and
+/// levels that repeat (at most one per two rows), or there is nothing to learn per level.
+fn code_levels(col: &Column, values: &[i64], config: &Config) -> Option<Vec<(i64, usize)>> {
+    if !config.codes {
+        return None;
+    }
+    let mut counts: HashMap<i64, usize> = HashMap::new();
+    let mut present = 0usize;
+    for (i, &v) in values.iter().enumerate() {
+        if col.is_valid(i) {
+            *counts.entry(v).or_default() += 1;
+            present += 1;
+        }
+    }
+    let k = counts.len();
+    if k <= config.max_onehot.max(2) || k * 2 > present {
+        return None;
+    }
+    let mut levels: Vec<(i64, usize)> = counts.into_iter().collect();
+    levels.sort_unstable();
+    Some(levels)
+}
+
+/// `(sum of the target, rows)` per level.
+type LevelSums = HashMap<i64, (f64, f64)>;
+
+/// `(sum, count)` per level of the rows `keep` accepts, over present values and targets.
+fn level_sums(col: &Column, values: &[i64], y: &[f64], keep: impl Fn(usize) -> bool) -> LevelSums {
+    let mut sums = LevelSums::new();
+    for (i, (&v, &t)) in values.iter().zip(y).enumerate() {
+        if col.is_valid(i) && t.is_finite() && keep(i) {
+            let e = sums.entry(v).or_default();
+            e.0 += t;
+            e.1 += 1.0;
+        }
+    }
+    sums
+}
+
+/// The smoothed statistic of a level with target sum `s` over `n` rows.
+fn smoothed(s: f64, n: f64, prior: f64) -> f64 {
+    (s + SMOOTHING * prior) / (n + SMOOTHING)
+}
+
+/// The mean of the finite values among the rows `keep` accepts (0 when none).
+fn mean_where(y: &[f64], keep: impl Fn(usize) -> bool) -> f64 {
+    let (mut s, mut n) = (0.0, 0.0);
+    for (i, &t) in y.iter().enumerate() {
+        if t.is_finite() && keep(i) {
+            s += t;
+            n += 1.0;
+        }
+    }
+    if n > 0.0 { s / n } else { 0.0 }
+}
+
+/// Per row, the statistic of its level learned from the other folds only (unscaled): what the
+/// training table holds, so that validation folds never see their own labels through it.
+pub fn out_of_fold(col: &Column, values: &[i64], y: &[f64]) -> Vec<f64> {
+    let folds: Vec<(LevelSums, f64)> = (0..OOF_FOLDS)
+        .map(|f| {
+            let keep = |i: usize| fold_of(i) != f;
+            (level_sums(col, values, y, keep), mean_where(y, keep))
+        })
+        .collect();
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let (sums, prior) = &folds[fold_of(i)];
+            match sums.get(v) {
+                Some(&(s, n)) if col.is_valid(i) => smoothed(s, n, *prior),
+                _ => *prior,
+            }
+        })
+        .collect()
+}
+
+/// The `IntCode` encoding of an integer column with these `levels`, whose value is output as
+/// `numeric` (its output name and scaling).
+fn int_code_spec(
+    col: &Column,
+    values: &[i64],
+    levels: &[(i64, usize)],
+    (rows, config): (usize, &Config),
+    targets: &[(String, Vec<f64>)],
+    (output, scaled): (String, Scaled),
+) -> Encoding {
+    let name = &col.name;
+    let shares = levels
+        .iter()
+        .map(|&(l, n)| (l, n as f64 / rows as f64))
+        .collect();
+    let target = targets
+        .iter()
+        .filter_map(|(suffix, y)| {
+            let prior = mean_where(y, |_| true);
+            let sums = level_sums(col, values, y, |_| true);
+            let stats: Vec<(i64, f64)> = levels
+                .iter()
+                .map(|&(l, _)| {
+                    let (s, n) = sums.get(&l).copied().unwrap_or_default();
+                    (l, smoothed(s, n, prior))
+                })
+                .collect();
+            // Scale by the out-of-fold values the models are trained on.
+            let mut oof = out_of_fold(col, values, y);
+            let scaled = learn_scaling(&mut oof, rows, config.scale)?;
+            Some(TargetStat {
+                output: format!("{name}__{suffix}"),
+                of: suffix.clone(),
+                prior,
+                levels: stats,
+                scaled,
+            })
+        })
+        .collect();
+    Encoding::IntCode {
+        output,
+        scaled,
+        frequency: format!("{name}__freq"),
+        shares,
+        target,
+    }
 }
 
 /// `Ok(Ok(spec))` to keep, `Ok(Err(reason))` to drop.
@@ -218,6 +548,7 @@ fn fit_column(
     col: &Column,
     rows: usize,
     config: &Config,
+    targets: &[(String, Vec<f64>)],
 ) -> Result<Result<ColumnSpec, String>, PluginError> {
     let name = col.name.clone();
     let indicator = |seen_missing: bool| seen_missing.then(|| format!("{name}__missing"));
@@ -236,7 +567,31 @@ fn fit_column(
                 }
                 _ => unreachable_kind(col)?,
             };
-            numeric_spec(name.clone(), values, rows, config, indicator)
+            let numeric = numeric_spec(name.clone(), values, rows, config, indicator);
+            // An integer code: keep the number and add the level's share and target
+            // statistics; the models (and so the search) find out which one predicts.
+            if let ColumnData::Int64(v) = &col.data
+                && let Some(levels) = code_levels(col, v, config)
+                && let Ok(ColumnSpec {
+                    encoding: Encoding::Numeric { output, scaled },
+                    missing_indicator,
+                    name,
+                }) = &numeric
+            {
+                return Ok(Ok(ColumnSpec {
+                    encoding: int_code_spec(
+                        col,
+                        v,
+                        &levels,
+                        (rows, config),
+                        targets,
+                        (output.clone(), *scaled),
+                    ),
+                    missing_indicator: missing_indicator.clone(),
+                    name: name.clone(),
+                }));
+            }
+            numeric
         }
         ColumnData::Boolean(v) => {
             let (mut trues, mut present) = (0usize, 0usize);
@@ -441,10 +796,23 @@ fn dedupe_outputs(spec: &mut Spec) {
             | Encoding::Ordinal { output, .. } => unique(output),
             Encoding::OneHot { outputs, .. } => outputs.iter_mut().for_each(&mut unique),
             Encoding::Timestamp { parts } => parts.iter_mut().for_each(|(_, o, _)| unique(o)),
+            Encoding::IntCode {
+                output,
+                frequency,
+                target,
+                ..
+            } => {
+                unique(output);
+                unique(frequency);
+                target.iter_mut().for_each(|t| unique(&mut t.output));
+            }
             Encoding::IndicatorOnly => {}
         }
         if let Some(ind) = &mut c.missing_indicator {
             unique(ind);
         }
+    }
+    for g in &mut spec.gaps {
+        unique(&mut g.output);
     }
 }

@@ -1,5 +1,5 @@
 use super::*;
-use microlearn_sdk::testing;
+use microlearn_sdk::{data, testing};
 
 fn target(rows: usize) -> Column {
     Column::float64("y", vec![0.0; rows])
@@ -266,4 +266,213 @@ fn id_names_are_recognised() {
     for name in ["paid", "valid", "idle", "width"] {
         assert!(!spec::id_like_name(name), "{name}");
     }
+}
+
+#[test]
+fn timestamps_give_minute_and_epoch_and_pairs_give_their_gap() {
+    let hour = 3_600_000i64;
+    let day = 24 * hour;
+    // Orders placed at varying minutes, shipped 1–4 days later; one ship date is missing.
+    let placed: Vec<i64> = (0..40)
+        .map(|i| 1_600_000_000_000 + i * day + (i % 7) * 11 * 60_000)
+        .collect();
+    let shipped: Vec<i64> = placed
+        .iter()
+        .enumerate()
+        .map(|(i, &p)| p + (1 + i as i64 % 4) * day)
+        .collect();
+    let mut ship = Column::new("shipped", ColumnData::TimestampMs(shipped));
+    ship.set_validity((0..40).map(|i| i != 5).collect());
+    let train = Table::new(vec![
+        Column::new("placed", ColumnData::TimestampMs(placed.clone())),
+        ship,
+    ])
+    .unwrap();
+    let fitted = fit(&train, r#"{"scale": false}"#);
+    let names = fitted.table.names();
+    for name in [
+        "placed__minute",
+        "placed__epoch",
+        "shipped__minute",
+        "placed__minus__shipped",
+    ] {
+        assert!(names.contains(&name), "{name} in {names:?}");
+    }
+    // Every output comes before the gaps, which come last.
+    assert_eq!(names.last(), Some(&"placed__minus__shipped"));
+    let minutes = values(&fitted.table, "placed__minute");
+    assert_eq!(minutes[1] - minutes[0], 11.0);
+    let epoch = values(&fitted.table, "placed__epoch");
+    assert!((epoch[1] - epoch[0] - (1.0 + 11.0 / 1440.0)).abs() < 1e-9);
+    // First minus second in training order, in days.
+    let gap = values(&fitted.table, "placed__minus__shipped");
+    assert!(close(&gap[..5], &[-1.0, -2.0, -3.0, -4.0, -1.0]));
+    // The missing ship date gets the median gap: of the 39 others, ten each of −1, −3, −4
+    // and nine of −2.
+    assert_eq!(gap[5], -3.0);
+
+    // Scoring applies the same gap, and a changed type is named.
+    let again = Standard::transform(&fitted.state, &train).unwrap();
+    assert_eq!(again, fitted.table);
+    let broken = Table::new(vec![
+        Column::new("placed", ColumnData::TimestampMs(placed)),
+        Column::float64("shipped", vec![1.0; 40]),
+    ])
+    .unwrap();
+    let err = Standard::transform(&fitted.state, &broken).unwrap_err();
+    assert!(err.to_string().contains("'shipped'"), "{err}");
+}
+
+/// 400 rows over 40 area codes; the target depends on the code but not in its order: codes
+/// whose value is a multiple of 3 are positive (a number line cannot split them off).
+fn coded(rows: usize) -> (Table, Column) {
+    let codes: Vec<i64> = (0..rows as i64).map(|i| 100 + (i * 7) % 40).collect();
+    let y: Vec<f64> = codes
+        .iter()
+        .map(|&c| f64::from(u8::from(c % 3 == 0)))
+        .collect();
+    let table = Table::new(vec![
+        Column::new("area_id", ColumnData::Int64(codes)),
+        Column::float64("x", (0..rows).map(|i| (i % 13) as f64).collect()),
+    ])
+    .unwrap();
+    (table, Column::float64("y", y))
+}
+
+#[test]
+fn integer_codes_get_level_share_and_out_of_fold_target_statistics() {
+    let (train, y) = coded(400);
+    let fitted = Standard::fit(&train, &y, Task::Binary, r#"{"scale": false}"#).unwrap();
+    testing::check_prepared(&fitted.table, 400).unwrap();
+    // The id-like name does not drop a code whose levels repeat: it keeps its value and gains
+    // the encodings.
+    assert_eq!(
+        fitted.table.names()[..3],
+        ["area_id", "area_id__freq", "area_id__target"]
+    );
+    assert!(
+        values(&fitted.table, "area_id__freq")
+            .iter()
+            .all(|&f| f == 10.0 / 400.0)
+    );
+
+    // On new rows the statistic is the level's smoothed mean over all training rows, which
+    // separates the levels the target depends on: every level's rows agree, so positives get
+    // (10 + 10·p) / 20 and negatives 10·p / 20, p being the share of positives.
+    let fresh = Standard::transform(&fitted.state, &train).unwrap();
+    let codes = data::int64(train.column("area_id").unwrap()).unwrap();
+    let stat = values(&fresh, "area_id__target");
+    let p = y_share(&y);
+    for (&c, &s) in codes.iter().zip(stat) {
+        let want = if c % 3 == 0 {
+            (10.0 + 10.0 * p) / 20.0
+        } else {
+            10.0 * p / 20.0
+        };
+        assert!((s - want).abs() < 1e-9, "code {c}: {s} vs {want}");
+    }
+
+    // At fit, a row's statistic leaves out its own fold (its own label among them), so the
+    // values differ from the full fit.
+    let oof = values(&fitted.table, "area_id__target");
+    assert_ne!(oof, stat);
+    for (i, (&c, &s)) in codes.iter().zip(oof).enumerate() {
+        let keep = |j: usize| spec::fold_of(j) != spec::fold_of(i);
+        let ys = data::float64(&y).unwrap();
+        let prior = ys
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| keep(*j))
+            .map(|(_, v)| v)
+            .sum::<f64>()
+            / (0..400).filter(|&j| keep(j)).count() as f64;
+        let (mut s_l, mut n_l) = (0.0, 0.0);
+        for j in (0..400).filter(|&j| keep(j) && codes[j] == c) {
+            s_l += ys[j];
+            n_l += 1.0;
+        }
+        let want = (s_l + spec::SMOOTHING * prior) / (n_l + spec::SMOOTHING);
+        assert!((s - want).abs() < 1e-9, "row {i}: {s} vs {want}");
+    }
+    // The ordering still separates the classes out of fold.
+    let lowest_positive = codes
+        .iter()
+        .zip(oof)
+        .filter(|(c, _)| *c % 3 == 0)
+        .map(|(_, &s)| s)
+        .fold(f64::INFINITY, f64::min);
+    let highest_negative = codes
+        .iter()
+        .zip(oof)
+        .filter(|(c, _)| *c % 3 != 0)
+        .map(|(_, &s)| s)
+        .fold(f64::NEG_INFINITY, f64::max);
+    assert!(lowest_positive > highest_negative);
+
+    // Unseen and missing codes get share 0 and the prior.
+    let mut unseen = Column::new("area_id", ColumnData::Int64(vec![999, 102]));
+    unseen.set_validity(vec![true, false]);
+    let serve = Table::new(vec![unseen, Column::float64("x", vec![1.0, 2.0])]).unwrap();
+    let out = Standard::transform(&fitted.state, &serve).unwrap();
+    assert_eq!(values(&out, "area_id__freq"), [0.0, 0.0]);
+    assert!(close(values(&out, "area_id__target"), &[p, p]));
+}
+
+fn y_share(y: &Column) -> f64 {
+    let v = data::float64(y).unwrap();
+    v.iter().sum::<f64>() / v.len() as f64
+}
+
+#[test]
+fn codes_are_per_class_for_multiclass_and_a_mean_for_regression_and_can_be_switched_off() {
+    let (train, y) = coded(400);
+    let classes: Vec<Option<&str>> = data::float64(&y)
+        .unwrap()
+        .iter()
+        .zip(data::int64(train.column("area_id").unwrap()).unwrap())
+        .map(|(&t, &c)| {
+            Some(if t > 0.0 {
+                "hot"
+            } else if c % 2 == 0 {
+                "warm"
+            } else {
+                "cold"
+            })
+        })
+        .collect();
+    let target = Column::categorical_from_strs("y", &classes);
+    let multi = Standard::fit(&train, &target, Task::Multiclass, "{}").unwrap();
+    let names = multi.table.names();
+    for class in ["hot", "warm", "cold"] {
+        let name = format!("area_id__target={class}");
+        assert!(names.contains(&name.as_str()), "{name} in {names:?}");
+    }
+    let values_y: Vec<f64> = data::int64(train.column("area_id").unwrap())
+        .unwrap()
+        .iter()
+        .map(|&c| ((c - 120) * (c - 120)) as f64)
+        .collect();
+    let regression = Standard::fit(
+        &train,
+        &Column::float64("y", values_y),
+        Task::Regression,
+        "{}",
+    )
+    .unwrap();
+    assert!(regression.table.names().contains(&"area_id__target"));
+    let off = Standard::fit(&train, &y, Task::Binary, r#"{"codes": false}"#).unwrap();
+    assert_eq!(off.table.names(), ["area_id", "x"]);
+    // Integers with few levels, or levels that hardly repeat, stay plain numbers.
+    let few = Table::new(vec![Column::new(
+        "grade",
+        ColumnData::Int64((0..400).map(|i| i % 5).collect()),
+    )])
+    .unwrap();
+    assert_eq!(fit(&few, "{}").table.names(), ["grade"]);
+    let sparse = Table::new(vec![Column::new(
+        "km",
+        ColumnData::Int64((0..400).map(|i| i * 7 % 300).collect()),
+    )])
+    .unwrap();
+    assert_eq!(fit(&sparse, "{}").table.names(), ["km"]);
 }

@@ -1,17 +1,39 @@
 //! Applying a fitted spec: one pass per output column, no per-row allocation.
 
-use crate::spec::{ColumnSpec, Encoding, Scaled, Spec};
+use crate::spec::{self, ColumnSpec, Encoding, Scaled, Spec};
 use microlearn_sdk::data::{self, TableBuilder};
 use microlearn_sdk::prelude::*;
 use std::collections::HashMap;
 
 /// Transform `input` with `spec`. Columns are found by name (any order; extras ignored).
 pub fn apply(spec: &Spec, input: &Table) -> Result<Table, PluginError> {
+    apply_with(spec, input, None)
+}
+
+/// [`apply`], but with the training rows' target values (`(of, per row)`, see
+/// [`spec::target_outputs`]): then target statistics are computed out of fold, as the
+/// training table needs them.
+pub fn apply_with(
+    spec: &Spec,
+    input: &Table,
+    oof: Option<&[(String, Vec<f64>)]>,
+) -> Result<Table, PluginError> {
     let rows = input.num_rows();
-    let mut out = TableBuilder::with_capacity(rows, spec.columns.len() * 2);
+    let mut out = TableBuilder::with_capacity(rows, spec.columns.len() * 2 + spec.gaps.len());
     for c in &spec.columns {
         let col = data::column(input, &c.name)?;
-        encode(c, col, &mut out)?;
+        encode(c, col, &mut out, oof)?;
+    }
+    for g in &spec.gaps {
+        let a = data::column(input, &g.first)?;
+        let b = data::column(input, &g.second)?;
+        for col in [a, b] {
+            if !matches!(col.data, ColumnData::TimestampMs(_)) {
+                return Err(wrong_type(col, "timestamp"));
+            }
+        }
+        let values = spec::gap_values(a, b, Some(g.scaled.fill));
+        out.push_float64(g.output.clone(), scale(values.into_iter(), None, g.scaled));
     }
     out.build()
 }
@@ -26,9 +48,66 @@ fn wrong_type(col: &Column, expected: &str) -> PluginError {
     )
 }
 
-fn encode(c: &ColumnSpec, col: &Column, out: &mut TableBuilder) -> Result<(), PluginError> {
+fn encode(
+    c: &ColumnSpec,
+    col: &Column,
+    out: &mut TableBuilder,
+    oof: Option<&[(String, Vec<f64>)]>,
+) -> Result<(), PluginError> {
     let mask = col.validity.as_deref();
     match &c.encoding {
+        Encoding::IntCode {
+            output,
+            scaled,
+            frequency,
+            shares,
+            target,
+        } => {
+            let ColumnData::Int64(v) = &col.data else {
+                return Err(wrong_type(col, "int64"));
+            };
+            out.push_float64(
+                output.clone(),
+                scale(v.iter().map(|&x| x as f64), mask, *scaled),
+            );
+            let valid = |i: usize| mask.is_none_or(|m| m[i]);
+            let share: HashMap<i64, f64> = shares.iter().copied().collect();
+            out.push_float64(
+                frequency.clone(),
+                v.iter()
+                    .enumerate()
+                    .map(|(i, x)| {
+                        if valid(i) {
+                            share.get(x).copied().unwrap_or(0.0)
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect(),
+            );
+            for t in target {
+                let raw: Vec<f64> = match oof.and_then(|ys| ys.iter().find(|(of, _)| *of == t.of)) {
+                    Some((_, y)) if y.len() == v.len() => spec::out_of_fold(col, v, y),
+                    _ => {
+                        let stat: HashMap<i64, f64> = t.levels.iter().copied().collect();
+                        v.iter()
+                            .enumerate()
+                            .map(|(i, x)| {
+                                if valid(i) {
+                                    stat.get(x).copied().unwrap_or(t.prior)
+                                } else {
+                                    t.prior
+                                }
+                            })
+                            .collect()
+                    }
+                };
+                out.push_float64(t.output.clone(), scale(raw.into_iter(), None, t.scaled));
+            }
+            if let Some(name) = &c.missing_indicator {
+                out.push_float64(name.clone(), numeric_missing(col, mask));
+            }
+        }
         Encoding::Numeric { output, scaled } => {
             match &col.data {
                 ColumnData::Float64(v) => {
