@@ -267,7 +267,9 @@ fn scan_date(c: &mut Cursor<'_>) -> Option<(Layout, i64, i64, i64)> {
             if c.peek().is_some_and(|b| b.is_ascii_alphabetic()) {
                 // `25-Jun-2008`, `25.Jun.08`.
                 let month = month_word(c)?;
-                if !c.eat(sep) && !(sep == b'.' && c.b.get(c.at - 1) == Some(&b'.')) {
+                // `25.Jun.08`: the abbreviation's dot was the separator.
+                let dotted = sep == b'.' && c.b.get(c.at - 1) == Some(&b'.');
+                if !(dotted || c.eat(sep)) {
                     return None;
                 }
                 let (y, n) = c.number(4);
