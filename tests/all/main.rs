@@ -10,6 +10,7 @@
 mod bad_input;
 mod common;
 mod conformance;
+mod datetimes;
 mod e2e;
 mod plugins_platform;
 mod serve;

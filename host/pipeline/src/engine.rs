@@ -621,9 +621,10 @@ impl RunCtx<'_> {
         self.begin(pipeline, Stage::Preparing)?;
         let all_train: Vec<usize> = (0..data.train_x.num_rows()).collect();
         // Preparers are fitted once on all training rows; trials validate on row subsets of
-        // the prepared matrix. The bundled preparer learns no statistic from the target, so
-        // this leaks no label information into validation; a target-aware third-party
-        // preparer should encode out-of-fold itself (documented in the SDK).
+        // the prepared matrix. The bundled preparer's only target statistics (of integer
+        // codes) are computed out of fold in the table its fit returns, so no row's own label
+        // reaches its features; a target-aware third-party preparer must do the same
+        // (documented in the SDK).
         let final_prep = fit_chain(
             preparers,
             &data.train_x,
