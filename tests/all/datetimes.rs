@@ -17,12 +17,20 @@ fn orders(rows: usize) -> String {
     for i in 0..rows {
         let (d, m, y) = (1 + (i * 7) % 28, 1 + (i * 5) % 12, 2008 + i % 3);
         let (hour, minute) = ((i * 11) % 24, (i * 13) % 60);
-        let h12 = if hour % 12 == 0 { 12 } else { hour % 12 };
-        let ampm = if hour < 12 { "AM" } else { "PM" };
+        // The ship time is scrambled (a multiplicative hash of the row), so that only
+        // `placed` tells the label.
+        let ship_hour = (((i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) % 24) as usize;
+        let h12 = if ship_hour.is_multiple_of(12) {
+            12
+        } else {
+            ship_hour % 12
+        };
+        let ampm = if ship_hour < 12 { "AM" } else { "PM" };
         let shipped = format!(
-            "\"{} {}, {y} {h12}:{minute:02} {ampm}\"",
+            "\"{} {}, {y} {h12}:{:02} {ampm}\"",
             MONTHS[m - 1],
-            (d + i % 3).min(28)
+            (d + i % 3).min(28),
+            (i * 17) % 60
         );
         let label = if hour >= 12 { "pm" } else { "am" };
         writeln!(
@@ -100,32 +108,21 @@ fn date_times_with_a_time_of_day_feed_the_model_and_score_in_the_training_order(
 
     // The same instants three ways: ISO 8601; numeric dates that all fit both orders (read
     // month first on their own, so turned around to the training's day-first order); and a
-    // month name. Each is scored the same, and the hour decides.
-    let shipped = "\"Jun 7, 2008 5:18 PM\"";
-    let iso = dir.path().join("iso.csv");
-    std::fs::write(
-        &iso,
-        format!(
-            "placed,shipped,noise\n2008-06-05T17:18:00,{shipped},3\n2009-02-01T03:05:00Z,{shipped},3\n"
-        ),
-    )
-    .unwrap();
-    let ambiguous = dir.path().join("ambiguous.csv");
-    std::fs::write(
-        &ambiguous,
-        format!(
-            "placed,shipped,noise\n05/06/2008 17:18,{shipped},3\n01/02/2009 3:05,{shipped},3\n"
-        ),
-    )
-    .unwrap();
-    let named = dir.path().join("named.csv");
-    std::fs::write(
-        &named,
-        format!(
-            "placed,shipped,noise\n\"Jun 5, 2008 5:18 PM\",{shipped},3\n1 Feb 2009 3:05 AM,{shipped},3\n"
-        ),
-    )
-    .unwrap();
+    // month name. Each is scored the same, and the hour decides. Each row ships the next
+    // morning, as in training (a gap far outside the training range would decide instead).
+    let (ship1, ship2) = ("\"Jun 6, 2008 9:00 AM\"", "\"Feb 2, 2009 9:00 AM\"");
+    let write = |name: &str, first: &str, second: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            format!("placed,shipped,noise\n{first},{ship1},3\n{second},{ship2},3\n"),
+        )
+        .unwrap();
+        path
+    };
+    let iso = write("iso.csv", "2008-06-05T17:18:00", "2009-02-01T03:05:00Z");
+    let ambiguous = write("ambiguous.csv", "05/06/2008 17:18", "01/02/2009 3:05");
+    let named = write("named.csv", "\"Jun 5, 2008 5:18 PM\"", "1 Feb 2009 3:05 AM");
     let by_iso = predictions(&home, &bundle, &iso, &dir.path().join("p1.csv"));
     assert_eq!(by_iso[0][0], "pm");
     assert_eq!(by_iso[1][0], "am");
@@ -135,14 +132,7 @@ fn date_times_with_a_time_of_day_feed_the_model_and_score_in_the_training_order(
     }
 
     // A date that only reads month first cannot be a day-first date: refused by column and row.
-    let impossible = dir.path().join("impossible.csv");
-    std::fs::write(
-        &impossible,
-        format!(
-            "placed,shipped,noise\n05/06/2008 17:18,{shipped},3\n06/25/2008 17:18,{shipped},3\n"
-        ),
-    )
-    .unwrap();
+    let impossible = write("impossible.csv", "05/06/2008 17:18", "06/25/2008 17:18");
     let o = microlearn(
         &home,
         &[
