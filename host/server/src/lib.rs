@@ -17,6 +17,7 @@ mod upload;
 
 pub use auth::{KEY_PREFIX, hash_key};
 pub use error::{ApiError, ProblemKind};
+pub use serving::ServingLimits;
 
 use microlearn_plugins::{PluginHost, RuntimeConfig};
 use microlearn_store::{DatasetRecord, Quotas, Store};
@@ -45,6 +46,8 @@ pub struct ServerConfig {
     pub admin_key: Option<String>,
     /// Quotas of tenants created without explicit ones (and of the default tenant).
     pub default_quotas: Quotas,
+    /// Bounds of the blocking work requests start (predict, batch, uploads) and its deadlines.
+    pub serving: ServingLimits,
 }
 
 impl ServerConfig {
@@ -59,6 +62,7 @@ impl ServerConfig {
             request_timeout: Duration::from_secs(30),
             admin_key: None,
             default_quotas: Quotas::default(),
+            serving: ServingLimits::default(),
         }
     }
 }
@@ -113,6 +117,13 @@ impl App {
     /// Open the store, make sure an admin key exists, load plugins, restore deployments, start
     /// the worker pool and queue every unfinished pipeline again.
     pub fn start(config: ServerConfig) -> anyhow::Result<Started> {
+        // Answers never show where the host keeps things.
+        for dir in std::iter::once(&config.home)
+            .chain(&config.plugin_dirs)
+            .chain([&std::env::temp_dir()])
+        {
+            error::redact_under(dir);
+        }
         let store = Store::open(&config.home).map_err(|e| {
             anyhow::anyhow!(format!(
                 "opening the data directory {}: {e}",
@@ -132,7 +143,7 @@ impl App {
         let app = App {
             inner: Arc::new(AppInner {
                 jobs: jobs::Jobs::new(),
-                serving: serving::Serving::default(),
+                serving: serving::Serving::new(config.serving.clone()),
                 metrics: metrics::Metrics::default(),
                 tenant_plugins: RwLock::new(HashMap::new()),
                 plugins,

@@ -146,6 +146,30 @@ pub(crate) fn render(app: &App) -> String {
     );
     out.push_str("# TYPE microlearn_pipelines_active gauge\n");
     let _ = writeln!(out, "microlearn_pipelines_active {}", app.jobs.active());
+    let pools = [
+        ("scoring", &app.serving.scoring),
+        ("upload", &app.serving.uploads),
+    ];
+    out.push_str(
+        "# HELP microlearn_blocking_slots_busy Slots of a blocking pool in use (scoring: predict and batch calls; upload: upload processing).\n",
+    );
+    out.push_str("# TYPE microlearn_blocking_slots_busy gauge\n");
+    for (pool, p) in pools {
+        let _ = writeln!(
+            out,
+            "microlearn_blocking_slots_busy{{pool=\"{pool}\"}} {}",
+            p.usage().0
+        );
+    }
+    out.push_str("# HELP microlearn_blocking_slots Size of a blocking pool.\n");
+    out.push_str("# TYPE microlearn_blocking_slots gauge\n");
+    for (pool, p) in pools {
+        let _ = writeln!(
+            out,
+            "microlearn_blocking_slots{{pool=\"{pool}\"}} {}",
+            p.usage().1
+        );
+    }
     out.push_str(
         "# HELP microlearn_predict_requests_total Predict and batch calls per deployment.\n",
     );

@@ -12,7 +12,241 @@ use microlearn_table::{ColumnData, Dictionary};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// How much blocking work requests may start, and for how long. Plugin code (a preparer's
+/// transform), model scoring, file parsing and hashing never run on the async threads: they
+/// run on tokio's blocking pool, admitted by these bounds, so a tenant whose deployment hangs
+/// can only use up its own share.
+#[derive(Debug, Clone)]
+pub struct ServingLimits {
+    /// Predict and batch calls running at once, all tenants together.
+    pub threads: usize,
+    /// Of those, at most this many for one tenant.
+    pub per_tenant: usize,
+    /// Of those, at most this many for one deployment.
+    pub per_deployment: usize,
+    /// Deadline of a predict call: rows checked, prepared and scored (504 past it).
+    pub predict_timeout: Duration,
+    /// Deadline of a batch call once its file has arrived: read, scored, written (504 past it).
+    pub batch_timeout: Duration,
+    /// Uploads (datasets, batch files, plugins) parsed, hashed or compiled at once, all
+    /// tenants together; each holds a file of up to the upload cap and a parser's memory.
+    pub uploads: usize,
+    /// Of those, at most this many for one tenant.
+    pub uploads_per_tenant: usize,
+    /// Deadline of processing an upload once it has arrived (validating a plugin compiles it).
+    pub upload_timeout: Duration,
+    /// An upload whose body sends nothing for this long is refused (408), so a stalled client
+    /// cannot hold a connection and an upload slot forever.
+    pub upload_idle_timeout: Duration,
+    /// Rows scored per chunk in batch calls: bounds one plugin call and the rows in memory
+    /// next to the input.
+    pub batch_chunk_rows: usize,
+}
+
+impl Default for ServingLimits {
+    fn default() -> Self {
+        // Scoring is CPU work, but a blocked plugin holds a thread without using a core, so
+        // the pool is wider than the machine; a tenant gets half of it and a deployment a
+        // quarter, so one stuck deployment or tenant always leaves room for the others.
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let threads = (4 * cores).max(8);
+        ServingLimits {
+            threads,
+            per_tenant: threads / 2,
+            per_deployment: (threads / 4).max(1),
+            predict_timeout: Duration::from_secs(10),
+            batch_timeout: Duration::from_secs(600),
+            uploads: cores.max(2),
+            uploads_per_tenant: cores.div_ceil(2).max(1),
+            upload_timeout: Duration::from_secs(300),
+            upload_idle_timeout: Duration::from_secs(30),
+            batch_chunk_rows: 50_000,
+        }
+    }
+}
+
+/// A bounded lane onto tokio's blocking pool with per-tenant and per-key (deployment) shares.
+pub(crate) struct Pool {
+    /// What runs here, for messages ("predict", "upload").
+    what: &'static str,
+    total: Arc<Semaphore>,
+    size: usize,
+    per_tenant: usize,
+    per_key: usize,
+    tenants: Mutex<HashMap<String, Arc<Semaphore>>>,
+    keys: Mutex<HashMap<(String, String), Arc<Semaphore>>>,
+}
+
+/// Slots taken in a [`Pool`]; they are given back when this is dropped.
+pub(crate) struct Admission {
+    what: &'static str,
+    key: Option<String>,
+    _permits: (
+        Option<OwnedSemaphorePermit>,
+        OwnedSemaphorePermit,
+        OwnedSemaphorePermit,
+    ),
+}
+
+impl Admission {
+    /// Run `f` on the blocking pool, holding these slots until it returns. Past `deadline`
+    /// the caller gets 504 while `f` runs on to its own end (a plugin call stops at the
+    /// plugin's deadline) still holding the slots, so the bound counts every thread really in
+    /// use. A panic in `f` is a 500, never a dropped connection.
+    pub(crate) async fn run<T: Send + 'static>(
+        self,
+        deadline: Duration,
+        f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let what = self.what;
+        let whose = self
+            .key
+            .as_ref()
+            .map_or_else(String::new, |k| format!(" of deployment '{k}'"));
+        let task = tokio::task::spawn_blocking(move || {
+            let _held = self;
+            f()
+        });
+        match tokio::time::timeout(deadline, task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) => Err(ApiError::internal(format!("a {what} task failed: {join}"))),
+            Err(_) => Err(ApiError::new(
+                ProblemKind::Timeout,
+                format!(
+                    "the {what} call{whose} did not finish within its deadline of {:.1} s; \
+                     it goes on until its stage's own time limit stops it",
+                    deadline.as_secs_f64()
+                ),
+            )
+            .with("deadline_secs", deadline.as_secs_f64())),
+        }
+    }
+}
+
+/// Longest wait for a free slot of a full pool before the caller is told to retry.
+const MAX_QUEUE_WAIT: Duration = Duration::from_secs(10);
+
+/// Seconds a refused caller is told to wait (`Retry-After`): work here takes milliseconds to
+/// seconds, so a second is a fair first retry.
+const RETRY_AFTER_SECS: u64 = 1;
+
+impl Pool {
+    pub(crate) fn new(what: &'static str, total: usize, per_tenant: usize, per_key: usize) -> Pool {
+        let total = total.max(1);
+        Pool {
+            what,
+            total: Arc::new(Semaphore::new(total)),
+            size: total,
+            per_tenant: per_tenant.clamp(1, total),
+            per_key: per_key.clamp(1, total),
+            tenants: Mutex::new(HashMap::new()),
+            keys: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn share<K: std::hash::Hash + Eq>(
+        map: &Mutex<HashMap<K, Arc<Semaphore>>>,
+        key: K,
+        size: usize,
+    ) -> Arc<Semaphore> {
+        map.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key)
+            .or_insert_with(|| Arc::new(Semaphore::new(size)))
+            .clone()
+    }
+
+    /// Take a slot for `tenant` (and `key`, a deployment): a full share answers 503 at once
+    /// (`Retry-After`); a full pool is waited for up to `wait`, then 503 too.
+    pub(crate) async fn admit(
+        &self,
+        tenant: &str,
+        key: Option<&str>,
+        wait: Duration,
+    ) -> Result<Admission, ApiError> {
+        let what = self.what;
+        let busy = |whose: String, n: usize| {
+            ApiError::overloaded(
+                format!(
+                    "{whose} already has {n} {what} call(s) running, its share of the server; \
+                     retry in {RETRY_AFTER_SECS} s"
+                ),
+                RETRY_AFTER_SECS,
+            )
+        };
+        let key_permit = match key {
+            Some(k) => Some(
+                Self::share(
+                    &self.keys,
+                    (tenant.to_string(), k.to_string()),
+                    self.per_key,
+                )
+                .try_acquire_owned()
+                .map_err(|_| busy(format!("deployment '{k}'"), self.per_key))?,
+            ),
+            None => None,
+        };
+        let tenant_permit = Self::share(&self.tenants, tenant.to_string(), self.per_tenant)
+            .try_acquire_owned()
+            .map_err(|_| busy("this tenant".to_string(), self.per_tenant))?;
+        let total_permit =
+            match tokio::time::timeout(wait, self.total.clone().acquire_owned()).await {
+                Ok(Ok(p)) => p,
+                _ => {
+                    return Err(ApiError::overloaded(
+                        format!(
+                            "every {what} slot of the server stayed busy for {:.1} s; retry in \
+                         {RETRY_AFTER_SECS} s",
+                            wait.as_secs_f64()
+                        ),
+                        RETRY_AFTER_SECS,
+                    ));
+                }
+            };
+        Ok(Admission {
+            what,
+            key: key.map(str::to_string),
+            _permits: (key_permit, tenant_permit, total_permit),
+        })
+    }
+
+    /// Run `f` on the blocking pool for `tenant` (and `key`, a deployment), admitted as
+    /// [`Pool::admit`] says and answered within `deadline` (see [`Admission::run`]).
+    pub(crate) async fn run<T: Send + 'static>(
+        &self,
+        tenant: &str,
+        key: Option<&str>,
+        deadline: Duration,
+        f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let started = Instant::now();
+        // A long job (a batch file) should not queue for as long as it may run.
+        let admission = self
+            .admit(tenant, key, deadline.min(MAX_QUEUE_WAIT))
+            .await?;
+        admission
+            .run(deadline.saturating_sub(started.elapsed()), f)
+            .await
+    }
+
+    /// Slots in use and the pool's size, for /metrics.
+    pub(crate) fn usage(&self) -> (usize, usize) {
+        (self.size - self.total.available_permits(), self.size)
+    }
+
+    /// Forget the share of a deployment that is gone (its semaphore is dropped with the last
+    /// call still holding it).
+    pub(crate) fn forget(&self, tenant: &str, key: &str) {
+        self.keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&(tenant.to_string(), key.to_string()));
+    }
+}
 
 /// Upper bounds of the latency histogram buckets, microseconds (the last bucket is +Inf).
 pub(crate) const LATENCY_BUCKETS_US: [u64; 10] = [
@@ -177,15 +411,46 @@ pub(crate) fn route_plan(d: &DeploymentRecord) -> (String, Option<String>, u8) {
 type Key = (String, String);
 type ModelKey = (String, String, String);
 
-#[derive(Default)]
 pub(crate) struct Serving {
     routes: RwLock<HashMap<Key, Arc<Route>>>,
     stats: RwLock<HashMap<Key, Arc<Stats>>>,
     /// Per (tenant, deployment, model) while the model is part of the deployment's route.
     model_stats: RwLock<HashMap<ModelKey, Arc<Stats>>>,
+    pub limits: ServingLimits,
+    /// Predict and batch scoring, shared per tenant and per deployment.
+    pub scoring: Pool,
+    /// Upload processing (parsing, hashing, plugin validation and compiling), per tenant.
+    pub uploads: Pool,
+}
+
+impl Default for Serving {
+    fn default() -> Self {
+        Serving::new(ServingLimits::default())
+    }
 }
 
 impl Serving {
+    pub(crate) fn new(limits: ServingLimits) -> Serving {
+        Serving {
+            routes: RwLock::default(),
+            stats: RwLock::default(),
+            model_stats: RwLock::default(),
+            scoring: Pool::new(
+                "scoring",
+                limits.threads,
+                limits.per_tenant,
+                limits.per_deployment,
+            ),
+            uploads: Pool::new(
+                "upload",
+                limits.uploads,
+                limits.uploads_per_tenant,
+                limits.uploads,
+            ),
+            limits,
+        }
+    }
+
     /// Load every tenant's deployments (on start). A deployment whose model cannot be loaded
     /// is logged and left out; its predict calls answer 404 naming the cause in the logs.
     pub(crate) fn restore(&self, app: &App) {
@@ -211,6 +476,7 @@ impl Serving {
                 }
             }
             Ok(None) => {
+                self.scoring.forget(tenant, name);
                 self.routes
                     .write()
                     .unwrap_or_else(PoisonError::into_inner)
@@ -489,19 +755,19 @@ pub(crate) fn rows_to_table(
                 continue;
             }
             _ => {
-                // Categorical (strings): dictionary-encode as the files' reader does.
+                // Categorical (strings): dictionary-encode as the files' reader does, codes
+                // in order of first appearance. A map from text to code keeps this linear in
+                // the rows (a search of the dictionary made 100k distinct values quadratic).
                 let mut dict: Vec<String> = Vec::new();
+                let mut index: HashMap<&str, u32> = HashMap::new();
                 let mut codes = Vec::with_capacity(n);
                 for i in 0..n {
                     codes.push(match value_of(i)? {
                         None => 0,
-                        Some(Value::String(s)) => match dict.iter().position(|d| d == s) {
-                            Some(c) => c as u32,
-                            None => {
-                                dict.push(s.clone());
-                                (dict.len() - 1) as u32
-                            }
-                        },
+                        Some(Value::String(s)) => *index.entry(s.as_str()).or_insert_with(|| {
+                            dict.push(s.clone());
+                            (dict.len() - 1) as u32
+                        }),
                         Some(v) => return Err(mistyped(i, v, "a string")),
                     });
                 }
@@ -556,6 +822,237 @@ pub(crate) fn scored_json(s: &Scored) -> Vec<Value> {
 
 fn number(v: f64) -> Value {
     serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
+}
+
+/// A text table (CSV, TSV, NDJSON) cut into pieces of at most `rows` records, each a file of
+/// its own: CSV and TSV pieces repeat the header line. Records are found with the readers'
+/// quoting rules (a `"` at the start of a field opens a quoted field, `""` inside it is a
+/// quote, a quote elsewhere is a character), so a quoted field may span lines. Only one piece
+/// is in memory at a time.
+pub(crate) struct TextChunks<R> {
+    reader: R,
+    rows: usize,
+    /// The header record (CSV/TSV), read before the first piece.
+    header: Option<Vec<u8>>,
+    delimited: bool,
+    /// `Some(b'\t')` for TSV; CSV's separator is read from its header, as the reader does.
+    sep: Option<u8>,
+    started: bool,
+    done: bool,
+}
+
+impl<R: std::io::BufRead> TextChunks<R> {
+    /// `sep`: the separator when the format fixes it (TSV), `None` to take it from the header.
+    pub(crate) fn new(reader: R, rows: usize, delimited: bool, sep: Option<u8>) -> Self {
+        TextChunks {
+            reader,
+            rows: rows.max(1),
+            header: None,
+            delimited,
+            sep,
+            started: false,
+            done: false,
+        }
+    }
+
+    /// One record with its line end, or `None` at the end of the input.
+    fn record(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        let sep = self.sep.unwrap_or(b',');
+        let mut rec = Vec::new();
+        let (mut i, mut quoted, mut field_start) = (0, false, true);
+        loop {
+            if self.reader.read_until(b'\n', &mut rec)? == 0 {
+                return Ok((!rec.is_empty()).then_some(rec));
+            }
+            // NDJSON strings cannot hold a raw line end: every line is a record.
+            if !self.delimited {
+                return Ok(Some(rec));
+            }
+            while i < rec.len() {
+                let c = rec[i];
+                i += 1;
+                if quoted {
+                    if c == b'"' {
+                        if rec.get(i) == Some(&b'"') {
+                            i += 1;
+                        } else {
+                            quoted = false;
+                        }
+                    }
+                    continue;
+                }
+                match c {
+                    b'"' if field_start => quoted = true,
+                    b'\n' => return Ok(Some(rec)),
+                    c if c == sep => {
+                        field_start = true;
+                        continue;
+                    }
+                    _ => {}
+                }
+                field_start = false;
+            }
+            // The line ended inside a quoted field: the record goes on.
+        }
+    }
+
+    /// The separator a CSV header uses: a comma unless it has none outside quotes but has a
+    /// `;`, tab or `|` (the readers' rule for `.csv` files).
+    fn sniff(header: &[u8]) -> u8 {
+        let mut quoted = false;
+        let outside: Vec<u8> = header
+            .iter()
+            .filter(|&&b| {
+                quoted ^= b == b'"';
+                !quoted
+            })
+            .copied()
+            .collect();
+        [b',', b';', b'\t', b'|']
+            .into_iter()
+            .find(|s| outside.contains(s))
+            .unwrap_or(b',')
+    }
+
+    /// The next piece and its number of records; the first piece is returned even when the
+    /// input has no records, so an empty file is reported by the reader as usual.
+    pub(crate) fn next_piece(&mut self) -> std::io::Result<Option<(Vec<u8>, usize)>> {
+        if self.done {
+            return Ok(None);
+        }
+        if self.delimited && self.header.is_none() {
+            let header = self.record()?.unwrap_or_default();
+            self.sep = Some(self.sep.unwrap_or_else(|| Self::sniff(&header)));
+            self.header = Some(header);
+        }
+        let mut piece = self.header.clone().unwrap_or_default();
+        let mut n = 0;
+        while n < self.rows {
+            match self.record()? {
+                Some(rec) => {
+                    // A header or a last record without a line end still ends its line.
+                    if piece.last().is_some_and(|&b| b != b'\n') {
+                        piece.push(b'\n');
+                    }
+                    piece.extend_from_slice(&rec);
+                    n += 1;
+                }
+                None => {
+                    self.done = true;
+                    break;
+                }
+            }
+        }
+        if n == 0 && self.started {
+            return Ok(None);
+        }
+        self.started = true;
+        Ok(Some((piece, n)))
+    }
+}
+
+/// Output formats of batch scoring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OutputFormat {
+    Csv,
+    Tsv,
+    Json,
+    Ndjson,
+}
+
+impl OutputFormat {
+    pub(crate) fn parse(s: &str) -> Option<OutputFormat> {
+        match s {
+            "csv" => Some(OutputFormat::Csv),
+            "tsv" => Some(OutputFormat::Tsv),
+            "json" => Some(OutputFormat::Json),
+            "ndjson" => Some(OutputFormat::Ndjson),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn content_type(self) -> &'static str {
+        match self {
+            OutputFormat::Csv => "text/csv",
+            OutputFormat::Tsv => "text/tab-separated-values",
+            OutputFormat::Json => "application/json",
+            OutputFormat::Ndjson => "application/x-ndjson",
+        }
+    }
+}
+
+/// Write one scored piece of a longer output, in the layout `Scored::write` gives a whole
+/// file (header or `[` before the first piece, `]` after the last), so scoring in pieces
+/// answers byte for byte what scoring the file at once would.
+pub(crate) fn write_scored_piece(
+    out: &mut impl std::io::Write,
+    s: &Scored,
+    format: OutputFormat,
+    first: bool,
+) -> std::io::Result<()> {
+    match format {
+        OutputFormat::Csv | OutputFormat::Tsv => {
+            let sep = if format == OutputFormat::Tsv {
+                '\t'
+            } else {
+                ','
+            };
+            let field = |t: &str| {
+                if t.contains([sep, '"', '\n', '\r']) {
+                    format!("\"{}\"", t.replace('"', "\"\""))
+                } else {
+                    t.to_string()
+                }
+            };
+            let mut text = String::new();
+            if first {
+                let names: Vec<String> = s.column_names().iter().map(|n| field(n)).collect();
+                text.push_str(&names.join(&sep.to_string()));
+                text.push('\n');
+            }
+            let k = s.labels.len();
+            for row in 0..s.len() {
+                text.push_str(&field(&s.prediction_text(row)));
+                if let Some(p) = &s.probabilities {
+                    for v in &p[row * k..(row + 1) * k] {
+                        text.push(sep);
+                        if !v.is_nan() {
+                            text.push_str(&v.to_string());
+                        }
+                    }
+                }
+                text.push('\n');
+            }
+            out.write_all(text.as_bytes())
+        }
+        OutputFormat::Json | OutputFormat::Ndjson => {
+            let lines = format == OutputFormat::Ndjson;
+            if first && !lines {
+                out.write_all(b"[")?;
+            }
+            for (i, row) in scored_json(s).iter().enumerate() {
+                if !lines && (i > 0 || !first) {
+                    out.write_all(b",")?;
+                }
+                serde_json::to_writer(&mut *out, row)?;
+                if lines {
+                    out.write_all(b"\n")?;
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Close an output written in pieces.
+pub(crate) fn finish_scored(
+    out: &mut impl std::io::Write,
+    format: OutputFormat,
+) -> std::io::Result<()> {
+    if format == OutputFormat::Json {
+        out.write_all(b"]\n")?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -670,6 +1167,165 @@ mod tests {
             }
             other => panic!("city is {other:?}"),
         }
+    }
+
+    #[test]
+    fn many_distinct_strings_are_encoded_in_order_of_first_appearance() {
+        // 100k rows over 50k distinct cities: a dictionary search per row was quadratic here.
+        let n = 100_000;
+        let body: Vec<Map<String, Value>> = (0..n)
+            .map(|i| {
+                let mut row = Map::new();
+                row.insert("age".into(), Value::from(1.0));
+                row.insert("n".into(), Value::from(1));
+                row.insert("city".into(), Value::from(format!("c{}", i % (n / 2))));
+                row
+            })
+            .collect();
+        let t = rows_to_table(&body, &schema()).expect("valid rows");
+        match &t.column("city").expect("city").data {
+            ColumnData::Categorical(d) => {
+                assert_eq!(d.dictionary.len(), n / 2);
+                assert_eq!(d.dictionary[7], "c7");
+                assert!(
+                    d.codes
+                        .iter()
+                        .enumerate()
+                        .all(|(i, &c)| c as usize == i % (n / 2))
+                );
+            }
+            other => panic!("city is {other:?}"),
+        }
+    }
+
+    fn pieces(text: &str, rows: usize, delimited: bool) -> Vec<(String, usize)> {
+        let mut chunks = TextChunks::new(
+            std::io::Cursor::new(text.as_bytes().to_vec()),
+            rows,
+            delimited,
+            None,
+        );
+        let mut out = Vec::new();
+        while let Some((bytes, n)) = chunks.next_piece().expect("reads") {
+            out.push((String::from_utf8(bytes).expect("utf8"), n));
+        }
+        out
+    }
+
+    #[test]
+    fn csv_pieces_repeat_the_header_and_keep_quoted_line_ends_inside_a_record() {
+        let csv = "a,b\n1,\"x\ny\"\n2,\"say \"\"hi\"\"\"\n3,z";
+        assert_eq!(
+            pieces(csv, 2, true),
+            vec![
+                ("a,b\n1,\"x\ny\"\n2,\"say \"\"hi\"\"\"\n".to_string(), 2),
+                ("a,b\n3,z".to_string(), 1),
+            ]
+        );
+        // A quote inside an unquoted field is a character; `;` files are split on `;`.
+        assert_eq!(
+            pieces("h;w\n5'11\";x\n6;\"a;\nb\"\n", 1, true),
+            vec![
+                ("h;w\n5'11\";x\n".to_string(), 1),
+                ("h;w\n6;\"a;\nb\"\n".to_string(), 1),
+            ]
+        );
+        // Exactly full pieces end without an empty one; a header-only file is one empty piece.
+        assert_eq!(
+            pieces("a\n1\n2\n", 2, true),
+            vec![("a\n1\n2\n".to_string(), 2)]
+        );
+        assert_eq!(pieces("a\n", 2, true), vec![("a\n".to_string(), 0)]);
+        // NDJSON has no header and every line is a record.
+        assert_eq!(
+            pieces("{\"a\":\"\\\"\"}\n{\"a\":2}\n{\"a\":3}\n", 2, false),
+            vec![
+                ("{\"a\":\"\\\"\"}\n{\"a\":2}\n".to_string(), 2),
+                ("{\"a\":3}\n".to_string(), 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn output_written_in_pieces_is_the_output_written_at_once() {
+        let whole = Scored {
+            labels: vec!["no".into(), "yes, \"really\"".into()],
+            values: vec![1.0, 0.0, 1.0],
+            probabilities: Some(vec![0.25, 0.75, 0.9, 0.1, f64::NAN, 1.0]),
+        };
+        let part = |rows: std::ops::Range<usize>| Scored {
+            labels: whole.labels.clone(),
+            values: whole.values[rows.clone()].to_vec(),
+            probabilities: whole
+                .probabilities
+                .as_ref()
+                .map(|p| p[rows.start * 2..rows.end * 2].to_vec()),
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (ext, format) in [
+            ("csv", OutputFormat::Csv),
+            ("tsv", OutputFormat::Tsv),
+            ("json", OutputFormat::Json),
+            ("ndjson", OutputFormat::Ndjson),
+        ] {
+            let path = dir.path().join(format!("p.{ext}"));
+            whole.write(&path).expect("writes");
+            let mut out = Vec::new();
+            write_scored_piece(&mut out, &part(0..2), format, true).expect("piece");
+            write_scored_piece(&mut out, &part(2..3), format, false).expect("piece");
+            finish_scored(&mut out, format).expect("end");
+            assert_eq!(
+                String::from_utf8(out).expect("utf8"),
+                std::fs::read_to_string(&path).expect("reference"),
+                "{ext}"
+            );
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_pool_refuses_past_a_share_and_times_out_past_the_deadline() {
+        let pool = Pool::new("scoring", 2, 2, 1);
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let long = Duration::from_secs(30);
+        // One call holds deployment d's only slot until released.
+        let pool = Arc::new(pool);
+        let p2 = pool.clone();
+        let first = tokio::spawn(async move {
+            p2.run("t", Some("d"), Duration::from_millis(300), move || {
+                let _ = hold.recv();
+                Ok(())
+            })
+            .await
+        });
+        while pool.usage().0 == 0 {
+            tokio::task::yield_now().await;
+        }
+        let e = pool
+            .run("t", Some("d"), long, || Ok(()))
+            .await
+            .expect_err("deployment share full");
+        assert_eq!(e.kind, ProblemKind::Overloaded);
+        // Another deployment of the tenant still runs.
+        pool.run("t", Some("e"), long, || Ok(()))
+            .await
+            .expect("runs");
+        let e = first.await.expect("task").expect_err("past its deadline");
+        assert_eq!(e.kind, ProblemKind::Timeout);
+        assert_eq!(e.kind.status().as_u16(), 504);
+        // The timed-out work still holds its slot until it really ends.
+        assert_eq!(pool.usage().0, 1);
+        release.send(()).expect("release");
+        while pool.usage().0 != 0 {
+            tokio::task::yield_now().await;
+        }
+        // A panic is a 500, not a lost answer.
+        let e = pool
+            .run("t", Some("d"), long, || -> Result<(), ApiError> {
+                panic!("boom")
+            })
+            .await
+            .expect_err("panicked");
+        assert_eq!(e.kind, ProblemKind::Internal);
     }
 
     #[test]

@@ -1,16 +1,16 @@
 //! `/v1/datasets`: upload (raw body or multipart, streamed to disk under a cap), list, get
 //! (schema and profile), delete.
 
-use super::{blocking, check_id, query};
+use super::{check_id, query};
 use crate::App;
 use crate::error::{ApiError, ApiResult, ProblemKind};
 use crate::extract::Caller;
-use crate::upload::{body_to_file, stream_to_file};
+use crate::upload::{Received, UploadLimits, body_to_file, persist_artefact, stream_to_file};
 use axum::Json;
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{StatusCode, header};
 use microlearn_data::FileFormat;
-use microlearn_store::{DatasetRecord, now_ms};
+use microlearn_store::{ArtefactRef, DatasetRecord, now_ms};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -57,16 +57,40 @@ fn is_multipart(req: &Request) -> bool {
         .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"))
 }
 
-/// Receive an uploaded table: a multipart form's `file` field or the raw body. Returns the
-/// temporary file, its size, its name and format.
+/// An uploaded table on disk.
+#[derive(Debug)]
+pub(crate) struct Upload {
+    /// The temporary file and its hash.
+    pub received: Received,
+    /// The name it was sent under (what messages call it).
+    pub name: String,
+    /// Its format.
+    pub format: FileFormat,
+}
+
+impl Upload {
+    pub(crate) fn path(&self) -> &std::path::Path {
+        self.received.file.path()
+    }
+}
+
+/// The bounds of uploads on this server.
+pub(crate) fn upload_limits(app: &App) -> UploadLimits {
+    UploadLimits {
+        max_bytes: app.config.max_upload_bytes,
+        idle: app.serving.limits.upload_idle_timeout,
+    }
+}
+
+/// Receive an uploaded table: a multipart form's `file` field or the raw body.
 pub(crate) async fn receive_table(
     app: &App,
     req: Request,
     q: UploadQuery,
     what: &str,
-) -> ApiResult<(tempfile::NamedTempFile, u64, String, FileFormat)> {
+) -> ApiResult<Upload> {
     let tmp = app.config.home.join("tmp");
-    let limit = app.config.max_upload_bytes;
+    let limits = upload_limits(app);
     if is_multipart(&req) {
         let mut form = Multipart::from_request(req, &())
             .await
@@ -86,8 +110,12 @@ pub(crate) async fn receive_table(
                 .unwrap_or_else(|| "upload".into());
             let format = upload_format(q.format.as_deref(), Some(&name))?;
             let suffix = format!(".{}", format.extension());
-            let (file, size) = stream_to_file(field, &tmp, &suffix, limit, what).await?;
-            return Ok((file, size, name, format));
+            let received = stream_to_file(field, &tmp, &suffix, limits, what).await?;
+            return Ok(Upload {
+                received,
+                name,
+                format,
+            });
         }
         Err(ApiError::invalid(
             "file",
@@ -100,8 +128,12 @@ pub(crate) async fn receive_table(
             .clone()
             .unwrap_or_else(|| format!("upload.{}", format.extension()));
         let suffix = format!(".{}", format.extension());
-        let (file, size) = body_to_file(req.into_body(), &tmp, &suffix, limit, what).await?;
-        Ok((file, size, name, format))
+        let received = body_to_file(req.into_body(), &tmp, &suffix, limits, what).await?;
+        Ok(Upload {
+            received,
+            name,
+            format,
+        })
     }
 }
 
@@ -133,7 +165,16 @@ pub(crate) async fn upload(
     req: Request,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let q: UploadQuery = query(req.uri())?;
-    let (file, size, name, format) = receive_table(&app, req, q, "dataset").await?;
+    // A slot first: each upload holds a file of up to the cap and then a parser's memory, so
+    // a tenant sending many at once waits its turn (503) instead of crowding out the others.
+    let limits = &app.serving.limits;
+    let admission = app
+        .serving
+        .uploads
+        .admit(&caller.tenant, None, limits.upload_timeout)
+        .await?;
+    let upload = receive_table(&app, req, q, "dataset").await?;
+    let size = upload.received.size;
     let tenant = app.store.tenant(&caller.tenant);
     if let Some(quota) = app
         .store
@@ -151,40 +192,51 @@ pub(crate) async fn upload(
         }
     }
     let app2 = app.clone();
-    let (record, created) = blocking(move || {
-        let path = file.path().to_path_buf();
-        let dataset = microlearn_data::read_dataset(&path).map_err(|e| {
-            // Name the upload, not the temporary file.
-            let text = e.to_string().replace(&path.display().to_string(), &name);
-            ApiError::new(ProblemKind::InvalidDataset, text)
-        })?;
-        if dataset.table.num_rows() == 0 || dataset.table.num_columns() == 0 {
-            return Err(ApiError::new(
-                ProblemKind::InvalidDataset,
-                format!("{name}: the table has no rows or no columns"),
-            ));
-        }
-        let artefact = app2.store.artefacts().put_file(&path)?;
-        let id = format!("ds_{}", &artefact.sha256[..16]);
-        let tenant = app2.store.tenant(&caller.tenant);
-        if let Some(existing) = tenant.dataset(&id)? {
-            return Ok((existing, false));
-        }
-        let record = DatasetRecord {
-            id,
-            name: name.clone(),
-            format: format.extension().to_string(),
-            file: artefact,
-            rows: dataset.table.num_rows() as u64,
-            schema: dataset.schema.clone(),
-            profile: serde_json::to_value(microlearn_data::profile(&dataset))
-                .unwrap_or(Value::Null),
-            created_at_ms: now_ms(),
-        };
-        tenant.put_dataset(&record)?;
-        Ok((record, true))
-    })
-    .await?;
+    let (record, created) = admission
+        .run(limits.upload_timeout, move || {
+            let Upload {
+                received,
+                name,
+                format,
+            } = upload;
+            let path = received.file.path().to_path_buf();
+            let dataset = microlearn_data::read_dataset(&path).map_err(|e| {
+                // Name the upload, not the temporary file.
+                let text = e.to_string().replace(&path.display().to_string(), &name);
+                ApiError::new(ProblemKind::InvalidDataset, text)
+            })?;
+            if dataset.table.num_rows() == 0 || dataset.table.num_columns() == 0 {
+                return Err(ApiError::new(
+                    ProblemKind::InvalidDataset,
+                    format!("{name}: the table has no rows or no columns"),
+                ));
+            }
+            let artefact = ArtefactRef {
+                sha256: received.sha256.clone(),
+                size: received.size,
+            };
+            let id = format!("ds_{}", &artefact.sha256[..16]);
+            let tenant = app2.store.tenant(&caller.tenant);
+            if let Some(existing) = tenant.dataset(&id)? {
+                return Ok((existing, false));
+            }
+            // Hashed while it arrived: moved into the store, not read a second time.
+            persist_artefact(received, &app2.store.artefacts().path(&artefact.sha256))?;
+            let record = DatasetRecord {
+                id,
+                name: name.clone(),
+                format: format.extension().to_string(),
+                file: artefact,
+                rows: dataset.table.num_rows() as u64,
+                schema: dataset.schema.clone(),
+                profile: serde_json::to_value(microlearn_data::profile(&dataset))
+                    .unwrap_or(Value::Null),
+                created_at_ms: now_ms(),
+            };
+            tenant.put_dataset(&record)?;
+            Ok((record, true))
+        })
+        .await?;
     let status = if created {
         StatusCode::CREATED
     } else {

@@ -10,7 +10,10 @@ use super::{blocking, check_id, check_name, query};
 use crate::App;
 use crate::error::{ApiError, ApiResult, ProblemKind};
 use crate::extract::{ApiJson, Caller};
-use crate::serving::{ROUTING_KEY_HEADER, Route, route_plan, rows_to_table, scored_json};
+use crate::serving::{
+    OutputFormat, ROUTING_KEY_HEADER, Route, TextChunks, finish_scored, route_plan, rows_to_table,
+    scored_json, write_scored_piece,
+};
 use axum::Json;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -24,9 +27,36 @@ use std::time::Instant;
 /// Rows per predict call; larger jobs belong to batch scoring.
 const MAX_PREDICT_ROWS: usize = 100_000;
 
-/// Predict calls up to this many rows are scored on the async thread (tens of microseconds);
-/// larger ones on the blocking pool.
-const INLINE_ROWS: usize = 64;
+/// A scoring failure as the caller should see it: bad rows or a bad file are the caller's
+/// (`invalid`), a preparer past its deadline is 504 and any other plugin or stage failure 502,
+/// both with the stage error, which names the plugin and the function but no host path; the
+/// rest is the host's own failure (500, detail in the log).
+fn scoring_error(
+    e: microlearn_pipeline::PipelineError,
+    invalid: ProblemKind,
+    name: &str,
+) -> ApiError {
+    use microlearn_pipeline::PipelineError as P;
+    match e {
+        P::Data(d) => ApiError::new(invalid, format!("{name}{d}")),
+        P::Plugin {
+            source: source @ microlearn_plugins::PluginError::Timeout { .. },
+            stage,
+        } => ApiError::new(ProblemKind::Timeout, format!("{stage} stage: {source}"))
+            .with("stage", stage.to_string()),
+        P::Plugin { stage, source } => ApiError::new(
+            ProblemKind::PluginFailed,
+            format!("{stage} stage: {source}"),
+        )
+        .with("stage", stage.to_string()),
+        P::Stage { stage, message } => ApiError::new(
+            ProblemKind::PluginFailed,
+            format!("{stage} stage: {message}"),
+        )
+        .with("stage", stage.to_string()),
+        other => ApiError::internal(other),
+    }
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -360,23 +390,31 @@ pub(crate) async fn predict(
         rows: &[Map<String, Value>],
     ) -> ApiResult<(Value, usize)> {
         let table = rows_to_table(rows, &served.model.header.input_schema)?;
-        let scored = served.model.predict(table).map_err(|e| match e {
-            microlearn_pipeline::PipelineError::Data(d) => {
-                ApiError::new(ProblemKind::InvalidRows, d.to_string())
-            }
-            other => ApiError::internal(other),
-        })?;
+        let scored = served
+            .model
+            .predict(table)
+            .map_err(|e| scoring_error(e, ProblemKind::InvalidRows, ""))?;
         Ok((
             json!({ "model_id": served.model_id, "predictions": scored_json(&scored) }),
             rows.len(),
         ))
     }
+    // Even one row runs a preparer, which is plugin code: it never runs on an async thread
+    // (a plugin that blocks there stalls every connection that thread serves, and WASI's
+    // blocking calls panic inside the runtime). The pool admits it within the tenant's and
+    // the deployment's share and answers 503/504 rather than waiting forever.
     let result = match rows_of(body) {
-        // Small calls (the latency path) run inline; big ones leave the async threads free.
-        Ok(rows) if rows.len() <= INLINE_ROWS => score(&served, &rows),
         Ok(rows) => {
             let s = served.clone();
-            blocking(move || score(&s, &rows)).await
+            app.serving
+                .scoring
+                .run(
+                    &caller.tenant,
+                    Some(&name),
+                    app.serving.limits.predict_timeout,
+                    move || score(&s, &rows),
+                )
+                .await
         }
         Err(e) => Err(e),
     };
@@ -411,6 +449,12 @@ struct BatchQuery {
 
 /// Score an uploaded table (any input format) into CSV, TSV, JSON or NDJSON, one row per
 /// input row, in order.
+///
+/// Memory stays bounded by a piece, not the file: CSV, TSV and NDJSON are read, scored and
+/// written `batch_chunk_rows` records at a time; JSON arrays and Parquet are read whole
+/// (bounded by the upload cap) and scored in pieces of as many rows. The output goes to a
+/// temporary file that is streamed back, so a failure anywhere is still a proper problem
+/// answer (nothing has been sent yet) and the answer is never held in memory.
 pub(crate) async fn batch(
     State(app): State<App>,
     caller: Caller,
@@ -419,29 +463,26 @@ pub(crate) async fn batch(
 ) -> ApiResult<impl IntoResponse> {
     let started = Instant::now();
     let q: BatchQuery = query(req.uri())?;
-    let output = q
-        .output
-        .clone()
-        .unwrap_or_else(|| "csv".into())
-        .to_ascii_lowercase();
-    let content_type = match output.as_str() {
-        "csv" => "text/csv",
-        "tsv" => "text/tab-separated-values",
-        "json" => "application/json",
-        "ndjson" => "application/x-ndjson",
-        other => {
-            return Err(ApiError::invalid(
-                "output",
-                format!("unknown output '{other}': use csv, tsv, json or ndjson"),
-            ));
-        }
-    };
+    let output = q.output.as_deref().unwrap_or("csv").to_ascii_lowercase();
+    let format = OutputFormat::parse(&output).ok_or_else(|| {
+        ApiError::invalid(
+            "output",
+            format!("unknown output '{output}': use csv, tsv, json or ndjson"),
+        )
+    })?;
     let route = app
         .serving
         .get(&caller.tenant, &name)
         .ok_or_else(|| ApiError::not_found("deployment", &name))?;
     let served = route.pick(routing_key(req.headers())).clone();
-    let (file, _, upload_name, _) = super::datasets::receive_table(
+    // Receiving holds an upload slot (a file of up to the cap on disk); scoring then takes a
+    // scoring slot in the deployment's share.
+    let receiving = app
+        .serving
+        .uploads
+        .admit(&caller.tenant, None, app.serving.limits.upload_timeout)
+        .await?;
+    let upload = super::datasets::receive_table(
         &app,
         req,
         super::datasets::UploadQuery {
@@ -451,49 +492,137 @@ pub(crate) async fn batch(
         "file to score",
     )
     .await?;
+    drop(receiving);
     let tmp_dir = app.config.home.join("tmp");
+    let chunk_rows = app.serving.limits.batch_chunk_rows;
     let served2 = served.clone();
-    let result = blocking(move || {
-        let path = file.path().to_path_buf();
-        let dataset = microlearn_data::read_dataset(&path).map_err(|e| {
-            ApiError::new(
-                ProblemKind::InvalidDataset,
-                e.to_string()
-                    .replace(&path.display().to_string(), &upload_name),
-            )
-        })?;
-        let rows = dataset.table.num_rows();
-        let scored = served2
-            .model
-            .predict_dataset(dataset)
-            .map_err(|e| match e {
-                microlearn_pipeline::PipelineError::Data(d) => {
-                    ApiError::new(ProblemKind::InvalidDataset, format!("{upload_name}: {d}"))
-                }
-                other => ApiError::internal(other),
-            })?;
-        let out = tempfile::Builder::new()
-            .prefix(".scored-")
-            .suffix(&format!(".{output}"))
-            .tempfile_in(&tmp_dir)
-            .map_err(ApiError::internal)?;
-        scored.write(out.path()).map_err(ApiError::internal)?;
-        let bytes = std::fs::read(out.path()).map_err(ApiError::internal)?;
-        Ok((bytes, rows))
-    })
-    .await;
+    let result = app
+        .serving
+        .scoring
+        .run(
+            &caller.tenant,
+            Some(&name),
+            app.serving.limits.batch_timeout,
+            move || {
+                let out = tempfile::Builder::new()
+                    .prefix(".scored-")
+                    .tempfile_in(&tmp_dir)
+                    .map_err(ApiError::internal)?;
+                let rows = score_file(&served2, &upload, format, chunk_rows, out.as_file())?;
+                // The open handle keeps the content readable after the name is removed.
+                let file = out.reopen().map_err(ApiError::internal)?;
+                Ok((file, rows))
+            },
+        )
+        .await;
     record(&route, &served, started, &result);
-    let (bytes, _) = result?;
+    let (file, _) = result?;
     Ok((
         [
-            (header::CONTENT_TYPE, content_type.to_string()),
+            (header::CONTENT_TYPE, format.content_type().to_string()),
             (
                 header::HeaderName::from_static(MODEL_HEADER),
                 served.model_id.clone(),
             ),
         ],
-        bytes,
+        axum::body::Body::from_stream(file_stream(file)),
     ))
+}
+
+/// Read, score and write `upload` piece by piece into `out`; returns the rows scored.
+fn score_file(
+    served: &crate::serving::Served,
+    upload: &super::datasets::Upload,
+    format: OutputFormat,
+    chunk_rows: usize,
+    out: &std::fs::File,
+) -> ApiResult<usize> {
+    use microlearn_data::FileFormat;
+    let mut writer = std::io::BufWriter::new(out);
+    let model = &served.model;
+    let name = &upload.name;
+    let mut rows = 0usize;
+    let mut score_piece = |dataset: microlearn_data::Dataset, label: &str| -> ApiResult<()> {
+        let scored = model
+            .predict_dataset(dataset)
+            .map_err(|e| scoring_error(e, ProblemKind::InvalidDataset, &format!("{label}: ")))?;
+        write_scored_piece(&mut writer, &scored, format, rows == 0).map_err(ApiError::internal)?;
+        rows += scored.len();
+        Ok(())
+    };
+    match upload.format {
+        FileFormat::Csv | FileFormat::Tsv | FileFormat::Ndjson => {
+            let file = std::fs::File::open(upload.path()).map_err(ApiError::internal)?;
+            let delimited = upload.format != FileFormat::Ndjson;
+            let sep = (upload.format == FileFormat::Tsv).then_some(b'\t');
+            let mut pieces =
+                TextChunks::new(std::io::BufReader::new(file), chunk_rows, delimited, sep);
+            let mut first_row = 0usize;
+            while let Some((bytes, n)) = pieces.next_piece().map_err(ApiError::internal)? {
+                // Line numbers in a piece's errors count from that piece's header.
+                let label = if first_row == 0 {
+                    name.clone()
+                } else {
+                    format!("{name} (the part from data row {})", first_row + 1)
+                };
+                let dataset = microlearn_data::read_dataset_bytes(&bytes, upload.format, &label)
+                    .map_err(|e| ApiError::new(ProblemKind::InvalidDataset, e.to_string()))?;
+                score_piece(dataset, &label)?;
+                first_row += n;
+            }
+        }
+        FileFormat::Json | FileFormat::Parquet => {
+            let path = upload.path();
+            let dataset = microlearn_data::read_dataset(path).map_err(|e| {
+                ApiError::new(
+                    ProblemKind::InvalidDataset,
+                    e.to_string().replace(&path.display().to_string(), name),
+                )
+            })?;
+            let total = dataset.table.num_rows();
+            if total <= chunk_rows {
+                score_piece(dataset, name)?;
+            } else {
+                let microlearn_data::Dataset {
+                    table,
+                    schema,
+                    format: read_as,
+                    source,
+                    bool_labels,
+                } = dataset;
+                for start in (0..total).step_by(chunk_rows.max(1)) {
+                    let idx: Vec<usize> = (start..(start + chunk_rows).min(total)).collect();
+                    let piece = microlearn_data::Dataset {
+                        table: table.take(&idx),
+                        schema: schema.clone(),
+                        format: read_as,
+                        source: source.clone(),
+                        bool_labels: bool_labels.clone(),
+                    };
+                    score_piece(piece, name)?;
+                }
+            }
+        }
+    }
+    finish_scored(&mut writer, format).map_err(ApiError::internal)?;
+    std::io::Write::flush(&mut writer).map_err(ApiError::internal)?;
+    Ok(rows)
+}
+
+/// A file's content as a body stream, read in 64 KiB pieces on the blocking pool.
+fn file_stream(
+    file: std::fs::File,
+) -> impl futures_util::Stream<Item = std::io::Result<axum::body::Bytes>> + Send {
+    futures_util::stream::try_unfold(tokio::fs::File::from_std(file), |mut f| async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; 64 << 10];
+        let n = f.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.truncate(n);
+        Ok(Some((axum::body::Bytes::from(buf), f)))
+    })
 }
 
 pub(crate) async fn stats(
@@ -513,4 +642,49 @@ pub(crate) async fn stats(
     Ok(Json(
         json!({ "name": d.name, "model_id": d.model_id, "stats": stats, "traffic": traffic }),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use microlearn_pipeline::PipelineError;
+    use microlearn_plugins::PluginError;
+
+    #[test]
+    fn a_stage_past_its_deadline_is_504_with_the_stage_error() {
+        let e = scoring_error(
+            PipelineError::Plugin {
+                stage: microlearn_core::Stage::Preparing,
+                source: PluginError::Timeout {
+                    plugin: "hostile".into(),
+                    function: "preparer.transform",
+                    limit: std::time::Duration::from_secs(5),
+                },
+            },
+            ProblemKind::InvalidRows,
+            "",
+        );
+        assert_eq!(e.kind, ProblemKind::Timeout);
+        assert_eq!(e.kind.status(), StatusCode::GATEWAY_TIMEOUT);
+        assert!(
+            e.detail
+                .contains("plugin 'hostile' (preparer.transform) ran past its 5s"),
+            "{}",
+            e.detail
+        );
+        let e = scoring_error(
+            PipelineError::Plugin {
+                stage: microlearn_core::Stage::Preparing,
+                source: PluginError::Trap {
+                    plugin: "hostile".into(),
+                    function: "preparer.transform",
+                    message: "unreachable".into(),
+                },
+            },
+            ProblemKind::InvalidRows,
+            "",
+        );
+        assert_eq!(e.kind, ProblemKind::PluginFailed);
+        assert!(e.detail.contains("crashed: unreachable"), "{}", e.detail);
+    }
 }

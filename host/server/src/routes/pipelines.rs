@@ -164,7 +164,10 @@ pub(crate) async fn create(
             "budget_secs must be at most one day (86400)",
         ));
     }
-    check_plugins(&app.plugins_for(&caller.tenant)?, &c)?;
+    // The rescan hashes changed components: blocking work, off the async threads.
+    let (app2, tenant2) = (app.clone(), caller.tenant.clone());
+    let host = super::blocking(move || app2.plugins_for(&tenant2)).await?;
+    check_plugins(&host, &c)?;
 
     let tenant = app.store.tenant(&caller.tenant);
     if let Some(limit) = app

@@ -5,7 +5,7 @@ use super::check_id;
 use crate::App;
 use crate::error::{ApiError, ApiResult, ProblemKind};
 use crate::extract::Caller;
-use crate::upload::stream_to_file;
+use crate::upload::{UploadLimits, stream_to_file};
 use axum::Json;
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::StatusCode;
@@ -35,8 +35,15 @@ fn plugin_json(app: &App, tenant: &str, p: &microlearn_plugins::InstalledPlugin)
     })
 }
 
+/// The tenant's plugin host, refreshed: the rescan hashes every component that changed, and
+/// building a tenant's host compiles, so it runs on the blocking pool, never an async thread.
+async fn host_for(app: &App, tenant: &str) -> ApiResult<microlearn_plugins::PluginHost> {
+    let (app, tenant) = (app.clone(), tenant.to_string());
+    super::blocking(move || app.plugins_for(&tenant)).await
+}
+
 pub(crate) async fn list(State(app): State<App>, caller: Caller) -> ApiResult<Json<Value>> {
-    let host = app.plugins_for(&caller.tenant)?;
+    let host = host_for(&app, &caller.tenant).await?;
     let mut all = host.list();
     all.sort_by(|a, b| (a.info.kind.as_str(), &a.info.id).cmp(&(b.info.kind.as_str(), &b.info.id)));
     Ok(Json(json!({
@@ -52,13 +59,22 @@ pub(crate) async fn upload(
     caller: Caller,
     req: Request,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let limit = app.config.max_upload_bytes;
+    let limits = super::datasets::upload_limits(&app);
+    // Validating a component compiles it: a slot in the tenant's share of upload work.
+    let admission = app
+        .serving
+        .uploads
+        .admit(&caller.tenant, None, app.serving.limits.upload_timeout)
+        .await?;
     let tmp_root = app.config.home.join("tmp");
-    std::fs::create_dir_all(&tmp_root).map_err(ApiError::internal)?;
-    let staging = tempfile::Builder::new()
-        .prefix(".plugin-")
-        .tempdir_in(&tmp_root)
-        .map_err(ApiError::internal)?;
+    let staging = super::blocking(move || {
+        std::fs::create_dir_all(&tmp_root).map_err(ApiError::internal)?;
+        tempfile::Builder::new()
+            .prefix(".plugin-")
+            .tempdir_in(&tmp_root)
+            .map_err(ApiError::internal)
+    })
+    .await?;
     let mut form = Multipart::from_request(req, &()).await.map_err(|e| {
         ApiError::new(
             ProblemKind::InvalidRequest,
@@ -77,18 +93,21 @@ pub(crate) async fn upload(
     {
         match field.name() {
             Some("manifest") => {
-                let (f, _) =
-                    stream_to_file(field, staging.path(), ".toml", 1 << 20, "manifest").await?;
-                let text = std::fs::read_to_string(f.path()).map_err(|_| {
+                let manifest_limits = UploadLimits {
+                    max_bytes: 1 << 20,
+                    ..limits
+                };
+                let r = stream_to_file(field, staging.path(), ".toml", manifest_limits, "manifest")
+                    .await?;
+                let text = std::fs::read_to_string(r.file.path()).map_err(|_| {
                     ApiError::new(ProblemKind::InvalidPlugin, "the manifest is not UTF-8 text")
                         .with("field", "manifest")
                 })?;
                 manifest_text = Some(text);
             }
             Some("component") => {
-                let (f, _) =
-                    stream_to_file(field, staging.path(), ".wasm", limit, "component").await?;
-                component = Some(f);
+                let r = stream_to_file(field, staging.path(), ".wasm", limits, "component").await?;
+                component = Some(r.file);
             }
             _ => {}
         }
@@ -128,13 +147,14 @@ pub(crate) async fn upload(
     let app2 = app.clone();
     let tenant = caller.tenant.clone();
     let staged = staging.path().to_path_buf();
-    let installed = super::blocking(move || {
-        // The folder now exists, so this is the tenant's own host, never the shared one.
-        let host = app2.plugins_for(&tenant)?;
-        host.install(&staged, &app2.tenant_plugin_dir(&tenant))
-            .map_err(|e| ApiError::new(ProblemKind::InvalidPlugin, e.to_string()))
-    })
-    .await?;
+    let installed = admission
+        .run(app.serving.limits.upload_timeout, move || {
+            // The folder now exists, so this is the tenant's own host, never the shared one.
+            let host = app2.plugins_for(&tenant)?;
+            host.install(&staged, &app2.tenant_plugin_dir(&tenant))
+                .map_err(|e| ApiError::new(ProblemKind::InvalidPlugin, e.to_string()))
+        })
+        .await?;
     drop(staging);
     Ok((
         StatusCode::CREATED,
@@ -150,7 +170,7 @@ pub(crate) async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     check_id("plugin", &id)?;
-    let host = app.plugins_for(&caller.tenant)?;
+    let host = host_for(&app, &caller.tenant).await?;
     let found: Vec<Value> = host
         .list()
         .iter()
@@ -186,8 +206,8 @@ pub(crate) async fn remove(
         app.reset_plugins(&caller.tenant);
         return Ok(StatusCode::NO_CONTENT);
     }
-    if app
-        .plugins_for(&caller.tenant)?
+    if host_for(&app, &caller.tenant)
+        .await?
         .list()
         .iter()
         .any(|p| p.info.id == id)
