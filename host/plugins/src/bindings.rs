@@ -20,12 +20,17 @@
 //! 4. list the version in `manifest::SUPPORTED_APIS`.
 //!
 //! The compatibility fixture under `tests/fixtures/compat-0.1.0/` must keep loading.
+//!
+//! Exports are generated `async` (the engine runs with async support so a deadline can end a
+//! call that blocks in a WASI import; see `engine.rs`). The `host` imports stay synchronous:
+//! `log` and `progress` never wait, and a sync host function is allowed in an async store.
 
 pub(crate) mod v0_1_0 {
     pub(crate) mod preparer {
         wasmtime::component::bindgen!({
             world: "preparer-plugin",
             path: "../../wit/microlearn-plugin@0.1.0",
+            exports: { default: async },
         });
     }
 
@@ -33,6 +38,7 @@ pub(crate) mod v0_1_0 {
         wasmtime::component::bindgen!({
             world: "selector-plugin",
             path: "../../wit/microlearn-plugin@0.1.0",
+            exports: { default: async },
             with: {
                 "microlearn:plugin/types": crate::bindings::v0_1_0::preparer::microlearn::plugin::types,
                 "microlearn:plugin/host": crate::bindings::v0_1_0::preparer::microlearn::plugin::host,
@@ -44,6 +50,7 @@ pub(crate) mod v0_1_0 {
         wasmtime::component::bindgen!({
             world: "evaluator-plugin",
             path: "../../wit/microlearn-plugin@0.1.0",
+            exports: { default: async },
             with: {
                 "microlearn:plugin/types": crate::bindings::v0_1_0::preparer::microlearn::plugin::types,
                 "microlearn:plugin/host": crate::bindings::v0_1_0::preparer::microlearn::plugin::host,
@@ -55,6 +62,7 @@ pub(crate) mod v0_1_0 {
         wasmtime::component::bindgen!({
             world: "deployer-plugin",
             path: "../../wit/microlearn-plugin@0.1.0",
+            exports: { default: async },
             with: {
                 "microlearn:plugin/types": crate::bindings::v0_1_0::preparer::microlearn::plugin::types,
                 "microlearn:plugin/host": crate::bindings::v0_1_0::preparer::microlearn::plugin::host,

@@ -41,6 +41,14 @@ pub struct RuntimeConfig {
     /// Bytes of guest stdout/stderr kept per call (shown in traps, e.g. a panic message).
     /// Default 16 KiB.
     pub max_captured_output_bytes: usize,
+    /// Largest component accepted for compilation (installed, scanned, uploaded or from a
+    /// bundle), bytes. Default 64 MiB: the first-party components are well under 1 MiB, and
+    /// compile time and memory grow with the size.
+    pub max_component_bytes: u64,
+    /// How long compiling one component may take before the load fails. Default 120 s, many
+    /// times what a large real component needs on one core. Cranelift cannot be interrupted,
+    /// so a compile past this limit finishes on its own thread and its result is dropped.
+    pub compile_timeout: Duration,
 }
 
 impl Default for RuntimeConfig {
@@ -57,6 +65,8 @@ impl Default for RuntimeConfig {
             max_concurrent_instances: 64,
             max_log_lines_per_call: 200,
             max_captured_output_bytes: 16 << 10,
+            max_component_bytes: 64 << 20,
+            compile_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -87,6 +97,12 @@ impl RuntimeConfig {
         }
         if self.max_concurrent_instances == 0 {
             return Err("max_concurrent_instances must be at least 1".to_string());
+        }
+        if self.max_component_bytes == 0 {
+            return Err("max_component_mib must be positive".to_string());
+        }
+        if self.compile_timeout.is_zero() {
+            return Err("compile_timeout must be positive".to_string());
         }
         Ok(())
     }
@@ -145,6 +161,8 @@ impl RuntimeConfig {
 /// max_concurrent_instances = 64  # instance pool size = plugin calls running at once
 /// pooling = true                 # pooling allocator (falls back when it cannot reserve)
 /// max_log_lines_per_call = 200   # further log lines of a call are counted, not printed
+/// max_component_mib = 64         # larger components are refused before compiling
+/// compile_timeout_secs = 120     # a compile that takes longer fails the load
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
@@ -167,6 +185,10 @@ pub struct PluginSettings {
     pub pooling: Option<bool>,
     /// [`RuntimeConfig::max_log_lines_per_call`].
     pub max_log_lines_per_call: Option<u32>,
+    /// [`RuntimeConfig::max_component_bytes`], MiB.
+    pub max_component_mib: Option<u64>,
+    /// [`RuntimeConfig::compile_timeout`], seconds.
+    pub compile_timeout_secs: Option<f64>,
 }
 
 impl PluginSettings {
@@ -204,11 +226,17 @@ impl PluginSettings {
             max_log_lines_per_call: self
                 .max_log_lines_per_call
                 .unwrap_or(base.max_log_lines_per_call),
+            max_component_bytes: self
+                .max_component_mib
+                .map_or(base.max_component_bytes, |m| m.saturating_mul(1 << 20)),
+            compile_timeout: secs(
+                "compile_timeout_secs",
+                self.compile_timeout_secs,
+                base.compile_timeout,
+            )?,
             ..base
         };
-        config
-            .validate()
-            .map_err(|m| format!("[plugins] (memory_mib, timeout_secs and their max_*): {m}"))?;
+        config.validate().map_err(|m| format!("[plugins]: {m}"))?;
         Ok(config)
     }
 }

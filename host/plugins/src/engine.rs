@@ -1,5 +1,17 @@
 //! The wasmtime engine of a [`crate::PluginHost`]: its configuration, the epoch ticker, the
-//! shared linker and the precompiled-component cache.
+//! shared linker, the precompiled-component cache, and the executor every call runs on.
+//!
+//! # Why calls are async inside
+//!
+//! Epoch interruption stops *running* wasm, but a plugin parked in a blocking WASI import
+//! (`std::thread::sleep` is a monotonic-clock subscription plus `pollable.block`; `poll`; a
+//! stream read) runs no wasm, so a synchronous engine would wait for the import to return.
+//! With wasmtime's async support every WASI import is a future, and running wasm yields at
+//! each epoch tick, so a call is one future that a timer can cut off wherever the plugin is:
+//! [`run_with_deadline`] polls it on the calling thread under a `tokio::time::timeout`. When
+//! the deadline passes, the future (with the plugin's fiber) is dropped, and the store goes
+//! with it. The public API stays synchronous: callers are blocking threads (trial workers,
+//! `spawn_blocking` in the server).
 
 use crate::bindings::wit_host;
 use crate::config::RuntimeConfig;
@@ -9,7 +21,7 @@ use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
@@ -22,11 +34,16 @@ pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Core instances one plugin component may bring, for sizing the pool. A `wasm32-wasip2` Rust
 /// component holds the main module plus the shim and fixup modules wit-component adds (3); 8
 /// leaves room for composed components.
-const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
+pub(crate) const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
 
 /// Linear memories per component for sizing the pool: one for a plain component, two for a
 /// composition of two.
-const MEMORIES_PER_COMPONENT: u32 = 2;
+pub(crate) const MEMORIES_PER_COMPONENT: u32 = 2;
+
+/// Elements of one table. A Rust component's indirect-call table holds one entry per
+/// address-taken function (a few thousand for the first-party plugins); 20 000 is wasmtime's
+/// own pooling default, applied to both allocators so a plugin meets the same cap either way.
+pub(crate) const MAX_TABLE_ELEMENTS: usize = 20_000;
 
 /// The engine, its linker and compiled components.
 pub(crate) struct Runtime {
@@ -35,6 +52,10 @@ pub(crate) struct Runtime {
     /// Whether the pooling allocator is in use (it may have fallen back).
     pub(crate) pooling: bool,
     cache_dir: Option<PathBuf>,
+    /// [`RuntimeConfig::max_component_bytes`].
+    max_component_bytes: u64,
+    /// [`RuntimeConfig::compile_timeout`].
+    compile_timeout: Duration,
     /// Hex of the engine's precompile-compatibility hash (wasmtime version + settings); part
     /// of every cache file name, so a host upgrade or a settings change never loads stale code.
     compat: String,
@@ -58,12 +79,13 @@ impl Runtime {
     pub(crate) fn new(config: &RuntimeConfig) -> Result<Runtime, PluginError> {
         let (engine, pooling) = build_engine(config)?;
         start_epoch_ticker(&engine);
+        start_timers()?;
 
         let mut linker = Linker::new(&engine);
         // Plugins built for `wasm32-wasip2` import WASI interfaces (cli, io, clocks, random,
         // filesystem, sockets) even when they never use them, so all of them are linked; the
         // per-call `WasiCtx` decides what each may actually do (next to nothing).
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| PluginError::Engine {
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| PluginError::Engine {
             message: format!("linking WASI: {e:#}"),
         })?;
         wit_host::add_to_linker::<StoreState, HasSelf<StoreState>>(&mut linker, |s| s).map_err(
@@ -84,6 +106,8 @@ impl Runtime {
             linker,
             pooling,
             cache_dir: config.cache_dir.clone(),
+            max_component_bytes: config.max_component_bytes,
+            compile_timeout: config.compile_timeout,
             compat,
             compiled: Mutex::new(HashMap::new()),
         })
@@ -124,10 +148,7 @@ impl Runtime {
             }
             None => {
                 let started = Instant::now();
-                let c = Component::new(&self.engine, bytes).map_err(|e| PluginError::Compile {
-                    plugin: label.to_string(),
-                    message: format!("{e:#}"),
-                })?;
+                let c = self.compile(label, bytes)?;
                 tracing::debug!(
                     plugin = label,
                     millis = started.elapsed().as_secs_f64() * 1e3,
@@ -144,6 +165,45 @@ impl Runtime {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(sha256.to_string(), component.clone());
         Ok((component, source))
+    }
+
+    /// Compile `bytes`, refusing a component over the size cap up front and giving up once
+    /// compiling takes longer than the compile timeout.
+    fn compile(&self, label: &str, bytes: &[u8]) -> Result<Component, PluginError> {
+        let refuse = |message: String| PluginError::Compile {
+            plugin: label.to_string(),
+            message,
+        };
+        if bytes.len() as u64 > self.max_component_bytes {
+            return Err(refuse(format!(
+                "the component is {} bytes, more than the {} byte limit ([plugins] \
+                 max_component_mib)",
+                bytes.len(),
+                self.max_component_bytes
+            )));
+        }
+        // Cranelift cannot be interrupted, so the compile runs on its own thread and we stop
+        // waiting at the timeout; a runaway compile then ends on its own and is dropped.
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let engine = self.engine.clone();
+        let owned = bytes.to_vec();
+        std::thread::Builder::new()
+            .name(format!("microlearn-compile-{label}"))
+            .spawn(move || {
+                // The receiver may have given up; nobody is left to tell.
+                let _ = tx.send(Component::new(&engine, &owned));
+            })
+            .map_err(|e| refuse(format!("starting the compiler thread: {e}")))?;
+        match rx.recv_timeout(self.compile_timeout) {
+            Ok(result) => result.map_err(|e| refuse(format!("{e:#}"))),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(refuse(format!(
+                "compiling took longer than {:?} ([plugins] compile_timeout_secs)",
+                self.compile_timeout
+            ))),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                Err(refuse("the compiler thread panicked".to_string()))
+            }
+        }
     }
 
     fn load_cached(&self, label: &str, path: &Path) -> Option<Component> {
@@ -202,6 +262,9 @@ fn base_config() -> Config {
     let mut config = Config::new();
     config
         .wasm_component_model(true)
+        // With epoch interruption and the async call API (`call_async`, always available in
+        // this wasmtime), a deadline can end a call that waits in a WASI import (see the module
+        // docs). Each call runs on a fiber stack of wasmtime's default size.
         .epoch_interruption(true)
         .strategy(wasmtime::Strategy::Cranelift)
         .cranelift_opt_level(OptLevel::Speed)
@@ -225,6 +288,10 @@ fn pooling_config(config: &RuntimeConfig) -> PoolingAllocationConfig {
         .total_core_instances(n.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
         .total_tables(n.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
         .total_memories(n.saturating_mul(MEMORIES_PER_COMPONENT))
+        .table_elements(MAX_TABLE_ELEMENTS)
+        // One fiber stack per running call (async support); the default of 1000 would reserve
+        // address space for calls that can never run at once.
+        .total_stacks(n)
         .max_memory_size((config.max_memory_mib as usize) << 20);
     pool
 }
@@ -271,13 +338,52 @@ fn start_epoch_ticker(engine: &Engine) {
     }
 }
 
-/// Ticks to allow for `timeout`: rounded up, plus one because the next tick may come at once.
-pub(crate) fn deadline_ticks(timeout: Duration) -> u64 {
-    let tick = EPOCH_TICK.as_nanos();
-    let ticks = timeout.as_nanos().div_ceil(tick);
-    u64::try_from(ticks)
-        .unwrap_or(u64::MAX - 1)
-        .saturating_add(1)
+/// The process-wide tokio runtime whose one worker thread drives the timers of every plugin
+/// call: the call deadlines and the WASI clock subscriptions (`sleep`, `poll`). Calls do not
+/// run on it; they are polled on the caller's thread ([`run_with_deadline`]). One static
+/// runtime serves every [`crate::PluginHost`] because it is never dropped: a tokio runtime may
+/// not be dropped on an async thread, and a host may well be.
+fn timer_runtime() -> Result<&'static tokio::runtime::Runtime, PluginError> {
+    static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("microlearn-plugin-timers")
+                .enable_time()
+                .build()
+                .map_err(|e| format!("starting the plugin timer thread: {e}"))
+        })
+        .as_ref()
+        .map_err(|message| PluginError::Engine {
+            message: message.clone(),
+        })
+}
+
+/// Start the timer runtime (so a failure shows when the host starts, not on the first call).
+pub(crate) fn start_timers() -> Result<(), PluginError> {
+    timer_runtime().map(|_| ())
+}
+
+/// Drive `call` to its end on this thread, or stop it once `timeout` has passed: `Ok(None)`.
+///
+/// The future is polled by a plain thread-parking executor, inside the timer runtime's
+/// context, so the WASI imports' tokio timers and the deadline fire on that runtime's thread
+/// and wake this one. Running wasm yields at every epoch tick (the store is set up so), which
+/// is when the deadline is checked; a call waiting in an import is woken by the deadline's own
+/// timer. Either way the call ends within one tick of `timeout`.
+///
+/// This blocks the thread: do not call it on an async executor's thread (it would stall that
+/// executor's other tasks, though it does not panic).
+pub(crate) fn run_with_deadline<F: std::future::Future>(
+    timeout: Duration,
+    call: F,
+) -> Result<Option<F::Output>, PluginError> {
+    let runtime = timer_runtime()?;
+    let _context = runtime.enter();
+    Ok(futures_executor::block_on(async {
+        tokio::time::timeout(timeout, call).await.ok()
+    }))
 }
 
 #[cfg(test)]
@@ -285,10 +391,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn deadline_ticks_round_up_and_add_one() {
-        assert_eq!(deadline_ticks(Duration::from_millis(10)), 2);
-        assert_eq!(deadline_ticks(Duration::from_millis(11)), 3);
-        assert_eq!(deadline_ticks(Duration::from_secs(60)), 6001);
-        assert_eq!(deadline_ticks(Duration::MAX), u64::MAX);
+    fn a_pending_future_is_cut_off_at_its_deadline() {
+        let started = Instant::now();
+        let out = run_with_deadline(Duration::from_millis(50), std::future::pending::<()>())
+            .expect("timers start");
+        assert_eq!(out, None);
+        assert!(started.elapsed() >= Duration::from_millis(50));
+    }
+
+    #[test]
+    fn a_finished_future_returns_its_output() {
+        let out = run_with_deadline(Duration::from_secs(5), async {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            7
+        })
+        .expect("timers start");
+        assert_eq!(out, Some(7));
     }
 }

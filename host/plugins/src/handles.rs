@@ -128,16 +128,24 @@ impl PreparerHandle {
         let g_target = to_guest::column(target);
         let out = c
             .plugin
-            .call(F, c.plugin.limits.timeout, &c.observers, |store, _| {
-                let instance = self.pre.instantiate(&mut *store)?;
-                instance.microlearn_plugin_preparer().call_fit(
-                    &mut *store,
-                    &g_train,
-                    &g_target,
-                    to_guest::task(task),
-                    config,
-                )
-            })?
+            .call(
+                F,
+                c.plugin.limits.timeout,
+                &c.observers,
+                async |store, _| {
+                    let instance = self.pre.instantiate_async(&mut *store).await?;
+                    instance
+                        .microlearn_plugin_preparer()
+                        .call_fit(
+                            &mut *store,
+                            &g_train,
+                            &g_target,
+                            to_guest::task(task),
+                            config,
+                        )
+                        .await
+                },
+            )?
             .map_err(|e| c.guest(F, from_guest::guest_error(e)))?;
         let state = out.state;
         let table = from_guest::table(out.table).map_err(|m| c.invalid(F, m))?;
@@ -153,12 +161,18 @@ impl PreparerHandle {
         let g_input = to_guest::table(input);
         let out = c
             .plugin
-            .call(F, c.plugin.limits.timeout, &c.observers, |store, _| {
-                let instance = self.pre.instantiate(&mut *store)?;
-                instance
-                    .microlearn_plugin_preparer()
-                    .call_transform(&mut *store, state, &g_input)
-            })?
+            .call(
+                F,
+                c.plugin.limits.timeout,
+                &c.observers,
+                async |store, _| {
+                    let instance = self.pre.instantiate_async(&mut *store).await?;
+                    instance
+                        .microlearn_plugin_preparer()
+                        .call_transform(&mut *store, state, &g_input)
+                        .await
+                },
+            )?
             .map_err(|e| c.guest(F, from_guest::guest_error(e)))?;
         let table = from_guest::table(out).map_err(|m| c.invalid(F, m))?;
         c.check_size(F, validate::table_bytes(&table))?;
@@ -208,12 +222,18 @@ impl SelectorHandle {
         let g_req = to_guest::selection_request(req);
         let out = c
             .plugin
-            .call(F, c.plugin.limits.timeout, &c.observers, |store, _| {
-                let instance = self.pre.instantiate(&mut *store)?;
-                instance
-                    .microlearn_plugin_selector()
-                    .call_select(&mut *store, &g_req)
-            })?
+            .call(
+                F,
+                c.plugin.limits.timeout,
+                &c.observers,
+                async |store, _| {
+                    let instance = self.pre.instantiate_async(&mut *store).await?;
+                    instance
+                        .microlearn_plugin_selector()
+                        .call_select(&mut *store, &g_req)
+                        .await
+                },
+            )?
             .map_err(|e| c.guest(F, from_guest::guest_error(e)))?;
         let candidates = out
             .into_iter()
@@ -252,11 +272,12 @@ impl EvaluatorHandle {
             F,
             c.plugin.limits.describe_timeout,
             &c.observers,
-            |store, _| {
-                let instance = self.pre.instantiate(&mut *store)?;
+            async |store, _| {
+                let instance = self.pre.instantiate_async(&mut *store).await?;
                 instance
                     .microlearn_plugin_evaluator()
                     .call_tasks(&mut *store)
+                    .await
             },
         )?;
         Ok(out.into_iter().map(from_guest::task).collect())
@@ -269,12 +290,18 @@ impl EvaluatorHandle {
         let g_req = to_guest::evaluation_request(req);
         let out = c
             .plugin
-            .call(F, c.plugin.limits.timeout, &c.observers, |store, _| {
-                let instance = self.pre.instantiate(&mut *store)?;
-                instance
-                    .microlearn_plugin_evaluator()
-                    .call_evaluate(&mut *store, &g_req)
-            })?
+            .call(
+                F,
+                c.plugin.limits.timeout,
+                &c.observers,
+                async |store, _| {
+                    let instance = self.pre.instantiate_async(&mut *store).await?;
+                    instance
+                        .microlearn_plugin_evaluator()
+                        .call_evaluate(&mut *store, &g_req)
+                        .await
+                },
+            )?
             .map_err(|e| c.guest(F, from_guest::guest_error(e)))?;
         let evaluation = from_guest::evaluation(out);
         c.check_size(F, validate::evaluation_bytes(&evaluation))?;
@@ -308,12 +335,18 @@ impl DeployerHandle {
         let g_req = to_guest::deploy_request(req);
         let out = c
             .plugin
-            .call(F, c.plugin.limits.timeout, &c.observers, |store, _| {
-                let instance = self.pre.instantiate(&mut *store)?;
-                instance
-                    .microlearn_plugin_deployer()
-                    .call_decide(&mut *store, &g_req)
-            })?
+            .call(
+                F,
+                c.plugin.limits.timeout,
+                &c.observers,
+                async |store, _| {
+                    let instance = self.pre.instantiate_async(&mut *store).await?;
+                    instance
+                        .microlearn_plugin_deployer()
+                        .call_decide(&mut *store, &g_req)
+                        .await
+                },
+            )?
             .map_err(|e| c.guest(F, from_guest::guest_error(e)))?;
         let decision = from_guest::decision(out);
         c.check_size(F, decision.reason.len() as u64 + 64)?;

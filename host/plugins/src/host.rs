@@ -5,7 +5,7 @@ use crate::engine::{CompileSource, Runtime};
 use crate::error::PluginError;
 use crate::handles::{AnyHandle, DeployerHandle, EvaluatorHandle, PreparerHandle, SelectorHandle};
 use crate::manifest::{MANIFEST_FILE, Manifest, ManifestLimits, sha256_hex};
-use crate::plugin::{LoadRequest, Loaded};
+use crate::plugin::{FileStamp, LoadRequest, Loaded};
 use microlearn_core::stages::{PluginInfo, PluginKind};
 use std::collections::HashMap;
 use std::io::Write;
@@ -403,6 +403,7 @@ impl PluginHost {
                 manifest: None,
                 dir: None,
                 component_path: None,
+                stamp: None,
             },
         )?);
         self.inner
@@ -453,7 +454,14 @@ impl PluginHost {
         let manifest_path = Path::new(origin).join(MANIFEST_FILE);
         let manifest = Manifest::parse(manifest_text, &manifest_path)?;
         let component_path = Path::new(origin).join(&manifest.component);
-        let plugin = self.load_checked(manifest, component.to_vec(), component_path, None)?;
+        let files = PluginFiles {
+            sha256: sha256_hex(component),
+            bytes: component.to_vec(),
+            manifest,
+            component_path,
+            stamp: None,
+        };
+        let plugin = self.load_checked(files, None)?;
         self.install_loaded(plugin, plugins_dir)
     }
 
@@ -610,7 +618,10 @@ impl PluginHost {
     }
 
     /// [`Self::load_folder`], but a plugin in `previous` loaded from the same folder, with the
-    /// same manifest and component bytes, is returned as it is.
+    /// same manifest and component bytes, is returned as it is. The bytes count as the same
+    /// without being read again when the component file's size and modification time are
+    /// those it had when it was hashed ([`FileStamp`]); so a rescan of unchanged folders reads
+    /// manifests and stats files, and hashes nothing.
     fn load_folder_reusing(
         &self,
         folder: &Path,
@@ -618,14 +629,29 @@ impl PluginHost {
         previous: &HashMap<PathBuf, Arc<Loaded>>,
     ) -> Result<Arc<Loaded>, PluginError> {
         let manifest_path = folder.join(MANIFEST_FILE);
-        let (manifest, bytes, sha256, component_path) = read_plugin_files(&manifest_path, folder)?;
-        if let Some(p) = previous.get(folder)
-            && p.sha256 == sha256
-            && p.manifest.as_ref() == Some(&manifest)
-        {
-            return Ok(p.clone());
+        let manifest = Manifest::load(&manifest_path)?;
+        let earlier = previous
+            .get(folder)
+            .filter(|p| p.manifest.as_ref() == Some(&manifest));
+        if let Some(p) = earlier {
+            let component_path = folder.join(&manifest.component);
+            if p.stamp.is_some()
+                && p.component_path.as_deref() == Some(component_path.as_path())
+                && FileStamp::of(&component_path) == p.stamp
+            {
+                return Ok(p.clone());
+            }
         }
-        let plugin = self.load_checked(manifest, bytes, component_path, Some(folder))?;
+        let files = read_component(manifest, folder)?;
+        if let Some(p) = earlier
+            && p.sha256 == files.sha256
+        {
+            // Touched but not changed: same plugin, and the next rescan can skip the hash.
+            let mut same = (**p).clone();
+            same.stamp = files.stamp;
+            return Ok(Arc::new(same));
+        }
+        let plugin = self.load_checked(files, Some(folder))?;
         if require_id_name {
             check_folder_name(folder, &plugin.info.id, &manifest_path)?;
         }
@@ -633,24 +659,29 @@ impl PluginHost {
     }
 
     fn load_manifest(&self, manifest_path: &Path, folder: &Path) -> Result<Loaded, PluginError> {
-        let (manifest, bytes, _, component_path) = read_plugin_files(manifest_path, folder)?;
-        self.load_checked(manifest, bytes, component_path, Some(folder))
+        let files = read_component(Manifest::load(manifest_path)?, folder)?;
+        self.load_checked(files, Some(folder))
     }
 
-    /// Check `bytes` against the manifest's sha256, then compile, type-check and describe.
+    /// Check the component against the manifest's sha256, then compile, type-check and
+    /// describe.
     fn load_checked(
         &self,
-        manifest: Manifest,
-        bytes: Vec<u8>,
-        component_path: PathBuf,
+        files: PluginFiles,
         folder: Option<&Path>,
     ) -> Result<Loaded, PluginError> {
-        let actual = sha256_hex(&bytes);
-        if actual != manifest.sha256 {
+        let PluginFiles {
+            manifest,
+            bytes,
+            sha256,
+            component_path,
+            stamp,
+        } = files;
+        if sha256 != manifest.sha256 {
             return Err(PluginError::HashMismatch {
                 path: component_path,
                 expected: manifest.sha256,
-                actual,
+                actual: sha256,
             });
         }
         let limits = self.limits_for(&manifest.id, &manifest.limits);
@@ -660,25 +691,35 @@ impl PluginHost {
             LoadRequest {
                 kind: manifest.kind,
                 label: &id,
-                sha256: actual,
+                sha256,
                 bytes: Arc::from(bytes),
                 limits,
                 manifest: Some(manifest),
                 dir: folder.map(Path::to_path_buf),
                 component_path: folder.map(|_| component_path),
+                stamp: folder.and(stamp),
             },
         )
     }
 }
 
-/// The manifest, the component bytes, their sha256 and the component's path. The hash is
-/// checked against the manifest by [`PluginHost::load_checked`].
-fn read_plugin_files(
-    manifest_path: &Path,
-    folder: &Path,
-) -> Result<(Manifest, Vec<u8>, String, PathBuf), PluginError> {
-    let manifest = Manifest::load(manifest_path)?;
+/// A manifest with its component: the bytes, their sha256, where they came from and, for a
+/// file, its [`FileStamp`] taken before it was read.
+struct PluginFiles {
+    manifest: Manifest,
+    bytes: Vec<u8>,
+    sha256: String,
+    component_path: PathBuf,
+    stamp: Option<FileStamp>,
+}
+
+/// Read and hash the component `manifest` names in `folder`; a hash other than the
+/// manifest's is an error naming the file.
+fn read_component(manifest: Manifest, folder: &Path) -> Result<PluginFiles, PluginError> {
     let component_path = folder.join(&manifest.component);
+    // Stamped before reading: if the file changes while it is read, the stamp no longer
+    // matches the next time, and the file is hashed again.
+    let stamp = FileStamp::of(&component_path);
     let bytes = std::fs::read(&component_path).map_err(|e| PluginError::io(&component_path, e))?;
     let sha256 = sha256_hex(&bytes);
     if sha256 != manifest.sha256 {
@@ -688,7 +729,13 @@ fn read_plugin_files(
             actual: sha256,
         });
     }
-    Ok((manifest, bytes, sha256, component_path))
+    Ok(PluginFiles {
+        manifest,
+        bytes,
+        sha256,
+        component_path,
+        stamp,
+    })
 }
 
 /// In a scanned folder, a plugin folder must be named after the plugin's id.

@@ -33,16 +33,29 @@
 //! pooling allocator) and runs under:
 //!
 //! - a linear-memory cap ([`RuntimeConfig::default_memory_mib`], manifest `[limits]
-//!   memory_mib`, never above [`RuntimeConfig::max_memory_mib`]) → [`PluginError::MemoryLimit`];
-//! - a wall-clock deadline enforced by epoch interruption (the epoch advances every 10 ms) →
-//!   [`PluginError::Timeout`];
-//! - a WASI context with no files, no environment, no arguments, no network, a wall clock fixed
-//!   at the Unix epoch and deterministic randomness seeded per plugin and function;
+//!   memory_mib`, never above [`RuntimeConfig::max_memory_mib`]) → [`PluginError::MemoryLimit`],
+//!   plus caps on instances, tables, table elements and memories, the same with or without the
+//!   pooling allocator;
+//! - a wall-clock deadline that binds wherever the plugin spends it — running wasm (which
+//!   yields at every 10 ms epoch tick) or waiting in a WASI import (`sleep`, `poll`, a stream
+//!   read) — so every call ends within one tick of its deadline → [`PluginError::Timeout`];
+//! - a WASI context with no files, no environment, no arguments, no network, a closed stdin, a
+//!   wall clock fixed at the Unix epoch, a monotonic clock that starts at 0 for each call and
+//!   runs at real speed, and ChaCha20 randomness seeded per plugin and function;
 //! - output checks: row counts, table validity, finite metrics, catalogue membership, and an
 //!   output-size cap → [`PluginError::InvalidOutput`] / [`PluginError::OutputTooLarge`].
 //!
+//! Components over [`RuntimeConfig::max_component_bytes`], or whose compilation takes longer
+//! than [`RuntimeConfig::compile_timeout`], are refused ([`PluginError::Compile`]).
+//!
 //! A trap (a panic inside the plugin, a stack overflow) becomes [`PluginError::Trap`] carrying
 //! the plugin's panic message; the host and the [`PluginHost`] carry on unaffected.
+//!
+//! # Threads
+//!
+//! The API is synchronous and blocks the calling thread for the length of the plugin call.
+//! Call it from ordinary threads (trial workers, `tokio::task::spawn_blocking`), never from an
+//! async executor's thread, where it would stall every other task on that thread.
 
 mod bindings;
 mod config;

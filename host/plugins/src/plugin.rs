@@ -4,15 +4,15 @@
 use crate::bindings::{deployer, evaluator, preparer, selector};
 use crate::config::CallLimits;
 use crate::convert::from_guest;
-use crate::engine::{Runtime, deadline_ticks};
+use crate::engine::{Runtime, run_with_deadline};
 use crate::error::PluginError;
 use crate::manifest::Manifest;
 use crate::sandbox::{CallObservers, CallSetup, StoreState};
 use microlearn_core::stages::{PluginInfo, PluginKind};
 use sha2::{Digest, Sha256};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use wasmtime::component::{Component, InstancePre};
 use wasmtime::{Store, Trap};
 
@@ -69,6 +69,8 @@ pub(crate) struct Loaded {
     pub(crate) dir: Option<PathBuf>,
     pub(crate) component_path: Option<PathBuf>,
     pub(crate) world: WorldPre,
+    /// The component file as it was when hashed, for installed plugins; see [`FileStamp`].
+    pub(crate) stamp: Option<FileStamp>,
     /// Base of the per-call random seed: derived from the component hash, so two plugins never
     /// share a stream and the same plugin always gets the same one.
     seed: u64,
@@ -85,6 +87,27 @@ pub(crate) struct LoadRequest<'a> {
     pub manifest: Option<Manifest>,
     pub dir: Option<PathBuf>,
     pub component_path: Option<PathBuf>,
+    pub stamp: Option<FileStamp>,
+}
+
+/// What a component file looked like when it was hashed: its size and modification time
+/// (nanoseconds on Linux). A rescan that finds both unchanged trusts the earlier hash instead
+/// of reading and hashing the file again; anything that rewrites the file moves its mtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileStamp {
+    len: u64,
+    modified: SystemTime,
+}
+
+impl FileStamp {
+    /// The stamp of `path`, or `None` when it cannot be read (then nothing is trusted).
+    pub(crate) fn of(path: &Path) -> Option<FileStamp> {
+        let meta = std::fs::metadata(path).ok()?;
+        Some(FileStamp {
+            len: meta.len(),
+            modified: meta.modified().ok()?,
+        })
+    }
 }
 
 impl Loaded {
@@ -118,6 +141,7 @@ impl Loaded {
             manifest: req.manifest,
             dir: req.dir,
             component_path: req.component_path,
+            stamp: req.stamp,
             world,
             seed,
         };
@@ -135,24 +159,36 @@ impl Loaded {
             function,
             self.limits.describe_timeout,
             &CallObservers::default(),
-            |store, world| {
+            async |store, world| {
                 Ok(match world {
-                    WorldPre::Preparer(p) => p
-                        .instantiate(&mut *store)?
-                        .microlearn_plugin_preparer()
-                        .call_describe(&mut *store)?,
-                    WorldPre::Selector(p) => p
-                        .instantiate(&mut *store)?
-                        .microlearn_plugin_selector()
-                        .call_describe(&mut *store)?,
-                    WorldPre::Evaluator(p) => p
-                        .instantiate(&mut *store)?
-                        .microlearn_plugin_evaluator()
-                        .call_describe(&mut *store)?,
-                    WorldPre::Deployer(p) => p
-                        .instantiate(&mut *store)?
-                        .microlearn_plugin_deployer()
-                        .call_describe(&mut *store)?,
+                    WorldPre::Preparer(p) => {
+                        p.instantiate_async(&mut *store)
+                            .await?
+                            .microlearn_plugin_preparer()
+                            .call_describe(&mut *store)
+                            .await?
+                    }
+                    WorldPre::Selector(p) => {
+                        p.instantiate_async(&mut *store)
+                            .await?
+                            .microlearn_plugin_selector()
+                            .call_describe(&mut *store)
+                            .await?
+                    }
+                    WorldPre::Evaluator(p) => {
+                        p.instantiate_async(&mut *store)
+                            .await?
+                            .microlearn_plugin_evaluator()
+                            .call_describe(&mut *store)
+                            .await?
+                    }
+                    WorldPre::Deployer(p) => {
+                        p.instantiate_async(&mut *store)
+                            .await?
+                            .microlearn_plugin_deployer()
+                            .call_describe(&mut *store)
+                            .await?
+                    }
                 })
             },
         )?;
@@ -161,12 +197,16 @@ impl Loaded {
 
     /// Run `body` (which instantiates and calls one export) in a fresh store under this plugin's
     /// limits, and turn any failure into a `PluginError` naming the plugin and `function`.
+    ///
+    /// `timeout` binds the whole call, instantiation included, wherever the plugin spends it:
+    /// running wasm or waiting in a WASI import ([`run_with_deadline`]). Blocks the calling
+    /// thread; do not call it on an async executor's thread.
     pub(crate) fn call<R>(
         &self,
         function: &'static str,
         timeout: Duration,
         observers: &CallObservers,
-        body: impl FnOnce(&mut Store<StoreState>, &WorldPre) -> wasmtime::Result<R>,
+        body: impl AsyncFnOnce(&mut Store<StoreState>, &WorldPre) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
         let span = tracing::debug_span!("plugin_call", plugin = &*self.id, function);
         let _entered = span.enter();
@@ -205,10 +245,12 @@ impl Loaded {
             )
             .unwrap_or(usize::MAX),
         );
-        store.set_epoch_deadline(deadline_ticks(timeout));
-        store.epoch_deadline_trap();
+        // Running wasm yields to the executor at every epoch tick, so the deadline below is
+        // checked at least once a tick even while the plugin spins.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
 
-        let result = body(&mut store, &self.world);
+        let outcome = run_with_deadline(timeout, body(&mut store, &self.world))?;
 
         let state = store.data();
         let (stdout, stdout_dropped) = state.stdout.text();
@@ -233,10 +275,17 @@ impl Loaded {
         }
         tracing::debug!(
             millis = started.elapsed().as_secs_f64() * 1e3,
-            ok = result.is_ok(),
+            ok = matches!(outcome, Some(Ok(_))),
             "plugin call finished"
         );
-        result.map_err(|e| self.classify(e, state, function, timeout))
+        match outcome {
+            Some(result) => result.map_err(|e| self.classify(e, state, function, timeout)),
+            None => Err(PluginError::Timeout {
+                plugin: self.id.to_string(),
+                function,
+                limit: timeout,
+            }),
+        }
     }
 
     /// Why did the call fail? Memory first (a refused growth surfaces as a trap), then the

@@ -3,16 +3,21 @@
 //! implementation of the `host` interface (`log`, `progress`).
 
 use crate::bindings::wit_host;
+use crate::engine::{CORE_INSTANCES_PER_COMPONENT, MAX_TABLE_ELEMENTS, MEMORIES_PER_COMPONENT};
 use bytes::Bytes;
+use chacha20::ChaCha20Rng;
+use chacha20::rand_core::SeedableRng;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
-use wasmtime_wasi::{Deterministic, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{
+    HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
+};
 
 /// Longest log line kept; a plugin cannot flood the host's log sink with one giant string.
 const MAX_LOG_LINE_BYTES: usize = 4096;
@@ -123,20 +128,21 @@ impl WasiView for StoreState {
 /// - stdin closed; stdout and stderr captured (kept for trap messages and debug logs), never
 ///   the host's own streams;
 /// - the wall clock stands at the Unix epoch, so a plugin cannot make results depend on the
-///   date; the monotonic clock is the host's (durations are harmless and useful for progress);
-/// - random bytes come from a deterministic generator seeded per call, so a rerun of the same
-///   call with the same inputs sees the same "randomness".
+///   date;
+/// - the monotonic clock is virtual: it reads 0 when the call starts and runs at real speed, so
+///   durations (and `sleep`) work while the host's uptime stays hidden;
+/// - random bytes come from ChaCha20 streams seeded per call (one for `wasi:random/random`,
+///   another for `wasi:random/insecure`), so a rerun of the same call with the same inputs sees
+///   the same "randomness", and a long draw never repeats.
 fn sandboxed_wasi(seed: u64, stdout: Capture, stderr: Capture) -> WasiCtx {
     let mut builder = WasiCtxBuilder::new();
     builder
         .stdout(stdout)
         .stderr(stderr)
         .wall_clock(UnixEpochClock)
-        .secure_random(Deterministic::new(seeded_bytes(seed, 256)))
-        .insecure_random(Deterministic::new(seeded_bytes(
-            seed ^ 0x9e37_79b9_7f4a_7c15,
-            256,
-        )))
+        .monotonic_clock(CallClock::start())
+        .secure_random(ChaCha20Rng::seed_from_u64(seed))
+        .insecure_random(ChaCha20Rng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15))
         .insecure_random_seed(u128::from(seed) << 64 | u128::from(!seed))
         .allow_tcp(false)
         .allow_udp(false)
@@ -145,20 +151,28 @@ fn sandboxed_wasi(seed: u64, stdout: Capture, stderr: Capture) -> WasiCtx {
     builder.build()
 }
 
-/// `len` bytes of splitmix64 output: cheap, and good enough for what plugins use randomness
-/// for (hash-map seeds, shuffles the host did not ask for).
-fn seeded_bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+/// A monotonic clock that starts at 0 when the call starts and advances with real time.
+struct CallClock {
+    started: Instant,
+}
+
+impl CallClock {
+    fn start() -> CallClock {
+        CallClock {
+            started: Instant::now(),
+        }
     }
-    out.truncate(len);
-    out
+}
+
+impl HostMonotonicClock for CallClock {
+    fn resolution(&self) -> u64 {
+        1
+    }
+
+    fn now(&self) -> u64 {
+        // u64 nanoseconds last 584 years; no call gets near that.
+        u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
 }
 
 /// A wall clock fixed at 1970-01-01T00:00:00Z.
@@ -187,9 +201,15 @@ impl TrackedLimits {
     fn new(cap_bytes: usize) -> TrackedLimits {
         TrackedLimits {
             // Trap on refusal instead of letting `memory.grow` return -1: a Rust guest would
-            // abort anyway, and the trap arrives at the exact point of the allocation.
+            // abort anyway, and the trap arrives at the exact point of the allocation. The
+            // counts are the pool's per-component sizes (engine.rs), so a plugin meets the
+            // same caps whether or not the pooling allocator is on.
             inner: StoreLimitsBuilder::new()
                 .memory_size(cap_bytes)
+                .table_elements(MAX_TABLE_ELEMENTS)
+                .instances(CORE_INSTANCES_PER_COMPONENT as usize)
+                .tables(CORE_INSTANCES_PER_COMPONENT as usize)
+                .memories(MEMORIES_PER_COMPONENT as usize)
                 .trap_on_grow_failure(true)
                 .build(),
             cap_bytes,
@@ -450,10 +470,22 @@ mod tests {
     }
 
     #[test]
-    fn seeded_bytes_are_deterministic_and_seed_dependent() {
-        assert_eq!(seeded_bytes(7, 64), seeded_bytes(7, 64));
-        assert_ne!(seeded_bytes(7, 64), seeded_bytes(8, 64));
-        assert_eq!(seeded_bytes(7, 13).len(), 13);
+    fn limiter_caps_tables_instances_and_memories_like_the_pool() {
+        let mut l = TrackedLimits::new(1 << 20);
+        assert_eq!(l.instances(), CORE_INSTANCES_PER_COMPONENT as usize);
+        assert_eq!(l.tables(), CORE_INSTANCES_PER_COMPONENT as usize);
+        assert_eq!(l.memories(), MEMORIES_PER_COMPONENT as usize);
+        assert!(l.table_growing(0, MAX_TABLE_ELEMENTS, None).unwrap());
+        assert!(l.table_growing(0, MAX_TABLE_ELEMENTS + 1, None).is_err());
+    }
+
+    #[test]
+    fn call_clock_starts_at_zero_and_advances() {
+        let clock = CallClock::start();
+        let first = clock.now();
+        assert!(first < 1_000_000_000, "{first} ns after start");
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(clock.now() >= first + 2_000_000);
     }
 
     #[test]

@@ -1,10 +1,17 @@
-//! Containment: the `hostile` preparer misbehaves on request; the host stops it with a clear
-//! error naming the plugin and the function, and the same host keeps working afterwards.
+//! Containment: the `hostile` preparer (and its selector, evaluator and deployer siblings, and
+//! `stuck-describe`) misbehave on request; the host stops each with a clear error naming the
+//! plugin and the function, and the same host keeps working afterwards.
 
-use crate::support::{binary_target, host, host_with, mixed_table, test_config};
-use microlearn_core::{ColumnData, Task};
+use crate::support::{
+    binary_target, host, host_with, mixed_table, test_config, unloadable_plugins_dir,
+};
+use microlearn_core::stages::{
+    Cost, DeployAction, DeployRequest, EvaluationRequest, Hardware, MetaFeatures, ModelKindInfo,
+    ModelSummary, PredictionValues, SelectionRequest,
+};
+use microlearn_core::{ColumnData, Direction, Metric, Task};
 use microlearn_plugins::{GuestError, PluginError, PluginHost};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 fn fit_hostile(
     host: &PluginHost,
@@ -379,4 +386,286 @@ fn misbehaving_calls_on_other_threads_do_not_disturb_good_ones() {
             handle.join().expect("standard calls succeed");
         }
     });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Blocking WASI calls. Epoch interruption stops running wasm, not a plugin parked inside a host
+// call; these modes park there (`block`: `std::thread::sleep`, `poll`: `wasi:io/poll.poll`) for
+// an hour under the tests' 1 s deadline. If a deadline does not bind, the test hangs and the
+// harness fails it; the 30 s bound only makes a slow stop visible without timing the host.
+
+/// Far past any deadline in these tests.
+const AN_HOUR_MS: u64 = 3_600_000;
+
+/// Generous: the deadline is 1 s; this only catches "stopped, but much too late".
+const STOPPED_WITHIN: Duration = Duration::from_secs(30);
+
+const BLOCKING_MODES: [&str; 2] = ["block", "poll"];
+
+fn blocking(mode: &str) -> String {
+    format!(r#"{{"mode": "{mode}", "millis": {AN_HOUR_MS}}}"#)
+}
+
+/// `result` is the precise timeout of `plugin`'s `function` at the tests' 1 s deadline, and
+/// it came well before the plugin would have woken.
+#[track_caller]
+fn assert_deadline_bound<T: std::fmt::Debug>(
+    result: Result<T, PluginError>,
+    plugin: &str,
+    function: &str,
+    started: Instant,
+) {
+    let elapsed = started.elapsed();
+    match &result {
+        Err(err) => assert_timeout(err, plugin, function),
+        Ok(value) => panic!("expected a timeout of {plugin} {function}, got {value:?}"),
+    }
+    assert!(
+        elapsed >= Duration::from_secs(1) && elapsed < STOPPED_WITHIN,
+        "{function} stopped after {elapsed:?}"
+    );
+}
+
+#[track_caller]
+fn assert_timeout(err: &PluginError, plugin: &str, function: &str) {
+    match err {
+        PluginError::Timeout {
+            plugin: p,
+            function: f,
+            limit,
+        } => {
+            assert_eq!((p.as_str(), *f), (plugin, function));
+            assert_eq!(*limit, Duration::from_secs(1));
+            let text = err.to_string();
+            assert!(text.contains("ran past its 1s time limit"), "{text}");
+        }
+        other => panic!("expected a timeout of {plugin} {function}, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_blocking_wait_in_fit_is_stopped_at_the_deadline() {
+    let host = host();
+    for mode in BLOCKING_MODES {
+        let started = Instant::now();
+        let result = fit_hostile(&host, &blocking(mode));
+        assert_deadline_bound(result, "hostile", "preparer.fit", started);
+    }
+    assert_standard_still_works(&host);
+}
+
+#[test]
+fn a_blocking_wait_in_transform_is_stopped_at_the_deadline() {
+    let host = host();
+    let hostile = host.preparer("hostile").expect("installed");
+    for mode in BLOCKING_MODES {
+        let started = Instant::now();
+        // The state is the config JSON, so transform replays the misbehaviour.
+        let result = hostile.transform(blocking(mode).as_bytes(), &mixed_table());
+        assert_deadline_bound(result, "hostile", "preparer.transform", started);
+    }
+    assert_standard_still_works(&host);
+}
+
+#[test]
+fn a_blocking_wait_in_select_is_stopped_at_the_deadline() {
+    let host = host();
+    let selector = host.selector("hostile-selector").expect("installed");
+    for mode in BLOCKING_MODES {
+        let started = Instant::now();
+        let result = selector.select(&selection_request(&blocking(mode)));
+        assert_deadline_bound(result, "hostile-selector", "selector.select", started);
+    }
+    // The same plugin answers once it is asked to behave.
+    let candidates = selector
+        .select(&selection_request(r#"{"mode": "ok"}"#))
+        .expect("ok mode selects");
+    assert_eq!(candidates[0].kind, "linear");
+}
+
+#[test]
+fn a_blocking_wait_in_evaluate_is_stopped_at_the_deadline() {
+    let host = host();
+    let evaluator = host.evaluator("hostile-evaluator").expect("installed");
+    for mode in BLOCKING_MODES {
+        let started = Instant::now();
+        let result = evaluator.evaluate(&evaluation_request(&blocking(mode)));
+        assert_deadline_bound(result, "hostile-evaluator", "evaluator.evaluate", started);
+    }
+    let evaluation = evaluator
+        .evaluate(&evaluation_request(r#"{"mode": "ok"}"#))
+        .expect("ok mode evaluates");
+    assert_eq!(evaluation.metric("rows").map(|m| m.value), Some(3.0));
+}
+
+#[test]
+fn a_blocking_wait_in_decide_is_stopped_at_the_deadline() {
+    let host = host();
+    let deployer = host.deployer("hostile-deployer").expect("installed");
+    for mode in BLOCKING_MODES {
+        let started = Instant::now();
+        let result = deployer.decide(&deploy_request(&blocking(mode)));
+        assert_deadline_bound(result, "hostile-deployer", "deployer.decide", started);
+    }
+    let decision = deployer
+        .decide(&deploy_request(r#"{"mode": "ok"}"#))
+        .expect("ok mode decides");
+    assert_eq!(decision.action, DeployAction::Keep);
+}
+
+#[test]
+fn a_describe_that_blocks_fails_the_scan_and_the_install_at_the_describe_deadline() {
+    let host = host();
+    let started = Instant::now();
+    let report = host.scan(&[unloadable_plugins_dir()]);
+    assert!(report.loaded.is_empty(), "{:?}", report.loaded);
+    let [(path, err)] = &report.errors[..] else {
+        panic!("one error expected: {:#?}", report.errors)
+    };
+    assert!(path.ends_with("stuck-describe"), "{}", path.display());
+    assert_timeout(err, "stuck-describe", "preparer.describe");
+    assert!(
+        started.elapsed() < STOPPED_WITHIN,
+        "{:?}",
+        started.elapsed()
+    );
+
+    let home = tempfile::tempdir().expect("temp dir");
+    let started = Instant::now();
+    let result = host.install(
+        &unloadable_plugins_dir().join("stuck-describe"),
+        home.path(),
+    );
+    assert_deadline_bound(result, "stuck-describe", "preparer.describe", started);
+    assert!(
+        !home.path().join("stuck-describe").exists(),
+        "nothing is installed"
+    );
+}
+
+#[test]
+fn a_blocking_wait_within_the_deadline_completes() {
+    let host = host();
+    for mode in BLOCKING_MODES {
+        let (_, table) = fit_hostile(&host, &format!(r#"{{"mode": "{mode}", "millis": 50}}"#))
+            .unwrap_or_else(|e| panic!("{mode}: 50 ms fits a 1 s deadline: {e}"));
+        assert_eq!(table.num_rows(), mixed_table().num_rows());
+        let candidates = host
+            .selector("hostile-selector")
+            .expect("installed")
+            .select(&selection_request(&format!(
+                r#"{{"mode": "{mode}", "millis": 50}}"#
+            )))
+            .unwrap_or_else(|e| panic!("{mode}: 50 ms fits a 1 s deadline: {e}"));
+        assert_eq!(candidates.len(), 1);
+    }
+}
+
+#[test]
+fn stdin_is_closed_so_reading_it_cannot_block() {
+    let host = host();
+    let err = fit_hostile(&host, r#"{"mode": "stdin"}"#).unwrap_err();
+    assert!(
+        matches!(&err, PluginError::Guest { error: GuestError::InvalidInput { message, .. }, .. }
+            if message == "stdin: read 0 bytes, then end of stream"),
+        "{err:?}"
+    );
+    let err = host
+        .deployer("hostile-deployer")
+        .expect("installed")
+        .decide(&deploy_request(r#"{"mode": "stdin"}"#))
+        .unwrap_err();
+    assert!(
+        matches!(&err, PluginError::Guest { function: "deployer.decide", error: GuestError::InvalidInput { message, .. }, .. }
+            if message.contains("read 0 bytes")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn limits_bind_the_same_without_the_pooling_allocator() {
+    let host = host_with(microlearn_plugins::RuntimeConfig {
+        pooling: false,
+        ..test_config()
+    });
+    assert!(!host.pooling_active());
+    let started = Instant::now();
+    assert_deadline_bound(
+        fit_hostile(&host, &blocking("block")),
+        "hostile",
+        "preparer.fit",
+        started,
+    );
+    let err = fit_hostile(&host, r#"{"mode": "memory"}"#).unwrap_err();
+    assert!(
+        matches!(err, PluginError::MemoryLimit { limit_mib: 64, .. }),
+        "{err:?}"
+    );
+    assert_standard_still_works(&host);
+}
+
+fn selection_request(config: &str) -> SelectionRequest {
+    let kind = |name: &str, tasks: Vec<Task>| ModelKindInfo {
+        name: name.into(),
+        description: format!("{name} model"),
+        tasks,
+        params: Vec::new(),
+        cost: Cost::Low,
+    };
+    SelectionRequest {
+        meta: MetaFeatures {
+            task: Task::Binary,
+            rows: 6,
+            raw_features: 3,
+            prepared_features: 3,
+            numeric_features: 2,
+            categorical_features: 1,
+            datetime_features: 0,
+            missing_fraction: 0.1,
+            classes: 2,
+            minority_class_fraction: 0.5,
+        },
+        catalogue: vec![
+            kind("ridge", vec![Task::Regression]),
+            kind("linear", vec![Task::Binary, Task::Regression]),
+        ],
+        budget_seconds: 10.0,
+        hardware: Hardware {
+            cpus: 1,
+            memory_bytes: 1 << 30,
+            gpus: 0,
+        },
+        config: config.into(),
+    }
+}
+
+fn evaluation_request(config: &str) -> EvaluationRequest {
+    EvaluationRequest {
+        task: Task::Regression,
+        labels: vec![],
+        y_true: vec![1.0, 2.0, 3.0],
+        predictions: PredictionValues::Values(vec![1.0, 2.0, 4.0]),
+        curves: false,
+        config: config.into(),
+    }
+}
+
+fn deploy_request(config: &str) -> DeployRequest {
+    DeployRequest {
+        task: Task::Binary,
+        primary_metric: "accuracy".into(),
+        candidates: vec![ModelSummary {
+            model_id: "m-new".into(),
+            kind: "linear".into(),
+            metrics: vec![Metric {
+                name: "accuracy".into(),
+                value: 0.9,
+                direction: Direction::Maximize,
+            }],
+            fit_seconds: 1.0,
+            size_bytes: 1000,
+        }],
+        current: None,
+        config: config.into(),
+    }
 }

@@ -376,3 +376,94 @@ fn rejects_a_corrupted_component_whose_manifest_hash_matches() {
         report.errors
     );
 }
+
+#[test]
+fn a_rescan_trusts_an_unchanged_file_stamp_and_rehashes_a_rewritten_component() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let copy = copy_plugin(&first_party("standard"), dir.path(), "standard");
+    let component = copy.join("standard.wasm");
+    let host = empty_host();
+    let first = host.scan(&[dir.path().to_path_buf()]);
+    assert!(first.errors.is_empty(), "{:#?}", first.errors);
+
+    // Same size, same modification time, different bytes: a rescan that hashed the file
+    // would reject it; the stamp says "unchanged", so the loaded plugin is kept as it is.
+    let original = std::fs::read(&component).expect("read component");
+    let mtime = std::fs::metadata(&component)
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    let mut flipped = original.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 0xff;
+    std::fs::write(&component, &flipped).expect("rewrite");
+    std::fs::File::options()
+        .write(true)
+        .open(&component)
+        .and_then(|f| f.set_modified(mtime))
+        .expect("restore mtime");
+    let again = host.refresh();
+    assert!(again.errors.is_empty(), "{:#?}", again.errors);
+    assert!(host.preparer("standard").is_ok());
+
+    // Rewritten with a new mtime: hashed again, and the tampering is caught.
+    std::fs::File::options()
+        .write(true)
+        .open(&component)
+        .and_then(|f| f.set_modified(mtime + std::time::Duration::from_secs(1)))
+        .expect("move mtime");
+    let report = host.refresh();
+    assert!(
+        matches!(only_error(&report), PluginError::HashMismatch { path, .. } if path == &component),
+        "{:#?}",
+        report.errors
+    );
+
+    // Put back (touched, same bytes): loaded again without complaint.
+    std::fs::write(&component, &original).expect("restore");
+    let report = host.refresh();
+    assert!(report.errors.is_empty(), "{:#?}", report.errors);
+    assert!(host.preparer("standard").is_ok());
+}
+
+#[test]
+fn refuses_a_component_over_the_size_cap_before_compiling() {
+    let host = PluginHost::new(RuntimeConfig {
+        max_component_bytes: 1000,
+        cache_dir: None,
+        ..test_config()
+    })
+    .expect("the runtime starts");
+    let err = host
+        .register_folder(&first_party("standard"))
+        .expect_err("standard is far over 1000 bytes");
+    match &err {
+        PluginError::Compile { plugin, message } => {
+            assert_eq!(plugin, "standard");
+            assert!(
+                message.contains("more than the 1000 byte limit")
+                    && message.contains("max_component_mib"),
+                "{message}"
+            );
+        }
+        other => panic!("expected a compile error, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_compile_past_its_timeout_fails_the_load() {
+    // No disk cache, so the component really is compiled (and cannot finish in 1 µs).
+    let host = PluginHost::new(RuntimeConfig {
+        compile_timeout: std::time::Duration::from_micros(1),
+        cache_dir: None,
+        ..test_config()
+    })
+    .expect("the runtime starts");
+    let err = host
+        .register_folder(&first_party("standard"))
+        .expect_err("no compile takes 1 µs");
+    assert!(
+        matches!(&err, PluginError::Compile { message, .. }
+            if message.contains("compiling took longer than") && message.contains("compile_timeout_secs")),
+        "{err:?}"
+    );
+}

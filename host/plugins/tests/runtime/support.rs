@@ -33,6 +33,14 @@ pub fn test_plugins_dir() -> PathBuf {
     require(build_dir().join("microlearn-test-plugins"), "hostile")
 }
 
+/// The folder of test plugins that must fail to load, checked to hold `stuck-describe`.
+pub fn unloadable_plugins_dir() -> PathBuf {
+    require(
+        build_dir().join("microlearn-unloadable-plugins"),
+        "stuck-describe",
+    )
+}
+
 /// One plugin folder of the first-party set.
 pub fn first_party(id: &str) -> PathBuf {
     let dir = require(build_dir().join("microlearn-plugins"), id).join(id);
