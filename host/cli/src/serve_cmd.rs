@@ -51,6 +51,8 @@ pub fn serve(
 ) -> Result<()> {
     let mut config = ServerConfig::new(home);
     config.plugin_dirs = plugin_dirs;
+    // The same `[plugins]` limits as `run`, `predict` and `plugin install`.
+    config.runtime = crate::plugin_cmd::runtime_config(home)?;
     config.workers = args.workers.or(file.workers).unwrap_or(1).max(1);
     if let Some(mb) = args.max_upload_mb.or(file.max_upload_mb) {
         config.max_upload_bytes = mb.saturating_mul(1 << 20);

@@ -48,6 +48,9 @@ pub struct ServerConfig {
     pub default_quotas: Quotas,
     /// Bounds of the blocking work requests start (predict, batch, uploads) and its deadlines.
     pub serving: ServingLimits,
+    /// The plugin runtime's limits and cache: the same `[plugins]` settings `run`, `predict`
+    /// and `plugin install` use, for the global host and every tenant's host alike.
+    pub runtime: RuntimeConfig,
 }
 
 impl ServerConfig {
@@ -63,6 +66,10 @@ impl ServerConfig {
             admin_key: None,
             default_quotas: Quotas::default(),
             serving: ServingLimits::default(),
+            runtime: RuntimeConfig {
+                cache_dir: Some(home.join("cache")),
+                ..RuntimeConfig::default()
+            },
         }
     }
 }
@@ -133,7 +140,7 @@ impl App {
         let new_admin_key =
             auth::bootstrap(&store, config.admin_key.as_deref(), &config.default_quotas)
                 .map_err(|e| anyhow::anyhow!(format!("creating the admin key: {e}")))?;
-        let plugins = new_plugin_host(&config.home)?;
+        let plugins = new_plugin_host(&config.runtime)?;
         let report = plugins.scan(&config.plugin_dirs);
         let plugin_warnings = report
             .errors
@@ -190,7 +197,7 @@ impl App {
             self.plugins.refresh();
             return Ok(self.plugins.clone());
         }
-        let host = new_plugin_host(&self.config.home).map_err(ApiError::internal)?;
+        let host = new_plugin_host(&self.config.runtime).map_err(ApiError::internal)?;
         let mut dirs = self.config.plugin_dirs.clone();
         dirs.push(dir);
         let report = host.scan(&dirs);
@@ -249,12 +256,9 @@ impl App {
     }
 }
 
-fn new_plugin_host(home: &Path) -> anyhow::Result<PluginHost> {
-    PluginHost::new(RuntimeConfig {
-        cache_dir: Some(home.join("cache")),
-        ..RuntimeConfig::default()
-    })
-    .map_err(|e| anyhow::anyhow!(format!("starting the plugin runtime: {e}")))
+fn new_plugin_host(runtime: &RuntimeConfig) -> anyhow::Result<PluginHost> {
+    PluginHost::new(runtime.clone())
+        .map_err(|e| anyhow::anyhow!(format!("starting the plugin runtime: {e}")))
 }
 
 /// The HTTP router over `app`.
