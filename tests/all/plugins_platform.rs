@@ -291,3 +291,55 @@ fn python_evaluator_is_the_objective_of_a_pipeline() {
         "{err}"
     );
 }
+
+/// `serve` runs its plugin hosts under the same `[plugins]` table as the CLI, so an operator's
+/// limits hold for every plugin the server calls; before, it used the built-in defaults.
+#[test]
+fn serve_uses_the_plugins_limits_of_microlearn_toml() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    const KEY: &str = "mlk_plugins_limits_test_admin_key";
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    // memory_mib lowers the default; the max_* caps a manifest could ask for.
+    std::fs::write(
+        home.join("microlearn.toml"),
+        "[plugins]\nmemory_mib = 96\ntimeout_secs = 7\nmax_memory_mib = 128\n",
+    )
+    .unwrap();
+    let mut child = Command::new(bin())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("MICROLEARN_HOME", &home)
+        .env("MICROLEARN_PLUGIN_PATH", plugin_dir())
+        .env("MICROLEARN_ADMIN_KEY", KEY)
+        .env_remove("MICROLEARN_LOG")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("microlearn serve starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("serve printed its address before exiting")
+            .unwrap();
+        if let Some(a) = line.strip_prefix("listening on http://") {
+            break a.trim().to_string();
+        }
+    };
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        s,
+        "GET /v1/plugins HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {KEY}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
+    let standard_at = raw.find(r#""id":"standard""#).expect("standard is listed");
+    let object = &raw[raw[..standard_at].rfind('{').unwrap()..];
+    let object = &object[..object.find('}').unwrap()];
+    assert!(object.contains(r#""memory_mib":96"#), "{object}");
+    assert!(object.contains(r#""timeout_ms":7000"#), "{object}");
+}
