@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test suite: plugin components are built first (the host's tests load the real ones), then
 # the plugins' native unit tests, then the host workspace (unit, conformance, hostile-plugin and
-# end-to-end tests against ../shared/datasets), then the dashboard: its component tests and an
+# end-to-end tests on the tables in tests/data/), then the dashboard: its component tests and an
 # end-to-end run in headless Chromium against the real binary.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"

@@ -28,7 +28,7 @@ function pickDataset() {
   if (process.env.MICROLEARN_E2E_DATASET) {
     return { file: resolve(process.env.MICROLEARN_E2E_DATASET), target: process.env.MICROLEARN_E2E_TARGET };
   }
-  const penguins = resolve(repo, '../shared/datasets/penguins.csv');
+  const penguins = resolve(repo, 'tests/data/penguins.csv');
   if (existsSync(penguins)) return { file: penguins, target: 'species', classes: ['Adelie', 'Chinstrap', 'Gentoo'] };
   return { file: join(repo, 'examples/data/titanic.csv'), target: 'survived' };
 }

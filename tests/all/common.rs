@@ -29,14 +29,16 @@ pub fn plugin_dir() -> PathBuf {
     dir
 }
 
-/// The public datasets beside the checkout.
+/// A table from `tests/data/`: exact copies of the small public datasets and seeded samples of
+/// the large ones, shipped with the repository so a fresh clone runs every test (sources,
+/// licences and sampling in tests/data/README.md).
 pub fn dataset(name: &str) -> PathBuf {
-    let p = repo_root()
-        .join("..")
-        .join("shared")
-        .join("datasets")
-        .join(name);
-    assert!(p.exists(), "public dataset {} is missing", p.display());
+    let p = repo_root().join("tests").join("data").join(name);
+    assert!(
+        p.exists(),
+        "test dataset {} is missing (tests/data/ ships with the repository)",
+        p.display()
+    );
     p
 }
 

@@ -25,18 +25,17 @@ pub(crate) fn csv(text: &str) -> Result<Dataset, DataError> {
     read_dataset_bytes(text.as_bytes(), FileFormat::Csv, "test.csv")
 }
 
-/// A public dataset from `$MICROLEARN_DATASETS` or the shared folder next to the repository;
-/// `None` (and a note on stderr) where neither exists, e.g. a bare CI checkout.
-pub(crate) fn public_dataset(name: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("MICROLEARN_DATASETS").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets"),
-        PathBuf::from,
+/// A public dataset from the repository's `tests/data/` (exact copies of the small sets, seeded
+/// samples of the large ones; see its README). A missing file fails the test: a data test that
+/// passes without its data proves nothing.
+pub(crate) fn public_dataset(name: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data")
+        .join(format!("{name}.csv"));
+    assert!(
+        path.exists(),
+        "test dataset {} is missing (tests/data/ ships with the repository)",
+        path.display()
     );
-    let path = dir.join(format!("{name}.csv"));
-    if path.exists() {
-        Some(path)
-    } else {
-        eprintln!("skipping: {} not found", path.display());
-        None
-    }
+    path
 }
