@@ -24,12 +24,27 @@ fn unreadable_file_reports_permission() {
     std::fs::write(&path, "a\n1\n").expect("write");
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o000)).expect("chmod");
-    // Root reads anything; the check only means something for other users.
-    if std::fs::read(&path).is_ok() {
-        eprintln!("skipping: running with permission to read mode-000 files");
-        return;
-    }
-    let err = read_dataset(&path).unwrap_err();
+    // Root reads a mode-000 file through CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH, and CI runs
+    // as root. Capabilities belong to a thread on Linux: the read happens on a thread that has
+    // dropped both from its effective set (no privilege needed to lower it), so root gets the
+    // same refusal as anyone else while the rest of the test process keeps its rights.
+    let err = std::thread::spawn(move || {
+        #[cfg(target_os = "linux")]
+        for cap in [
+            caps::Capability::CAP_DAC_OVERRIDE,
+            caps::Capability::CAP_DAC_READ_SEARCH,
+        ] {
+            caps::drop(None, caps::CapSet::Effective, cap).expect("lowering a capability");
+        }
+        assert!(
+            std::fs::read(&path).is_err(),
+            "a mode-000 file is still readable: the test cannot mean anything here"
+        );
+        read_dataset(&path)
+    })
+    .join()
+    .expect("the reading thread")
+    .unwrap_err();
     assert_eq!(err.code(), "permission-denied");
     assert!(err.to_string().contains("secret.csv"), "{err}");
 }
