@@ -208,7 +208,14 @@ fn rejects_infinite_values_in_prepared_output() {
 #[test]
 fn escape_attempt_sees_no_environment_no_files_and_a_zero_clock() {
     let host = host();
-    let err = fit_hostile(&host, r#"{"mode": "escape"}"#).unwrap_err();
+    // A listener of our own, so "denied" is told apart from "nothing listens there": without
+    // the sandbox this connect would succeed.
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("bind a loopback port");
+    listener
+        .set_nonblocking(true)
+        .expect("non-blocking listener");
+    let port = listener.local_addr().expect("bound address").port();
+    let err = fit_hostile(&host, &format!(r#"{{"mode": "escape", "port": {port}}}"#)).unwrap_err();
     let PluginError::Guest {
         plugin,
         function,
@@ -222,8 +229,15 @@ fn escape_attempt_sees_no_environment_no_files_and_a_zero_clock() {
     assert!(message.contains("env (0 vars): []"), "{message}");
     assert!(message.contains("/etc/passwd: error"), "{message}");
     assert!(message.contains("wall clock: 0 s since epoch"), "{message}");
-    // Sockets are denied: no connection, no name lookup.
-    assert!(message.contains("tcp 127.0.0.1:80: error"), "{message}");
+    // Sockets are denied by the sandbox (not refused by the peer): no connection, no lookup.
+    assert!(
+        message.contains(&format!("tcp 127.0.0.1:{port}: error PermissionDenied")),
+        "{message}"
+    );
+    match listener.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("the plugin reached the host's listener: {other:?}"),
+    }
     assert!(message.contains("dns example.com: error"), "{message}");
 }
 

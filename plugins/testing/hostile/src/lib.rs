@@ -17,7 +17,7 @@
 //! | `wrong-rows` | returns one row fewer than its input |
 //! | `huge-output` | returns about `mib` MiB (float columns, or one long dictionary string for small inputs), same row count |
 //! | `nan` | returns NaN and ±inf values |
-//! | `escape` | reads the environment, `/etc/passwd`, the wall clock and tries the network (TCP connect, name lookup), and returns what it saw as an `InvalidInput` message |
+//! | `escape` | reads the environment, `/etc/passwd`, the wall clock and tries the network (TCP connect to loopback `port`, default 80, reporting the error kind; name lookup), and returns what it saw as an `InvalidInput` message |
 //! | `wrong-types` | `fit` behaves like `ok`; `transform` returns the same column names with other types (float64 ↔ int64) |
 //!
 //! Example: `{"mode": "sleep", "millis": 200}`. `sleep` keeps running wasm (epoch
@@ -41,7 +41,8 @@ const SCHEMA: &str = r#"{
   "properties": {
     "mode": {"enum": ["ok", "loop", "sleep", "memory", "panic", "wrong-rows", "huge-output", "nan", "escape", "wrong-types", "block", "poll", "stdin"], "default": "ok"},
     "millis": {"type": "integer", "minimum": 0, "default": 100},
-    "mib": {"type": "integer", "minimum": 1, "default": 64}
+    "mib": {"type": "integer", "minimum": 1, "default": 64},
+    "port": {"type": "integer", "minimum": 1, "maximum": 65535, "default": 80}
   }
 }"#;
 
@@ -88,6 +89,8 @@ pub struct Config {
     pub millis: u64,
     /// For `huge-output`: roughly how many MiB to return.
     pub mib: u64,
+    /// For `escape`: the loopback port to try to connect to (a test opens a listener there).
+    pub port: u16,
 }
 
 impl Default for Config {
@@ -96,6 +99,7 @@ impl Default for Config {
             mode: Mode::Ok,
             millis: 100,
             mib: 64,
+            port: 80,
         }
     }
 }
@@ -196,7 +200,7 @@ fn misbehave(config: &Config, input: &Table, in_transform: bool) -> Result<Table
             Table::with_rows(rows, vec![Column::float64("nan", values)])
                 .map_err(|e| PluginError::internal(e.to_string()))
         }
-        Mode::Escape => Err(PluginError::input(escape_report())),
+        Mode::Escape => Err(PluginError::input(escape_report(config.port))),
         Mode::Block => blocked(Blocking::Block, config.millis, input),
         Mode::Poll => blocked(Blocking::Poll, config.millis, input),
         Mode::Stdin => blocked(Blocking::Stdin, config.millis, input),
@@ -212,7 +216,7 @@ fn blocked(how: Blocking, millis: u64, input: &Table) -> Result<Table, PluginErr
 }
 
 /// What the sandbox let through: environment, a host file, the wall clock.
-fn escape_report() -> String {
+fn escape_report(port: u16) -> String {
     let env: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
     let file = match std::fs::read_to_string("/etc/passwd") {
         Ok(text) => format!(
@@ -226,9 +230,11 @@ fn escape_report() -> String {
         Ok(d) => format!("{} s since epoch", d.as_secs()),
         Err(e) => format!("before epoch: {e}"),
     };
-    let tcp = match std::net::TcpStream::connect(("127.0.0.1", 80)) {
+    // The error's kind is reported apart from its text, so a test can tell "the sandbox
+    // refused" (PermissionDenied) from "nobody listens there" (ConnectionRefused).
+    let tcp = match std::net::TcpStream::connect(("127.0.0.1", port)) {
         Ok(_) => "connected".to_string(),
-        Err(e) => format!("error: {e}"),
+        Err(e) => format!("error {:?}: {e}", e.kind()),
     };
     let dns = {
         use std::net::ToSocketAddrs;
@@ -239,7 +245,7 @@ fn escape_report() -> String {
     };
     format!(
         "escape report; env ({} vars): [{}]; /etc/passwd: {file}; wall clock: {clock}; \
-         tcp 127.0.0.1:80: {tcp}; dns example.com: {dns}",
+         tcp 127.0.0.1:{port}: {tcp}; dns example.com: {dns}",
         env.len(),
         env.join(", ")
     )
