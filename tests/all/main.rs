@@ -1,5 +1,6 @@
 //! MicroLearn's cross-crate suites, compiled into one test binary: plugin conformance, the
-//! command line end to end on the public datasets, and bad input.
+//! command line end to end on the public datasets (shipped in tests/data/), plugin failures a
+//! pipeline survives, and bad input.
 //!
 //! They need the built plugin components and the `microlearn` binary; `scripts/test.sh` builds
 //! both first. Run alone with `cargo test --release -p microlearn-tests`.
@@ -12,5 +13,6 @@ mod common;
 mod conformance;
 mod datetimes;
 mod e2e;
+mod keep_work;
 mod plugins_platform;
 mod serve;

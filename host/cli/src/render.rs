@@ -32,9 +32,9 @@ pub fn print_outcome(outcome: &PipelineOutcome, bundle: &Path, home: &Path) {
     header.extend(names.iter().map(|n| Cell::new(format!("test {n}"))));
     header.push(Cell::new("fit s"));
     table.set_header(header);
-    let deployed = match &outcome.decision.action {
-        DeployAction::Promote(id) => Some(id.as_str()),
-        DeployAction::Keep => None,
+    let deployed = match outcome.decision.as_ref().map(|d| &d.action) {
+        Some(DeployAction::Promote(id)) => Some(id.as_str()),
+        Some(DeployAction::Keep) | None => None,
     };
     for (i, e) in outcome.leaderboard.iter().enumerate() {
         let m = &e.model;
@@ -79,11 +79,26 @@ pub fn print_outcome(outcome: &PipelineOutcome, bundle: &Path, home: &Path) {
     );
     println!("{table}");
     let best = &outcome.leaderboard[outcome.best].model;
-    println!(
-        "Deployment '{}': {}",
-        outcome.pipeline.deployment.as_deref().unwrap_or("?"),
-        outcome.decision.reason
-    );
+    match &outcome.decision {
+        Some(decision) => println!(
+            "Deployment '{}': {}",
+            outcome.pipeline.deployment.as_deref().unwrap_or("?"),
+            decision.reason
+        ),
+        None => println!("Deployment: nothing was deployed"),
+    }
+    // Failures the pipeline went on without, so a user sees why a metric or a deployment is
+    // missing without digging in the data directory.
+    for f in &outcome.pipeline.plugin_errors {
+        println!(
+            "Warning: {} '{}' failed in {} ({}): {}",
+            microlearn_pipeline::stage_plugin_kind(f.stage),
+            f.plugin,
+            f.stage,
+            f.consequence,
+            f.error
+        );
+    }
     println!(
         "Best model {} ({}) → {}",
         best.id,
@@ -120,6 +135,8 @@ pub fn outcome_json(outcome: &PipelineOutcome, bundle: &Path) -> serde_json::Val
         "bundle": bundle.display().to_string(),
         "best": outcome.leaderboard[outcome.best].model.id,
         "decision": outcome.decision,
+        "deployed": outcome.decision.is_some(),
+        "plugin_errors": outcome.pipeline.plugin_errors,
         "leaderboard": outcome.leaderboard.iter().map(|e| serde_json::json!({
             "model": e.model.id,
             "kind": e.model.kind,

@@ -25,8 +25,8 @@ use microlearn_data::{Dataset, TargetInfo};
 use microlearn_hpo::{PlannerCandidate, Scheduler};
 use microlearn_plugins::{EvaluatorHandle, PluginHost, PreparerHandle};
 use microlearn_store::{
-    DatasetRecord, DeploymentRecord, EventRecord, ModelRecord, PipelineRecord, Store, TenantStore,
-    TrialRecord, TrialStatus, now_ms,
+    DatasetRecord, DeploymentRecord, EventRecord, ModelRecord, PipelineRecord, PluginFailure,
+    Store, TenantStore, TrialRecord, TrialStatus, now_ms,
 };
 use microlearn_train::{EnsembleModel, FitOptions, Predictions, TrainedModel};
 use std::path::{Path, PathBuf};
@@ -64,8 +64,9 @@ pub struct PipelineOutcome {
     pub best: usize,
     /// The best model's bundle bytes.
     pub best_bundle: Vec<u8>,
-    /// The deployer's decision.
-    pub decision: Decision,
+    /// The deployer's decision; `None` when the deployer failed and nothing was deployed (the
+    /// reason is in `pipeline.plugin_errors`, and the models and `best_bundle` are kept).
+    pub decision: Option<Decision>,
     /// Objective metric and its direction.
     pub metric: (String, Direction),
     /// Held-out rows.
@@ -203,6 +204,7 @@ impl Engine {
             best_model: None,
             deployment: None,
             decision: None,
+            plugin_errors: vec![],
             created_at_ms: ingest_started,
             updated_at_ms: ingest_started,
         });
@@ -603,6 +605,39 @@ impl RunCtx<'_> {
             .finish(self.tenant, pipeline, stage, summary, self.observer)
     }
 
+    /// Record a plugin failure the pipeline goes on without: on the pipeline record (stored at
+    /// once), as an event, and as a note to the user.
+    fn plugin_failed(
+        &self,
+        pipeline: &mut PipelineRecord,
+        stage: Stage,
+        plugin: &str,
+        error: &dyn std::fmt::Display,
+        consequence: &str,
+    ) -> Result<(), PipelineError> {
+        let error = error.to_string();
+        tracing::warn!(pipeline = %pipeline.id, %stage, plugin, %error, "plugin failed; continuing");
+        self.observer.note(&format!(
+            "{stage}: {} '{plugin}' failed ({consequence}): {error}",
+            stage_plugin_kind(stage)
+        ));
+        self.engine.event(
+            self.tenant,
+            &pipeline.id,
+            "plugin_failed",
+            &format!("{stage}: '{plugin}' failed: {error}"),
+            serde_json::json!({ "stage": stage, "plugin": plugin, "error": error, "consequence": consequence }),
+        )?;
+        pipeline.plugin_errors.push(PluginFailure {
+            stage,
+            plugin: plugin.to_string(),
+            error,
+            consequence: consequence.to_string(),
+        });
+        self.tenant.put_pipeline(pipeline)?;
+        Ok(())
+    }
+
     #[allow(clippy::too_many_lines)]
     fn run_stages(
         &self,
@@ -913,9 +948,18 @@ impl RunCtx<'_> {
 
         // ── train (refit finalists on all training rows) ──────────────────────────────────
         self.begin(pipeline, Stage::Training)?;
-        // An attempt interrupted after its refits recorded models that this attempt replaces.
+        // An attempt interrupted after its refits recorded models that this attempt replaces,
+        // except those a deployment serves or can roll back to: an attempt that crashed after
+        // storing its deployment but before marking the pipeline done left one, and deleting
+        // it would leave that deployment pointing at nothing.
+        let deployed: std::collections::HashSet<String> = self
+            .tenant
+            .deployments()?
+            .into_iter()
+            .flat_map(|d| std::iter::once(d.model_id).chain(d.history))
+            .collect();
         for stale in self.tenant.models()? {
-            if stale.pipeline_id == pipeline.id {
+            if stale.pipeline_id == pipeline.id && !deployed.contains(&stale.id) {
                 self.tenant.delete_model(&stale.id)?;
             }
         }
@@ -1079,7 +1123,16 @@ impl RunCtx<'_> {
 
         // ── evaluate on the held-out rows ──────────────────────────────────────────────────
         self.begin(pipeline, Stage::Evaluating)?;
+        // A resumed run evaluates and deploys again; failures of the attempt before are stale.
+        pipeline
+            .plugin_errors
+            .retain(|f| !matches!(f.stage, Stage::Evaluating | Stage::Deploying));
         let test_true = y_true(&data.test_y, &all_rows(&data.test_y));
+        let objective_id = objective_eval.info().id.clone();
+        // Evaluators that failed (never the objective's, which is needed to rank and deploy):
+        // each is dropped from every model's results, so the leaderboard compares like with
+        // like, and the search and refits are kept.
+        let mut failed_evaluators: Vec<String> = Vec::new();
         let mut evaluated = Vec::new();
         for finalist in leaderboard_models {
             let mut preds = finalist.model.predict(&x_test);
@@ -1087,42 +1140,58 @@ impl RunCtx<'_> {
             let values = crate::features::prediction_values(&preds);
             let mut evaluations: Vec<(String, Evaluation)> = Vec::new();
             for (h, r) in evaluators {
-                let eval = h
-                    .evaluate(&EvaluationRequest {
-                        task,
-                        labels: labels.clone(),
-                        y_true: test_true.clone(),
-                        predictions: values.clone(),
-                        curves: true,
-                        config: r.config_string(),
-                    })
-                    .map_err(PipelineError::plugin(Stage::Evaluating))?;
-                evaluations.push((h.info().id.clone(), eval));
-            }
-            let mut test_metrics: Vec<microlearn_core::Metric> = Vec::new();
-            for (_, e) in &evaluations {
-                for m in &e.metrics {
-                    if !test_metrics.iter().any(|x| x.name == m.name) {
-                        test_metrics.push(m.clone());
+                let id = &h.info().id;
+                if failed_evaluators.contains(id) {
+                    continue;
+                }
+                let result = h.evaluate(&EvaluationRequest {
+                    task,
+                    labels: labels.clone(),
+                    y_true: test_true.clone(),
+                    predictions: values.clone(),
+                    curves: true,
+                    config: r.config_string(),
+                });
+                match result {
+                    Ok(eval) => evaluations.push((id.clone(), eval)),
+                    Err(e) if *id != objective_id => {
+                        let consequence = format!(
+                            "its metrics are left out; the leaderboard is scored by '{objective_id}'"
+                        );
+                        self.plugin_failed(pipeline, Stage::Evaluating, id, &e, &consequence)?;
+                        failed_evaluators.push(id.clone());
                     }
+                    Err(e) => return Err(PipelineError::plugin(Stage::Evaluating)(e)),
                 }
             }
-            evaluated.push((
-                finalist,
-                evaluations,
-                test_metrics,
-                to_scored(&preds, labels),
-            ));
+            evaluated.push((finalist, evaluations, to_scored(&preds, labels)));
         }
+        let evaluated: Vec<_> = evaluated
+            .into_iter()
+            .map(|(finalist, mut evaluations, scored)| {
+                evaluations.retain(|(id, _)| !failed_evaluators.contains(id));
+                let mut test_metrics: Vec<microlearn_core::Metric> = Vec::new();
+                for (_, e) in &evaluations {
+                    for m in &e.metrics {
+                        if !test_metrics.iter().any(|x| x.name == m.name) {
+                            test_metrics.push(m.clone());
+                        }
+                    }
+                }
+                (finalist, evaluations, test_metrics, scored)
+            })
+            .collect();
         let best_test = evaluated
             .first()
             .and_then(|e| e.2.iter().find(|m| m.name == metric))
             .map_or(f64::NAN, |m| m.value);
-        self.end(
-            pipeline,
-            Stage::Evaluating,
-            &format!("held-out {metric} {best_test:.4}"),
-        )?;
+        let mut summary = format!("held-out {metric} {best_test:.4}");
+        for id in &failed_evaluators {
+            summary.push_str(&format!(
+                "; evaluator '{id}' failed, its metrics are left out"
+            ));
+        }
+        self.end(pipeline, Stage::Evaluating, &summary)?;
 
         // ── deploy ────────────────────────────────────────────────────────────────────────
         self.begin(pipeline, Stage::Deploying)?;
@@ -1209,7 +1278,10 @@ impl RunCtx<'_> {
             Some(d) => self.tenant.model(&d.model_id)?.map(|m| summary_of(&m)),
             None => None,
         };
-        let decision = deployer
+        // A deployer that fails (or names a model that is not a candidate) deploys nothing,
+        // but the models and their bundles are already stored: the pipeline ends with them,
+        // the failure recorded, and the current deployment (if any) left as it was.
+        let decided = deployer
             .decide(&DeployRequest {
                 task,
                 primary_metric: metric.clone(),
@@ -1217,18 +1289,49 @@ impl RunCtx<'_> {
                 current: current_summary,
                 config: config.deployer.config_string(),
             })
-            .map_err(PipelineError::plugin(Stage::Deploying))?;
-        let best = match &decision.action {
-            DeployAction::Promote(id) => {
-                let Some(pos) = leaderboard.iter().position(|e| &e.model.id == id) else {
-                    return Err(PipelineError::Stage {
-                        stage: Stage::Deploying,
-                        message: format!(
+            .map_err(|e| e.to_string())
+            .and_then(|decision| match &decision.action {
+                DeployAction::Promote(id) => {
+                    match leaderboard.iter().position(|e| &e.model.id == id) {
+                        Some(pos) => Ok((decision, Some(pos))),
+                        None => Err(format!(
                             "deployer '{}' promoted '{id}', which is not a candidate of this pipeline",
                             deployer.info().id
-                        ),
-                    });
+                        )),
+                    }
+                }
+                DeployAction::Keep => Ok((decision, None)),
+            });
+        let (decision, best, deploy_summary) = match decided {
+            Ok((decision, promoted)) => {
+                let reason = decision.reason.clone();
+                (Some(decision), promoted, reason)
+            }
+            Err(error) => {
+                let consequence = match &current {
+                    Some(c) => format!(
+                        "nothing was deployed; '{deployment_name}' keeps serving {}",
+                        c.model_id
+                    ),
+                    None => "nothing was deployed".to_string(),
                 };
+                self.plugin_failed(
+                    pipeline,
+                    Stage::Deploying,
+                    &deployer.info().id,
+                    &error,
+                    &consequence,
+                )?;
+                let summary = format!(
+                    "{consequence}: deployer '{}' failed: {error}",
+                    deployer.info().id
+                );
+                (None, None, summary)
+            }
+        };
+        let best = match (&decision, best) {
+            (Some(decision), Some(pos)) => {
+                let id = &leaderboard[pos].model.id;
                 let mut history = current
                     .as_ref()
                     .map(|c| c.history.clone())
@@ -1239,7 +1342,7 @@ impl RunCtx<'_> {
                 self.tenant.put_deployment(&DeploymentRecord {
                     name: deployment_name.clone(),
                     model_id: id.clone(),
-                    decision: decision.clone(),
+                    decision: (*decision).clone(),
                     history,
                     updated_at_ms: now_ms(),
                 })?;
@@ -1252,13 +1355,15 @@ impl RunCtx<'_> {
                 )?;
                 pos
             }
-            DeployAction::Keep => 0,
+            // Kept the current deployment, or failed: the best by validation score.
+            _ => 0,
         };
         pipeline.leaderboard = leaderboard.iter().map(|e| e.model.id.clone()).collect();
         pipeline.best_model = Some(leaderboard[best].model.id.clone());
-        pipeline.deployment = Some(deployment_name);
-        pipeline.decision = Some(decision.clone());
-        self.end(pipeline, Stage::Deploying, &decision.reason)?;
+        // The deployment is named only when the deployer decided about it.
+        pipeline.deployment = decision.as_ref().map(|_| deployment_name);
+        pipeline.decision.clone_from(&decision);
+        self.end(pipeline, Stage::Deploying, &deploy_summary)?;
         pipeline.status = PipelineStatus::Done;
         pipeline.updated_at_ms = now_ms();
         self.tenant.put_pipeline(pipeline)?;
@@ -1275,6 +1380,17 @@ impl RunCtx<'_> {
             test_rows: data.test_x.num_rows(),
             elapsed_secs: self.started.elapsed().as_secs_f64(),
         })
+    }
+}
+
+/// The kind of plugin a stage runs (`evaluator` for evaluating), for messages.
+pub fn stage_plugin_kind(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Preparing => "preparer",
+        Stage::Selecting => "selector",
+        Stage::Evaluating => "evaluator",
+        Stage::Deploying => "deployer",
+        _ => "plugin",
     }
 }
 

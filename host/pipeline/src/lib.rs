@@ -16,7 +16,9 @@ mod search;
 pub use bundle::{Bundle, BundleError, BundleHeader};
 pub use config::{PipelineConfig, PluginRef, default_metric};
 pub use control::RunControl;
-pub use engine::{Engine, LeaderboardEntry, PipelineOutcome, RunInput, default_deployment_name};
+pub use engine::{
+    Engine, LeaderboardEntry, PipelineOutcome, RunInput, default_deployment_name, stage_plugin_kind,
+};
 pub use error::PipelineError;
 pub use observer::{NoopObserver, Observer};
 pub use scoring::{LoadedModel, Scored};

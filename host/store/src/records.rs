@@ -68,10 +68,27 @@ pub struct PipelineRecord {
     pub deployment: Option<String>,
     /// The deployer's decision.
     pub decision: Option<Decision>,
+    /// Plugins that failed where the pipeline could go on without them (an evaluator that is
+    /// not the objective, the deployer), each with what it said. Older records have none.
+    #[serde(default)]
+    pub plugin_errors: Vec<PluginFailure>,
     /// Created.
     pub created_at_ms: i64,
     /// Last change.
     pub updated_at_ms: i64,
+}
+
+/// A plugin failure a pipeline finished in spite of: the work of the other stages is kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PluginFailure {
+    /// The stage it failed in.
+    pub stage: Stage,
+    /// The plugin's id.
+    pub plugin: String,
+    /// The error (names the plugin function and what went wrong).
+    pub error: String,
+    /// What the pipeline did instead.
+    pub consequence: String,
 }
 
 impl PipelineRecord {

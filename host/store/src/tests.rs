@@ -15,6 +15,7 @@ fn pipeline(id: &str) -> PipelineRecord {
         best_model: None,
         deployment: None,
         decision: None,
+        plugin_errors: vec![],
         created_at_ms: 1,
         updated_at_ms: 1,
     }

@@ -209,6 +209,7 @@ pub(crate) async fn create(
         best_model: None,
         deployment: c.deployment.clone(),
         decision: None,
+        plugin_errors: vec![],
         created_at_ms: now,
         updated_at_ms: now,
     };
