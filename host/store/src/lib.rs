@@ -27,6 +27,10 @@ pub const DEFAULT_TENANT: &str = "default";
 const META_TREE: &str = "meta";
 const TENANTS_TREE: &str = "tenants";
 const API_KEYS_TREE: &str = "api_keys";
+/// Starts of a pipeline that have not returned yet, per `<tenant>/<pipeline>`: a count that
+/// survives a crash, so a pipeline that takes the host down every time it runs is failed
+/// instead of resumed forever.
+const STARTS_TREE: &str = "pipeline_starts";
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
 /// An open data directory.
@@ -205,6 +209,62 @@ impl Store {
         self.scan_all_tenants(Kind::Dataset)
     }
 
+    /// Every model of every tenant (to tell whether a bundle is still referenced).
+    pub fn all_models(&self) -> Result<Vec<(String, ModelRecord)>, StoreError> {
+        self.scan_all_tenants(Kind::Model)
+    }
+
+    /// Remove everything a tenant owns from the store: every record under its prefix, its
+    /// API keys, its tenant record, and the artefact files (dataset files, model bundles) that
+    /// no other tenant's record references. Returns the sha256 of every artefact removed, so
+    /// the caller can drop what it derived from them (linked dataset files).
+    ///
+    /// Records go first and files last: a crash midway leaves unreferenced files (garbage,
+    /// harmless), never a record pointing at a missing file.
+    pub fn purge_tenant(&self, name: &str) -> Result<Vec<String>, StoreError> {
+        let t = self.tenant(name);
+        let mut candidates: Vec<String> =
+            t.datasets()?.into_iter().map(|d| d.file.sha256).collect();
+        candidates.extend(t.models()?.into_iter().map(|m| m.bundle.sha256));
+        candidates.sort();
+        candidates.dedup();
+        for k in self.api_keys()?.iter().filter(|k| k.tenant == name) {
+            self.remove_api_key(&k.sha256)?;
+        }
+        let prefix = t.prefix.as_bytes().to_vec();
+        for tree in Kind::ALL
+            .iter()
+            .map(|k| k.tree())
+            .chain(std::iter::once(STARTS_TREE))
+        {
+            let tree = self.db.open_tree(tree)?;
+            let keys: Vec<sled::IVec> =
+                tree.scan_prefix(&prefix).keys().collect::<Result<_, _>>()?;
+            for k in &keys {
+                tree.remove(k)?;
+            }
+            tree.flush()?;
+        }
+        self.remove_tenant(name)?;
+        let mut still_used: std::collections::HashSet<String> = self
+            .all_datasets()?
+            .into_iter()
+            .map(|(_, d)| d.file.sha256)
+            .collect();
+        still_used.extend(self.all_models()?.into_iter().map(|(_, m)| m.bundle.sha256));
+        let mut removed = Vec::new();
+        for sha in candidates {
+            if !still_used.contains(&sha) {
+                match std::fs::remove_file(self.artefacts.path(&sha)) {
+                    Ok(()) => removed.push(sha),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => removed.push(sha),
+                    Err(e) => return Err(StoreError::io(&self.artefacts.path(&sha), e)),
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     fn scan_all_tenants<T: DeserializeOwned>(
         &self,
         kind: Kind,
@@ -241,6 +301,15 @@ enum Kind {
 }
 
 impl Kind {
+    const ALL: [Kind; 6] = [
+        Kind::Dataset,
+        Kind::Pipeline,
+        Kind::Trial,
+        Kind::Model,
+        Kind::Deployment,
+        Kind::Event,
+    ];
+
     fn tree(self) -> &'static str {
         match self {
             Kind::Dataset => "datasets",
@@ -416,7 +485,32 @@ impl TenantStore {
     pub fn delete_pipeline(&self, id: &str) -> Result<bool, StoreError> {
         self.remove_prefix(Kind::Trial, &[id])?;
         self.remove_prefix(Kind::Event, &[id])?;
+        self.clear_starts(id)?;
         self.remove(Kind::Pipeline, &[id])
+    }
+
+    /// Count one more start of a pipeline that has not returned yet (flushed before the run
+    /// begins); returns the count including this one. [`Self::clear_starts`] resets it when
+    /// the run returns, so what remains counts the runs a crash cut short.
+    pub fn note_start(&self, pipeline_id: &str) -> Result<u32, StoreError> {
+        let tree = self.store.db.open_tree(STARTS_TREE)?;
+        let key = self.key(&[pipeline_id]);
+        let n = tree
+            .get(&key)?
+            .and_then(|v| <[u8; 4]>::try_from(v.as_ref()).ok())
+            .map_or(0, u32::from_be_bytes)
+            .saturating_add(1);
+        tree.insert(key, &n.to_be_bytes())?;
+        tree.flush()?;
+        Ok(n)
+    }
+
+    /// Forget a pipeline's unfinished starts (its run returned, however it ended).
+    pub fn clear_starts(&self, pipeline_id: &str) -> Result<(), StoreError> {
+        let tree = self.store.db.open_tree(STARTS_TREE)?;
+        tree.remove(self.key(&[pipeline_id]))?;
+        tree.flush()?;
+        Ok(())
     }
 
     /// Bytes the tenant stores: its datasets' files and its models' bundles.

@@ -283,15 +283,19 @@ impl EventRecord {
 /// Limits on what one tenant may hold or run at once; `None` means unlimited.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Quotas {
-    /// Bytes of datasets and model bundles the tenant may store.
+    /// Bytes of datasets, model bundles and uploaded plugins the tenant may store.
     #[serde(default)]
     pub storage_bytes: Option<u64>,
     /// Pipelines that may be queued or running at the same time.
     #[serde(default)]
     pub concurrent_pipelines: Option<u32>,
-    /// Deployments the tenant may have.
+    /// Deployments the tenant may have (a pipeline queued or running counts the deployment
+    /// it names, so its deploying stage never goes over).
     #[serde(default)]
     pub deployments: Option<u32>,
+    /// Plugins the tenant may upload (their components also count as storage).
+    #[serde(default)]
+    pub plugins: Option<u32>,
 }
 
 /// A tenant of a shared host: every other record is keyed under its name.
@@ -314,8 +318,14 @@ pub struct ApiKeyRecord {
     pub sha256: String,
     /// Tenant the key acts for.
     pub tenant: String,
-    /// Whether the key may manage tenants and keys.
+    /// Whether the key may manage keys: a key of the default tenant manages every tenant (a
+    /// global admin), any other admin key only its own tenant.
     pub admin: bool,
+    /// Registered from the configuration (`MICROLEARN_ADMIN_KEY`, `[serve] admin_key`): it
+    /// stays valid only while the configuration names it, so rotating the configured key
+    /// revokes the old one on the next start.
+    #[serde(default)]
+    pub configured: bool,
     /// A note for people (who or what uses the key).
     pub label: String,
     /// Created.

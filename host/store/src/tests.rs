@@ -1,5 +1,6 @@
 use super::*;
 use microlearn_core::{PipelineStatus, Stage};
+use sha2::Digest;
 
 fn pipeline(id: &str) -> PipelineRecord {
     PipelineRecord {
@@ -175,6 +176,7 @@ fn tenants_keys_and_cross_tenant_scans() {
         sha256: "ab".repeat(32),
         tenant: "acme".into(),
         admin: false,
+        configured: false,
         label: "ci".into(),
         created_at_ms: 1,
     };
@@ -266,4 +268,93 @@ fn events_after_reads_only_newer_events_of_one_pipeline() {
     trial.pipeline_id = "pl_10".into();
     t.put_trial(&trial).unwrap();
     assert_eq!(t.trial_count("pl_1").unwrap(), 2);
+}
+
+fn dataset_record(id: &str, file: ArtefactRef) -> DatasetRecord {
+    DatasetRecord {
+        id: id.into(),
+        name: "t.csv".into(),
+        format: "csv".into(),
+        file,
+        rows: 1,
+        schema: microlearn_core::Schema { columns: vec![] },
+        profile: serde_json::Value::Null,
+        created_at_ms: 1,
+    }
+}
+
+#[test]
+fn purging_a_tenant_removes_its_records_keys_and_unshared_files_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    for name in ["acme", "acme-2"] {
+        store
+            .put_tenant(&TenantRecord {
+                name: name.into(),
+                quotas: Quotas::default(),
+                created_at_ms: 1,
+            })
+            .unwrap();
+        store
+            .put_api_key(&ApiKeyRecord {
+                id: format!("key_{name}"),
+                sha256: hex::encode(sha2::Sha256::digest(name.as_bytes())),
+                tenant: name.into(),
+                admin: false,
+                configured: false,
+                label: String::new(),
+                created_at_ms: 1,
+            })
+            .unwrap();
+    }
+    let own = store.artefacts().put(b"acme only").unwrap();
+    let shared = store.artefacts().put(b"both tenants").unwrap();
+    let acme = store.tenant("acme");
+    // "acme-2" starts with "acme": a prefix that is not the tenant's must survive.
+    let other = store.tenant("acme-2");
+    acme.put_dataset(&dataset_record("ds_own", own.clone()))
+        .unwrap();
+    acme.put_dataset(&dataset_record("ds_shared", shared.clone()))
+        .unwrap();
+    other
+        .put_dataset(&dataset_record("ds_shared", shared.clone()))
+        .unwrap();
+    acme.put_pipeline(&pipeline("pl_a")).unwrap();
+    acme.append_event(
+        "pl_a",
+        EventRecord::now("log", "x", serde_json::Value::Null),
+    )
+    .unwrap();
+    assert_eq!(acme.note_start("pl_a").unwrap(), 1);
+
+    let removed = store.purge_tenant("acme").unwrap();
+    assert_eq!(removed, vec![own.sha256.clone()]);
+    assert!(!store.artefacts().path(&own.sha256).exists());
+    assert!(store.artefacts().path(&shared.sha256).exists());
+    assert!(store.tenant_record("acme").unwrap().is_none());
+    assert!(store.api_keys().unwrap().iter().all(|k| k.tenant != "acme"));
+    let fresh = store.tenant("acme");
+    assert!(fresh.datasets().unwrap().is_empty());
+    assert!(fresh.pipelines().unwrap().is_empty());
+    assert!(fresh.events("pl_a").unwrap().is_empty());
+    assert_eq!(fresh.storage_bytes().unwrap(), 0);
+    assert_eq!(fresh.note_start("pl_a").unwrap(), 1, "start counts go too");
+    assert_eq!(other.datasets().unwrap().len(), 1);
+    assert!(store.tenant_record("acme-2").unwrap().is_some());
+}
+
+#[test]
+fn unfinished_starts_are_counted_across_reopening_until_cleared() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        let t = store.tenant("acme");
+        assert_eq!(t.note_start("pl_a").unwrap(), 1);
+        assert_eq!(t.note_start("pl_a").unwrap(), 2);
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let t = store.tenant("acme");
+    assert_eq!(t.note_start("pl_a").unwrap(), 3);
+    t.clear_starts("pl_a").unwrap();
+    assert_eq!(t.note_start("pl_a").unwrap(), 1);
 }
