@@ -18,6 +18,9 @@ pub struct ServeArgs {
     /// Pipelines run at the same time (more wait in a queue) [default: 1].
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Workers one tenant may occupy at once [default: half of --workers, rounded up].
+    #[arg(long)]
+    pub workers_per_tenant: Option<usize>,
     /// Largest upload (dataset, file to score, plugin), MiB [default: 1024].
     #[arg(long)]
     pub max_upload_mb: Option<u64>,
@@ -35,6 +38,7 @@ pub struct ServeArgs {
 pub struct ServeDefaults {
     pub listen: Option<String>,
     pub workers: Option<usize>,
+    pub workers_per_tenant: Option<usize>,
     pub max_upload_mb: Option<u64>,
     pub request_timeout: Option<f64>,
     pub admin_key: Option<String>,
@@ -54,6 +58,10 @@ pub fn serve(
     // The same `[plugins]` limits as `run`, `predict` and `plugin install`.
     config.runtime = crate::plugin_cmd::runtime_config(home)?;
     config.workers = args.workers.or(file.workers).unwrap_or(1).max(1);
+    config.workers_per_tenant = args
+        .workers_per_tenant
+        .or(file.workers_per_tenant)
+        .map(|n| n.clamp(1, config.workers));
     if let Some(mb) = args.max_upload_mb.or(file.max_upload_mb) {
         config.max_upload_bytes = mb.saturating_mul(1 << 20);
     }
@@ -96,7 +104,7 @@ pub fn serve(
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
             .with_context(|| format!("listening on {listen}"))?;
@@ -108,7 +116,11 @@ pub fn serve(
             .context("serving")?;
         eprintln!("stopped; unfinished pipelines resume on the next start");
         Ok(())
-    })
+    });
+    // Dropping a runtime waits for every blocking task, and a worker left inside a long
+    // plugin call (see `microlearn_server::serve`) would hold the exit for as long as it runs.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
 }
 
 /// Ctrl-C or SIGTERM.

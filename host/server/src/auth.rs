@@ -30,6 +30,7 @@ pub fn new_key(tenant: &str, admin: bool, label: &str) -> (String, ApiKeyRecord)
         sha256: hash_key(&key),
         tenant: tenant.to_string(),
         admin,
+        configured: false,
         label: label.to_string(),
         created_at_ms: now_ms(),
     };
@@ -45,9 +46,15 @@ pub fn valid_tenant_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
+/// The label of keys registered from the configuration; records written before the
+/// `configured` flag existed are recognised by it.
+const CONFIGURED_LABEL: &str = "admin (from configuration)";
+
 /// Make sure the default tenant and an admin key exist. With `configured` (from the config file
-/// or `MICROLEARN_ADMIN_KEY`) that key is registered as an admin key; otherwise, when no admin
-/// key exists yet, one is generated and returned so the caller can print it once.
+/// or `MICROLEARN_ADMIN_KEY`) that key is registered as a global admin key, and any key an
+/// earlier configuration registered is revoked: rotating the configured key must end the old
+/// one. Without a configured key, earlier configured keys are revoked too, and when no admin
+/// key is left one is generated and returned so the caller can print it once.
 pub fn bootstrap(
     store: &Store,
     configured: Option<&str>,
@@ -60,8 +67,15 @@ pub fn bootstrap(
             created_at_ms: now_ms(),
         })?;
     }
-    if let Some(key) = configured {
-        let hash = hash_key(key);
+    let current = configured.map(hash_key);
+    for old in store.api_keys()? {
+        let from_config = old.configured || (old.admin && old.label == CONFIGURED_LABEL);
+        if from_config && Some(&old.sha256) != current.as_ref() {
+            store.remove_api_key(&old.sha256)?;
+            tracing::info!(key = %old.id, "revoked the admin key of an earlier configuration");
+        }
+    }
+    if let Some(hash) = current {
         if store.api_key_by_hash(&hash)?.is_none() {
             let id_bytes: [u8; 6] = rand::random();
             store.put_api_key(&ApiKeyRecord {
@@ -69,13 +83,20 @@ pub fn bootstrap(
                 sha256: hash,
                 tenant: DEFAULT_TENANT.into(),
                 admin: true,
-                label: "admin (from configuration)".into(),
+                configured: true,
+                label: CONFIGURED_LABEL.into(),
                 created_at_ms: now_ms(),
             })?;
         }
         return Ok(None);
     }
-    if store.api_keys()?.iter().any(|k| k.admin) {
+    // Only a global admin (a default-tenant admin key) can manage tenants; a tenant admin
+    // left over does not count.
+    if store
+        .api_keys()?
+        .iter()
+        .any(|k| k.admin && k.tenant == DEFAULT_TENANT)
+    {
         return Ok(None);
     }
     let (key, record) = new_key(DEFAULT_TENANT, true, "admin (created on first start)");

@@ -31,7 +31,16 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
-/// The caller, who must hold an admin key.
+impl Caller {
+    /// An admin key of the default tenant (the host operator's): it manages every tenant. An
+    /// admin key of any other tenant manages only that tenant.
+    pub fn is_global_admin(&self) -> bool {
+        self.admin && self.tenant == microlearn_store::DEFAULT_TENANT
+    }
+}
+
+/// The caller, who must hold an admin key (global or of its own tenant; routes that take one
+/// check the tenant they act on).
 #[derive(Debug, Clone)]
 pub struct Admin(pub Caller);
 
@@ -47,6 +56,28 @@ impl<S: Send + Sync> FromRequestParts<S> for Admin {
             ));
         }
         Ok(Admin(caller))
+    }
+}
+
+/// The caller, who must hold a global admin key (see [`Caller::is_global_admin`]).
+#[derive(Debug, Clone)]
+pub struct GlobalAdmin(pub Caller);
+
+impl<S: Send + Sync> FromRequestParts<S> for GlobalAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Admin(caller) = Admin::from_request_parts(parts, state).await?;
+        if !caller.is_global_admin() {
+            return Err(ApiError::new(
+                ProblemKind::Forbidden,
+                format!(
+                    "this call needs a global admin key; this admin key manages only tenant '{}'",
+                    caller.tenant
+                ),
+            ));
+        }
+        Ok(GlobalAdmin(caller))
     }
 }
 

@@ -7,39 +7,57 @@ use crate::App;
 use microlearn_core::Stage;
 use microlearn_pipeline::{Engine, Observer, PipelineConfig, PipelineError, RunControl, RunInput};
 use microlearn_store::{EventRecord, TenantStore, TrialRecord, now_ms};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 /// Marks a pipeline record created through the API (its config names the dataset ids), as
 /// opposed to one written by `microlearn run`.
 pub(crate) const SOURCE_API: &str = "api";
 
-struct Job {
-    tenant: String,
-    pipeline_id: String,
+/// Runs of one pipeline that may end without returning (the host crashed or was killed during
+/// each) before the next start fails it instead of resuming it: a pipeline that takes the host
+/// down every time it runs would otherwise take it down after every restart, forever.
+pub(crate) const MAX_UNFINISHED_STARTS: u32 = 3;
+
+pub(crate) struct Job {
+    pub(crate) tenant: String,
+    pub(crate) pipeline_id: String,
+}
+
+/// Pipelines waiting, and how many each tenant has running.
+#[derive(Default)]
+struct Queue {
+    pending: VecDeque<Job>,
+    running: HashMap<String, usize>,
+    closed: bool,
 }
 
 pub(crate) struct Jobs {
-    tx: Mutex<Option<mpsc::Sender<Job>>>,
-    rx: Arc<Mutex<mpsc::Receiver<Job>>>,
+    queue: Mutex<Queue>,
+    /// Signalled when a job is queued, a job ends (its tenant may take the next) or the queue
+    /// closes.
+    ready: Condvar,
     /// Controls of queued and running pipelines, by pipeline id.
     controls: Mutex<HashMap<String, RunControl>>,
     workers: Mutex<Vec<JoinHandle<()>>>,
     shutting_down: AtomicBool,
+    /// Workers one tenant may occupy at once; the rest stay free for other tenants' queued
+    /// pipelines, which are taken first when this tenant is at its share.
+    per_tenant: usize,
 }
 
 impl Jobs {
-    pub(crate) fn new() -> Self {
-        let (tx, rx) = mpsc::channel();
+    pub(crate) fn new(per_tenant: usize) -> Self {
         Jobs {
-            tx: Mutex::new(Some(tx)),
-            rx: Arc::new(Mutex::new(rx)),
+            queue: Mutex::new(Queue::default()),
+            ready: Condvar::new(),
             controls: Mutex::new(HashMap::new()),
             workers: Mutex::new(Vec::new()),
             shutting_down: AtomicBool::new(false),
+            per_tenant: per_tenant.max(1),
         }
     }
 
@@ -52,17 +70,53 @@ impl Jobs {
                 pipeline_id.to_string(),
                 RunControl::for_pipeline(pipeline_id),
             );
-        if let Some(tx) = self
-            .tx
+        let mut q = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        if q.closed {
+            // Shutting down: the record stays unfinished and the next start queues it.
+            return;
+        }
+        q.pending.push_back(Job {
+            tenant: tenant.to_string(),
+            pipeline_id: pipeline_id.to_string(),
+        });
+        self.ready.notify_all();
+    }
+
+    /// The oldest queued job whose tenant is below its share of workers; waits for one.
+    /// `None` once the queue is closed.
+    fn next_job(&self) -> Option<Job> {
+        let mut q = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if q.closed {
+                return None;
+            }
+            let per_tenant = self.per_tenant;
+            let pos = q
+                .pending
+                .iter()
+                .position(|j| q.running.get(&j.tenant).copied().unwrap_or(0) < per_tenant);
+            if let Some(job) = pos.and_then(|p| q.pending.remove(p)) {
+                *q.running.entry(job.tenant.clone()).or_default() += 1;
+                return Some(job);
+            }
+            q = self.ready.wait(q).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// A worker is done with `job`: its tenant's slot is free again.
+    fn finished(&self, job: &Job) {
+        self.controls
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-        {
-            let _ = tx.send(Job {
-                tenant: tenant.to_string(),
-                pipeline_id: pipeline_id.to_string(),
-            });
+            .remove(&job.pipeline_id);
+        let mut q = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = q.running.get_mut(&job.tenant) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                q.running.remove(&job.tenant);
+            }
         }
+        self.ready.notify_all();
     }
 
     /// Signal a queued or running pipeline to stop for good; `false` when it is neither.
@@ -81,8 +135,14 @@ impl Jobs {
         }
     }
 
-    /// Interrupt everything and wait for the workers.
-    pub(crate) fn shutdown(&self) {
+    /// Whether the host is stopping (event streams end, nothing new starts).
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Interrupt every pipeline and close the queue, without waiting: running pipelines stop
+    /// between trials and stay unfinished, so the next start resumes them.
+    pub(crate) fn begin_shutdown(&self) {
         self.shutting_down.store(true, Ordering::SeqCst);
         for c in self
             .controls
@@ -92,11 +152,16 @@ impl Jobs {
         {
             c.interrupt();
         }
-        // Closing the queue ends each worker's wait.
-        self.tx
+        self.queue
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .take();
+            .closed = true;
+        self.ready.notify_all();
+    }
+
+    /// Interrupt everything and wait for the workers.
+    pub(crate) fn shutdown(&self) {
+        self.begin_shutdown();
         let workers: Vec<JoinHandle<()>> =
             std::mem::take(&mut *self.workers.lock().unwrap_or_else(PoisonError::into_inner));
         for w in workers {
@@ -110,13 +175,6 @@ impl Jobs {
             .unwrap_or_else(PoisonError::into_inner)
             .get(pipeline_id)
             .cloned()
-    }
-
-    fn done(&self, pipeline_id: &str) {
-        self.controls
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(pipeline_id);
     }
 }
 
@@ -164,20 +222,55 @@ pub(crate) fn start(app: &App) -> anyhow::Result<Vec<String>> {
 }
 
 fn worker(app: &App) {
-    loop {
-        let job = {
-            let rx = app.jobs.rx.lock().unwrap_or_else(PoisonError::into_inner);
-            rx.recv()
-        };
-        let Ok(job) = job else { return };
-        if app.jobs.shutting_down.load(Ordering::SeqCst) {
-            // Left unfinished in the store; the next start queues it again.
-            return;
+    worker_loop(app, &app.jobs, &run_job);
+}
+
+/// Take jobs until the queue closes. A panic in a run is caught and recorded as that
+/// pipeline's failure; the worker goes on with the next job.
+fn worker_loop(app: &App, jobs: &Jobs, run: &dyn Fn(&App, &Job, &RunControl)) {
+    while let Some(job) = jobs.next_job() {
+        if let Some(control) = jobs.control(&job.pipeline_id) {
+            let tenant = app.store.tenant(&job.tenant);
+            if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                run(app, &job, &control);
+            })) {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "no message".into());
+                tracing::error!(pipeline = %job.pipeline_id, panic = %what, "a pipeline run panicked");
+                fail(
+                    &tenant,
+                    &job.pipeline_id,
+                    &format!(
+                        "internal error: the run stopped on a bug in the host ({what}); the pipeline cannot continue"
+                    ),
+                );
+            }
+            // The run returned (or unwound): this start is not one a crash cut short.
+            if let Err(e) = tenant.clear_starts(&job.pipeline_id) {
+                tracing::warn!(pipeline = %job.pipeline_id, error = %e, "clearing a start count");
+            }
         }
-        if let Some(control) = app.jobs.control(&job.pipeline_id) {
-            run_job(app, &job, &control);
-        }
-        app.jobs.done(&job.pipeline_id);
+        jobs.finished(&job);
+    }
+}
+
+/// Record a failure the engine did not record (it records its own after ingest).
+fn fail(tenant: &TenantStore, pipeline_id: &str, error: &str) {
+    if let Ok(Some(mut p)) = tenant.pipeline(pipeline_id)
+        && !p.status.is_terminal()
+    {
+        p.fail(error.to_string(), now_ms());
+        let _ = tenant.put_pipeline(&p);
+        let _ = append(
+            tenant,
+            pipeline_id,
+            "pipeline_failed",
+            error,
+            serde_json::Value::Null,
+        );
     }
 }
 
@@ -197,11 +290,33 @@ fn run_job(app: &App, job: &Job, control: &RunControl) {
         }
         return;
     }
+    match tenant.note_start(&job.pipeline_id) {
+        Ok(n) if n > MAX_UNFINISHED_STARTS => {
+            tracing::warn!(pipeline = %job.pipeline_id, starts = n - 1, "not resuming a pipeline whose runs never finished");
+            fail(
+                &tenant,
+                &job.pipeline_id,
+                &format!(
+                    "the host stopped without finishing this pipeline {} times in a row (crashed or killed while it ran); it is not resumed again",
+                    n - 1
+                ),
+            );
+            return;
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(pipeline = %job.pipeline_id, error = %e, "counting a pipeline start");
+        }
+    }
     let outcome = (|| -> Result<(), PipelineError> {
-        let config: PipelineConfig =
+        let mut config: PipelineConfig =
             serde_json::from_value(record.config.clone()).map_err(|e| {
                 PipelineError::Config(format!("stored configuration is unreadable: {e}"))
             })?;
+        // A record from before the cap (or from a host with more cores) may ask for more
+        // threads than this host gives one pipeline.
+        let cap = app.threads_per_pipeline();
+        config.threads = Some(config.threads.unwrap_or(cap).clamp(1, cap));
         let dataset = |id: &str| -> Result<std::path::PathBuf, PipelineError> {
             let d = tenant
                 .dataset(id)?
@@ -239,19 +354,7 @@ fn run_job(app: &App, job: &Job, control: &RunControl) {
             tracing::warn!(pipeline = %job.pipeline_id, error = %e, "pipeline failed");
             // The engine records failures after ingest; earlier ones (unreadable data, unknown
             // target) are recorded here.
-            if let Ok(Some(mut p)) = tenant.pipeline(&job.pipeline_id)
-                && !p.status.is_terminal()
-            {
-                p.fail(e.to_string(), now_ms());
-                let _ = tenant.put_pipeline(&p);
-                let _ = append(
-                    &tenant,
-                    &job.pipeline_id,
-                    "pipeline_failed",
-                    &e.to_string(),
-                    serde_json::Value::Null,
-                );
-            }
+            fail(&tenant, &job.pipeline_id, &e.to_string());
         }
     }
 }
@@ -330,5 +433,112 @@ impl Jobs {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ServerConfig;
+    use microlearn_core::{PipelineId, PipelineStatus};
+    use microlearn_store::PipelineRecord;
+
+    fn record(id: &str) -> PipelineRecord {
+        PipelineRecord {
+            id: id.into(),
+            dataset_id: "ds_x".into(),
+            target: "y".into(),
+            task: None,
+            config: serde_json::json!({ "source": SOURCE_API }),
+            status: PipelineStatus::Created,
+            stages: vec![],
+            error: None,
+            leaderboard: vec![],
+            best_model: None,
+            deployment: None,
+            decision: None,
+            created_at_ms: 1,
+            updated_at_ms: 1,
+        }
+    }
+
+    #[test]
+    fn a_tenant_at_its_share_of_workers_lets_another_tenant_go_first() {
+        let jobs = Jobs::new(1);
+        jobs.enqueue("a", "pl_a1");
+        jobs.enqueue("a", "pl_a2");
+        jobs.enqueue("b", "pl_b1");
+        let first = jobs.next_job().expect("a job");
+        assert_eq!(first.pipeline_id, "pl_a1");
+        // Tenant a holds its one worker: b's job, queued later, is next.
+        let second = jobs.next_job().expect("a job");
+        assert_eq!(second.pipeline_id, "pl_b1");
+        jobs.finished(&first);
+        assert_eq!(jobs.next_job().expect("a job").pipeline_id, "pl_a2");
+        jobs.begin_shutdown();
+        assert!(jobs.next_job().is_none(), "a closed queue ends the workers");
+    }
+
+    #[test]
+    fn a_panicking_run_fails_its_pipeline_and_the_worker_takes_the_next() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let started = App::start(ServerConfig::new(dir.path())).expect("starts");
+        let app = started.app;
+        let tenant = app.store.tenant("default");
+        let (boom, next) = (PipelineId::generate().0, PipelineId::generate().0);
+        for id in [&boom, &next] {
+            tenant.put_pipeline(&record(id)).expect("stored");
+        }
+        let jobs = Jobs::new(1);
+        jobs.enqueue("default", &boom);
+        jobs.enqueue("default", &next);
+        let boom2 = boom.clone();
+        let run = move |app: &App, job: &Job, _c: &RunControl| {
+            let t = app.store.tenant(&job.tenant);
+            t.note_start(&job.pipeline_id).expect("counted");
+            if job.pipeline_id == boom2 {
+                panic!("index out of bounds in a test run");
+            }
+            mark_cancelled(&t, &job.pipeline_id);
+        };
+        std::thread::scope(|s| {
+            s.spawn(|| worker_loop(&app, &jobs, &run));
+            // The worker survives the panic and runs the next job, whose run ends the test.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while !tenant
+                .pipeline(&next)
+                .ok()
+                .flatten()
+                .is_some_and(|p| p.status.is_terminal())
+            {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the second job never ran"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            jobs.begin_shutdown();
+        });
+        let failed = tenant.pipeline(&boom).expect("read").expect("exists");
+        assert_eq!(failed.status, PipelineStatus::Failed);
+        let error = failed.error.expect("an error");
+        assert!(
+            error.contains("bug in the host") && error.contains("index out of bounds"),
+            "{error}"
+        );
+        assert_eq!(
+            tenant
+                .pipeline(&next)
+                .expect("read")
+                .expect("exists")
+                .status,
+            PipelineStatus::Cancelled
+        );
+        assert_eq!(
+            tenant.note_start(&boom).expect("counted"),
+            1,
+            "a run that unwound is not counted as cut short by a crash"
+        );
+        app.shutdown();
     }
 }

@@ -11,6 +11,7 @@ mod extract;
 mod jobs;
 mod metrics;
 pub mod openapi;
+mod quota;
 mod routes;
 mod serving;
 mod upload;
@@ -36,6 +37,12 @@ pub struct ServerConfig {
     pub plugin_dirs: Vec<PathBuf>,
     /// Pipelines that run at the same time; more wait in a queue.
     pub workers: usize,
+    /// Workers one tenant may occupy at once (default: half of `workers`, rounded up), so one
+    /// tenant's queue never holds every worker while another tenant waits.
+    pub workers_per_tenant: Option<usize>,
+    /// CPU threads the host gives pipelines in all (default: the cores it may use); each
+    /// running pipeline gets `cpu_threads / workers`, and a request asking for more is refused.
+    pub cpu_threads: usize,
     /// Largest upload (dataset, batch-scoring file, plugin), bytes.
     pub max_upload_bytes: u64,
     /// Largest JSON body (including predict calls), bytes.
@@ -60,6 +67,8 @@ impl ServerConfig {
             home: home.to_path_buf(),
             plugin_dirs: Vec::new(),
             workers: 1,
+            workers_per_tenant: None,
+            cpu_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             max_upload_bytes: 1 << 30,
             max_json_bytes: 8 << 20,
             request_timeout: Duration::from_secs(30),
@@ -96,6 +105,8 @@ pub struct AppInner {
     /// Hosts of tenants that uploaded plugins: the global folders plus the tenant's own.
     tenant_plugins: RwLock<HashMap<String, PluginHost>>,
     jobs: jobs::Jobs,
+    /// Per-tenant gates that make quota checks and commits one step.
+    ledger: quota::Ledger,
     serving: serving::Serving,
     metrics: metrics::Metrics,
 }
@@ -149,7 +160,12 @@ impl App {
             .collect();
         let app = App {
             inner: Arc::new(AppInner {
-                jobs: jobs::Jobs::new(),
+                jobs: jobs::Jobs::new(
+                    config
+                        .workers_per_tenant
+                        .unwrap_or_else(|| config.workers.max(1).div_ceil(2)),
+                ),
+                ledger: quota::Ledger::default(),
                 serving: serving::Serving::new(config.serving.clone()),
                 metrics: metrics::Metrics::default(),
                 tenant_plugins: RwLock::new(HashMap::new()),
@@ -158,6 +174,7 @@ impl App {
                 config,
             }),
         };
+        sweep_temporary_files(&app.config.home);
         app.serving.restore(&app);
         let resumed = jobs::start(&app)?;
         Ok(Started {
@@ -171,6 +188,12 @@ impl App {
     /// The store.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// CPU threads one pipeline may use: an equal share of the host's threads per worker, so
+    /// the pipelines running at once never ask for more cores than the host gives them.
+    pub fn threads_per_pipeline(&self) -> usize {
+        (self.config.cpu_threads / self.config.workers.max(1)).max(1)
     }
 
     /// The plugin host for `tenant`: the shared one, or the tenant's own when it uploaded
@@ -239,8 +262,20 @@ impl App {
             std::fs::create_dir_all(&dir).map_err(ApiError::internal)?;
             let src = self.store.artefacts().path(&d.file.sha256);
             if std::fs::hard_link(&src, &path).is_err() {
-                std::fs::copy(&src, &path)
-                    .map_err(|e| ApiError::internal(format!("linking {}: {e}", src.display())))?;
+                // No hard links here (another file system): copy beside the final name and
+                // rename, so a crash mid-copy never leaves a truncated file under that name
+                // for the next run to read as the dataset.
+                let mut tmp = tempfile::Builder::new()
+                    .prefix(".copy-")
+                    .tempfile_in(&dir)
+                    .map_err(ApiError::internal)?;
+                let mut from = std::fs::File::open(&src)
+                    .map_err(|e| ApiError::internal(format!("opening {}: {e}", src.display())))?;
+                std::io::copy(&mut from, tmp.as_file_mut())
+                    .and_then(|_| tmp.as_file().sync_all())
+                    .map_err(|e| ApiError::internal(format!("copying {}: {e}", src.display())))?;
+                tmp.persist(&path)
+                    .map_err(|e| ApiError::internal(e.error))?;
             }
         }
         Ok(path)
@@ -256,6 +291,41 @@ impl App {
     }
 }
 
+/// Remove what a previous process left half-written when it died: upload and plugin staging
+/// files under `tmp/`, and interrupted dataset copies. Nothing refers to them (a record is
+/// written only once its file is complete), and nothing else is writing them (sled allows one
+/// process per data directory).
+fn sweep_temporary_files(home: &Path) {
+    for (dir, prefixes) in [
+        (home.join("tmp"), &[".upload-", ".plugin-", ".scored-"][..]),
+        (home.join("datasets"), &[".copy-"][..]),
+    ] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !prefixes.iter().any(|p| name.starts_with(p)) {
+                continue;
+            }
+            let path = e.path();
+            let removed = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            match removed {
+                Ok(()) => {
+                    tracing::info!(path = %path.display(), "removed a temporary file left by an earlier run")
+                }
+                Err(err) => {
+                    tracing::warn!(path = %path.display(), error = %err, "removing a leftover temporary file")
+                }
+            }
+        }
+    }
+}
+
 fn new_plugin_host(runtime: &RuntimeConfig) -> anyhow::Result<PluginHost> {
     PluginHost::new(runtime.clone())
         .map_err(|e| anyhow::anyhow!(format!("starting the plugin runtime: {e}")))
@@ -266,21 +336,58 @@ pub fn router(app: App) -> axum::Router {
     routes::router(app)
 }
 
-/// Serve on `listener` until `shutdown` resolves, then drain requests and stop the workers.
+/// How long open requests may go on after a stop signal before the server closes anyway.
+const DRAIN: Duration = Duration::from_secs(5);
+/// How long the workers get to reach a safe point (between trials) after a stop signal; a
+/// worker still busy then (inside one long plugin call) is left behind: its pipeline's record
+/// is unfinished either way, and the next start resumes it.
+const WORKER_STOP: Duration = Duration::from_secs(10);
+
+/// Serve on `listener` until `shutdown` resolves, then drain requests and stop the workers,
+/// each within a bounded time, so a stop signal ends the process in seconds.
 pub async fn serve(
     app: App,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = router(app.clone());
-    let result = axum::serve(
+    let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
+    let app_signal = app.clone();
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("stop signal: interrupting pipelines, draining requests");
+        // At once, not after the drain: the drain waits for every open connection, and an
+        // event stream stays open while its pipeline runs (the streams end on this flag).
+        app_signal.jobs.begin_shutdown();
+        let _ = stopping_tx.send(true);
+    };
+    let server = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    .with_graceful_shutdown(signal);
+    let drain_over = async move {
+        let _ = stopping.wait_for(|s| *s).await;
+        tokio::time::sleep(DRAIN).await;
+    };
+    let result = tokio::select! {
+        r = std::future::IntoFuture::into_future(server) => r,
+        () = drain_over => {
+            tracing::warn!("requests still open {} s after the stop signal; closing them", DRAIN.as_secs());
+            Ok(())
+        }
+    };
     let app2 = app.clone();
     // Joining the workers blocks; keep it off the async threads.
-    let _ = tokio::task::spawn_blocking(move || app2.shutdown()).await;
+    let stop = tokio::task::spawn_blocking(move || app2.shutdown());
+    if tokio::time::timeout(WORKER_STOP, stop).await.is_err() {
+        tracing::warn!(
+            "a pipeline worker is still inside a call {} s after the stop signal; leaving it (its pipeline resumes on the next start)",
+            WORKER_STOP.as_secs()
+        );
+        if let Err(e) = app.store.flush() {
+            tracing::error!(error = %e, "flushing the store on shutdown");
+        }
+    }
     result
 }

@@ -216,6 +216,15 @@ pub const ROUTES: &[Route] = &[
         None,
     ),
     r(
+        "delete",
+        "/v1/models/{id}",
+        "models",
+        "Delete a model and its bundle (409 while a deployment serves it)",
+        Tenant,
+        204,
+        None,
+    ),
+    r(
         "get",
         "/v1/models/{id}/evaluation",
         "models",

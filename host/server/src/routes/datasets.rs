@@ -175,22 +175,12 @@ pub(crate) async fn upload(
         .await?;
     let upload = receive_table(&app, req, q, "dataset").await?;
     let size = upload.received.size;
-    let tenant = app.store.tenant(&caller.tenant);
-    if let Some(quota) = app
-        .store
-        .tenant_record(&caller.tenant)?
-        .and_then(|t| t.quotas.storage_bytes)
-    {
-        let used = tenant.storage_bytes()?;
-        if used + size > quota {
-            return Err(ApiError::new(
-                ProblemKind::QuotaExceeded,
-                format!("storing this {size}-byte dataset would exceed the tenant's storage quota ({used} of {quota} bytes used)"),
-            )
-            .with("quota", "storage_bytes")
-            .with("limit", quota));
-        }
-    }
+    // Reserved under the tenant's gate and held until the record is written, so concurrent
+    // uploads cannot together pass the storage quota (see `quota`).
+    let reservation = app
+        .gate(&caller.tenant)
+        .await?
+        .reserve_storage(&app, size, "dataset")?;
     let app2 = app.clone();
     let (record, created) = admission
         .run(limits.upload_timeout, move || {
@@ -237,6 +227,7 @@ pub(crate) async fn upload(
             Ok((record, true))
         })
         .await?;
+    drop(reservation);
     let status = if created {
         StatusCode::CREATED
     } else {

@@ -154,21 +154,10 @@ pub(crate) async fn create(
 ) -> ApiResult<impl IntoResponse> {
     check_name("name", &req.name)?;
     let tenant = app.store.tenant(&caller.tenant);
-    if let Some(limit) = app
-        .store
-        .tenant_record(&caller.tenant)?
-        .and_then(|t| t.quotas.deployments)
-    {
-        let n = tenant.deployments()?.len();
-        if n >= limit as usize {
-            return Err(ApiError::new(
-                ProblemKind::QuotaExceeded,
-                format!("the tenant has {n} deployments, its quota is {limit}; delete one first"),
-            )
-            .with("quota", "deployments")
-            .with("limit", limit));
-        }
-    }
+    // Held until the record is written: the quota counts it (and the deployments running
+    // pipelines will make) in one step with the commit.
+    let gate = app.gate(&caller.tenant).await?;
+    gate.check_deployment(&tenant, &req.name)?;
     super::models::find(&app, &caller.tenant, &req.model_id)?;
     if tenant.deployment(&req.name)?.is_some() {
         return Err(ApiError::new(
@@ -190,6 +179,7 @@ pub(crate) async fn create(
     let tenant_name = caller.tenant.clone();
     let d2 = d.clone();
     blocking(move || apply(&app2, &tenant_name, &d2)).await?;
+    drop(gate);
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, format!("/v1/deployments/{}", d.name))],

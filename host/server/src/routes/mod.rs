@@ -11,7 +11,7 @@ mod tenants;
 
 use crate::App;
 use crate::error::{ApiError, ApiResult, ProblemKind};
-use crate::extract::{Admin, Caller};
+use crate::extract::{Caller, GlobalAdmin};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Query, Request, State};
 use axum::http::{Method, header};
@@ -59,7 +59,7 @@ pub(crate) fn router(app: App) -> Router {
         .route("/v1/pipelines/{id}/cancel", post(pipelines::cancel))
         .route("/v1/pipelines/{id}/events", get(pipelines::events))
         .route("/v1/models", get(models::list))
-        .route("/v1/models/{id}", get(models::get))
+        .route("/v1/models/{id}", get(models::get).delete(models::remove))
         .route("/v1/models/{id}/evaluation", get(models::evaluation))
         .route("/v1/models/{id}/bundle", get(models::bundle))
         .route(
@@ -160,11 +160,14 @@ async fn me(caller: Caller) -> impl IntoResponse {
     axum::Json(serde_json::json!({
         "tenant": caller.tenant,
         "admin": caller.admin,
+        // "global": manages every tenant; "tenant": manages its own tenant's keys.
+        "admin_scope": caller.admin.then(|| if caller.is_global_admin() { "global" } else { "tenant" }),
         "key_id": caller.key_id,
     }))
 }
 
-async fn metrics(State(app): State<App>, _admin: Admin) -> impl IntoResponse {
+/// Host-wide figures (every tenant's), so a global admin's only.
+async fn metrics(State(app): State<App>, _admin: GlobalAdmin) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         crate::metrics::render(&app),

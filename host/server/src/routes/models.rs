@@ -1,12 +1,13 @@
-//! `/v1/models`: list, get, evaluation (metrics and curves per evaluator), bundle download.
+//! `/v1/models`: list, get, delete, evaluation (metrics and curves per evaluator), bundle
+//! download.
 
 use super::check_id;
 use crate::App;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ProblemKind};
 use crate::extract::Caller;
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use microlearn_store::ModelRecord;
 use serde_json::{Value, json};
@@ -94,4 +95,69 @@ pub(crate) async fn bundle(
         ],
         bytes,
     ))
+}
+
+/// Delete a model and its bundle (freeing its storage), refused (409) while a deployment
+/// serves it, on either side of a canary, or while its pipeline still runs (the pipeline may
+/// still deploy it). A deployment that only keeps it as an earlier model forgets it, so a
+/// later rollback skips it.
+pub(crate) async fn remove(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let m = find(&app, &caller.tenant, &id)?;
+    let tenant = app.store.tenant(&caller.tenant);
+    // Under the gate, so a deployment of this model cannot be created between the check
+    // and the delete.
+    let gate = app.gate(&caller.tenant).await?;
+    let deployments = tenant.deployments()?;
+    for d in &deployments {
+        let (primary, stable, _) = crate::serving::route_plan(d);
+        if primary == id || stable.as_deref() == Some(id.as_str()) {
+            return Err(ApiError::new(
+                ProblemKind::Conflict,
+                format!(
+                    "model '{id}' is served by deployment '{}'; deploy another model there or delete the deployment first",
+                    d.name
+                ),
+            )
+            .with("deployment", d.name.clone()));
+        }
+    }
+    if let Some(p) = tenant.pipeline(&m.pipeline_id)?
+        && !p.status.is_terminal()
+    {
+        return Err(ApiError::new(
+            ProblemKind::Conflict,
+            format!(
+                "model '{id}' belongs to pipeline '{}', which is still {}; wait for it to end or cancel it",
+                p.id, p.status
+            ),
+        ));
+    }
+    for mut d in deployments {
+        if d.history.iter().any(|h| h == &id) {
+            d.history.retain(|h| h != &id);
+            tenant.put_deployment(&d)?;
+        }
+    }
+    tenant.delete_model(&id)?;
+    drop(gate);
+    // Bundles are content-addressed: another record (of any tenant) may share the file.
+    let shared = app
+        .store
+        .all_models()?
+        .iter()
+        .any(|(_, other)| other.bundle.sha256 == m.bundle.sha256);
+    if !shared {
+        let path = app.store.artefacts().path(&m.bundle.sha256);
+        if let Err(e) = std::fs::remove_file(&path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            // The record is gone, so the tenant is no longer charged; the file is garbage.
+            tracing::warn!(model = %id, error = %e, "removing a deleted model's bundle");
+        }
+    }
+    Ok(StatusCode::NO_CONTENT)
 }

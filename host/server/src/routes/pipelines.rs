@@ -116,6 +116,7 @@ pub(crate) async fn create(
     if let Some(t) = &req.test_dataset_id {
         super::datasets::find(&app, &caller.tenant, t)?;
     }
+    check_knobs(&req, app.threads_per_pipeline())?;
     let mut c = PipelineConfig::new(&req.target);
     c.tenant = caller.tenant.clone();
     c.task = req.task;
@@ -123,7 +124,8 @@ pub(crate) async fn create(
     c.seed = req.seed.unwrap_or(c.seed);
     c.max_trials = req.max_trials;
     c.folds = req.folds;
-    c.threads = req.threads;
+    // Unset means this host's share per pipeline, never "every core".
+    c.threads = Some(req.threads.unwrap_or_else(|| app.threads_per_pipeline()));
     c.test_fraction = req.test_fraction.unwrap_or(c.test_fraction);
     c.validation_fraction = req.validation_fraction.unwrap_or(c.validation_fraction);
     c.metric = req.metric.clone();
@@ -158,37 +160,20 @@ pub(crate) async fn create(
     c.deployment = Some(deployment);
     c.validate()
         .map_err(|e| ApiError::new(ProblemKind::InvalidRequest, e))?;
-    if c.budget_secs > 24.0 * 3600.0 {
-        return Err(ApiError::invalid(
-            "budget_secs",
-            "budget_secs must be at most one day (86400)",
-        ));
-    }
     // The rescan hashes changed components: blocking work, off the async threads.
     let (app2, tenant2) = (app.clone(), caller.tenant.clone());
     let host = super::blocking(move || app2.plugins_for(&tenant2)).await?;
     check_plugins(&host, &c)?;
 
     let tenant = app.store.tenant(&caller.tenant);
-    if let Some(limit) = app
-        .store
-        .tenant_record(&caller.tenant)?
-        .and_then(|t| t.quotas.concurrent_pipelines)
-    {
-        let active = tenant
-            .pipelines()?
-            .iter()
-            .filter(|p| !p.status.is_terminal())
-            .count();
-        if active >= limit as usize {
-            return Err(ApiError::new(
-                ProblemKind::TooManyPipelines,
-                format!("the tenant already has {active} pipelines queued or running (quota {limit}); wait for one to end or cancel one"),
-            )
-            .with("quota", "concurrent_pipelines")
-            .with("limit", limit));
-        }
+    // Checked and recorded under the tenant's gate: two requests racing for the last slot
+    // cannot both see it free.
+    let gate = app.gate(&caller.tenant).await?;
+    gate.check_pipeline_slot(&tenant)?;
+    if let Some(d) = &c.deployment {
+        gate.check_deployment(&tenant, d)?;
     }
+    gate.check_storage_left(&app)?;
 
     let mut config = serde_json::to_value(&c).map_err(ApiError::internal)?;
     if let Some(o) = config.as_object_mut() {
@@ -216,12 +201,100 @@ pub(crate) async fn create(
     // Persisted before it is acknowledged (and before a worker can see it).
     tenant.put_pipeline(&record)?;
     app.jobs.enqueue(&caller.tenant, &record.id);
+    drop(gate);
     let location = format!("/v1/pipelines/{}", record.id);
     Ok((
         StatusCode::ACCEPTED,
         [(header::LOCATION, location)],
         Json(pipeline_json(&record, 0)),
     ))
+}
+
+/// The most a request may ask for of each count and share; a request beyond is refused with
+/// the field named rather than run until the host gives out.
+const MAX_BUDGET_SECS: f64 = 24.0 * 3600.0;
+const MAX_TRIALS: usize = 100_000;
+const MAX_FOLDS: usize = 20;
+const MAX_REFIT_TOP: usize = 20;
+const MAX_PLUGINS_PER_STAGE: usize = 16;
+const MAX_METRIC_LEN: usize = 128;
+
+/// Every numeric knob of a pipeline request within its range, or a 422 naming the field and
+/// the range.
+fn check_knobs(req: &CreatePipeline, max_threads: usize) -> ApiResult<()> {
+    let out_of_range = |field: &str, range: String, got: String| {
+        ApiError::invalid(field, format!("{field} must be {range}, got {got}")).with("range", range)
+    };
+    if let Some(b) = req.budget_secs
+        && !(b.is_finite() && b > 0.0 && b <= MAX_BUDGET_SECS)
+    {
+        return Err(out_of_range(
+            "budget_secs",
+            format!("more than 0 and at most {MAX_BUDGET_SECS} (one day)"),
+            b.to_string(),
+        ));
+    }
+    let ints = [
+        ("max_trials", req.max_trials, MAX_TRIALS),
+        ("folds", req.folds, MAX_FOLDS),
+        ("threads", req.threads, max_threads),
+        ("refit_top", req.refit_top, MAX_REFIT_TOP),
+    ];
+    for (field, value, max) in ints {
+        if let Some(v) = value
+            && !(1..=max).contains(&v)
+        {
+            let mut e = out_of_range(field, format!("between 1 and {max}"), v.to_string());
+            if field == "threads" {
+                e = ApiError::invalid(
+                    field,
+                    format!(
+                        "threads must be between 1 and {max}: this host gives each pipeline at most {max} CPU threads, got {v}"
+                    ),
+                )
+                .with("range", format!("between 1 and {max}"));
+            }
+            return Err(e.with("limit", max));
+        }
+    }
+    for (field, value) in [
+        ("test_fraction", req.test_fraction),
+        ("validation_fraction", req.validation_fraction),
+    ] {
+        if let Some(f) = value
+            && !(0.05..=0.5).contains(&f)
+        {
+            return Err(out_of_range(
+                field,
+                "between 0.05 and 0.5".into(),
+                f.to_string(),
+            ));
+        }
+    }
+    for (field, n) in [
+        ("preparers", req.preparers.as_ref().map(Vec::len)),
+        ("evaluators", req.evaluators.as_ref().map(Vec::len)),
+    ] {
+        if let Some(n) = n
+            && n > MAX_PLUGINS_PER_STAGE
+        {
+            return Err(out_of_range(
+                field,
+                format!("a list of at most {MAX_PLUGINS_PER_STAGE} plugins"),
+                format!("{n}"),
+            ));
+        }
+    }
+    if let Some(m) = &req.metric
+        && (m.is_empty() || m.len() > MAX_METRIC_LEN)
+    {
+        return Err(out_of_range(
+            "metric",
+            format!("a metric name of 1 to {MAX_METRIC_LEN} characters"),
+            format!("{} characters", m.len()),
+        ));
+    }
+    Ok(())
 }
 
 fn pipeline_json(p: &PipelineRecord, trials: usize) -> Value {
@@ -412,6 +485,7 @@ pub(crate) async fn events(
     let after = q.after.or(last);
     let tenant = app.store.tenant(&caller.tenant);
     struct St {
+        app: App,
         tenant: microlearn_store::TenantStore,
         id: String,
         after: Option<u64>,
@@ -419,6 +493,7 @@ pub(crate) async fn events(
         first: bool,
     }
     let st = St {
+        app: app.clone(),
         tenant,
         id,
         after,
@@ -438,6 +513,9 @@ pub(crate) async fn events(
                 Ok(Some(p)) => p.status.is_terminal(),
                 _ => true,
             };
+            // A stopping host ends its streams (the pipeline resumes on the next start, and a
+            // client reconnects with Last-Event-ID); an open stream would hold the stop.
+            let stopping = st.app.jobs.is_shutting_down();
             let new: Vec<EventRecord> = match st.after {
                 Some(a) => st.tenant.events_after(&st.id, a),
                 None => st.tenant.events(&st.id),
@@ -459,6 +537,11 @@ pub(crate) async fn events(
             // pipeline recorded before it ended.
             if terminal {
                 out.push(Ok(Event::default().event("end").data("{}")));
+                st.done = true;
+            } else if stopping {
+                out.push(Ok(Event::default().event("shutdown").data(
+                    r#"{"reason":"the server is stopping; reconnect with Last-Event-ID"}"#,
+                )));
                 st.done = true;
             }
             if !out.is_empty() {

@@ -85,7 +85,7 @@ pub(crate) async fn upload(
         )
     })?;
     let mut manifest_text: Option<String> = None;
-    let mut component: Option<tempfile::NamedTempFile> = None;
+    let mut component: Option<(tempfile::NamedTempFile, u64)> = None;
     while let Some(field) = form
         .next_field()
         .await
@@ -107,7 +107,7 @@ pub(crate) async fn upload(
             }
             Some("component") => {
                 let r = stream_to_file(field, staging.path(), ".wasm", limits, "component").await?;
-                component = Some(r.file);
+                component = Some((r.file, r.size));
             }
             _ => {}
         }
@@ -115,7 +115,7 @@ pub(crate) async fn upload(
     let text = manifest_text.ok_or_else(|| {
         ApiError::invalid("manifest", "the form has no 'manifest' field (plugin.toml)")
     })?;
-    let component = component.ok_or_else(|| {
+    let (component, component_bytes) = component.ok_or_else(|| {
         ApiError::invalid(
             "component",
             "the form has no 'component' field (the .wasm file)",
@@ -142,6 +142,15 @@ pub(crate) async fn upload(
         .persist(staging.path().join(&manifest.component))
         .map_err(|e| ApiError::internal(e.error))?;
 
+    // The plugin count and its bytes are checked and the plugin installed under the tenant's
+    // gate, so concurrent uploads cannot together pass either quota. A plugin replacing one
+    // of the tenant's own takes no new slot, but its bytes count until the old one is gone.
+    let gate = app.gate(&caller.tenant).await?;
+    gate.check_plugin_slot(
+        &super::tenants::tenant_plugin_ids(&app, &caller.tenant),
+        &manifest.id,
+    )?;
+    let _reservation = gate.reserve_storage(&app, component_bytes + text.len() as u64, "plugin")?;
     let tenant_dir = app.tenant_plugin_dir(&caller.tenant);
     std::fs::create_dir_all(&tenant_dir).map_err(ApiError::internal)?;
     let app2 = app.clone();
@@ -155,6 +164,7 @@ pub(crate) async fn upload(
                 .map_err(|e| ApiError::new(ProblemKind::InvalidPlugin, e.to_string()))
         })
         .await?;
+    drop(gate);
     drop(staging);
     Ok((
         StatusCode::CREATED,

@@ -1,10 +1,15 @@
 //! `/v1/tenants` (admin keys only): tenants with quotas and usage, and their API keys.
+//!
+//! A global admin (an admin key of the default tenant, the host operator's) manages every
+//! tenant; a tenant admin (an admin key of any other tenant) sees only its own tenant and
+//! manages only its keys: another tenant is 404 to it, and quotas, creating and deleting
+//! tenants are the operator's (403).
 
 use super::check_id;
 use crate::App;
 use crate::auth::{new_key, valid_tenant_name};
 use crate::error::{ApiError, ApiResult, ProblemKind};
-use crate::extract::{Admin, ApiJson};
+use crate::extract::{Admin, ApiJson, Caller, GlobalAdmin};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
@@ -35,6 +40,15 @@ pub(crate) struct CreateKey {
     admin: bool,
 }
 
+/// A tenant the caller may manage: any for a global admin, its own for a tenant admin (404
+/// otherwise, as for every other tenant's resource).
+fn find_scoped(app: &App, caller: &Caller, name: &str) -> ApiResult<TenantRecord> {
+    if !(caller.is_global_admin() || caller.tenant == name) {
+        return Err(ApiError::not_found("tenant", name));
+    }
+    find(app, name)
+}
+
 fn find(app: &App, name: &str) -> ApiResult<TenantRecord> {
     check_id("tenant", name)?;
     app.store
@@ -54,15 +68,34 @@ fn tenant_json(app: &App, t: &TenantRecord) -> ApiResult<Value> {
         "quotas": t.quotas,
         "created_at_ms": t.created_at_ms,
         "usage": {
-            "storage_bytes": store.storage_bytes()?,
+            "storage_bytes": crate::quota::storage_used(app, &t.name)?,
             "active_pipelines": active,
             "deployments": store.deployments()?.len(),
+            "plugins": tenant_plugin_ids(app, &t.name).len(),
         },
     }))
 }
 
-pub(crate) async fn list(State(app): State<App>, _a: Admin) -> ApiResult<Json<Value>> {
-    let all = app.store.tenants()?;
+/// The ids of the plugins a tenant uploaded (its folder's subfolders with a manifest).
+pub(crate) fn tenant_plugin_ids(app: &App, tenant: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(app.tenant_plugin_dir(tenant)) else {
+        return vec![];
+    };
+    let mut ids: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.path().join(microlearn_plugins::MANIFEST_FILE).is_file())
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    ids.sort();
+    ids
+}
+
+pub(crate) async fn list(State(app): State<App>, Admin(caller): Admin) -> ApiResult<Json<Value>> {
+    let mut all = app.store.tenants()?;
+    if !caller.is_global_admin() {
+        all.retain(|t| t.name == caller.tenant);
+    }
     let items = all
         .iter()
         .map(|t| tenant_json(&app, t))
@@ -72,7 +105,7 @@ pub(crate) async fn list(State(app): State<App>, _a: Admin) -> ApiResult<Json<Va
 
 pub(crate) async fn create(
     State(app): State<App>,
-    Admin(caller): Admin,
+    GlobalAdmin(caller): GlobalAdmin,
     ApiJson(req): ApiJson<CreateTenant>,
 ) -> ApiResult<impl IntoResponse> {
     if !valid_tenant_name(&req.name) {
@@ -117,15 +150,19 @@ pub(crate) async fn create(
 
 pub(crate) async fn get(
     State(app): State<App>,
-    _a: Admin,
+    Admin(caller): Admin,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(tenant_json(&app, &find(&app, &name)?)?))
+    Ok(Json(tenant_json(
+        &app,
+        &find_scoped(&app, &caller, &name)?,
+    )?))
 }
 
+/// Quotas are the operator's: a tenant admin raising its own would make them meaningless.
 pub(crate) async fn update(
     State(app): State<App>,
-    _a: Admin,
+    _a: GlobalAdmin,
     Path(name): Path<String>,
     ApiJson(req): ApiJson<UpdateTenant>,
 ) -> ApiResult<Json<Value>> {
@@ -135,11 +172,14 @@ pub(crate) async fn update(
     Ok(Json(tenant_json(&app, &t)?))
 }
 
-/// Removes the tenant and revokes its keys. Its records stay in the store (nothing can reach
-/// them without a key), so deleting a tenant by mistake loses no work.
+/// Removes the tenant and everything it owns: its keys (at once), records (datasets,
+/// pipelines with their trials and events, models, deployments), the files no other tenant
+/// shares (dataset files, model bundles, their linked copies), its plugins and their
+/// precompiled cache entries. Re-creating the name starts empty. Refused (409) while one of
+/// its pipelines is queued or running.
 pub(crate) async fn remove(
     State(app): State<App>,
-    _a: Admin,
+    _a: GlobalAdmin,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
     find(&app, &name)?;
@@ -149,6 +189,9 @@ pub(crate) async fn remove(
             "the default tenant cannot be deleted",
         ));
     }
+    // Under the tenant's gate: nothing quota-counted (datasets, pipelines, deployments,
+    // plugins) can be created while its records go, and afterwards the gate refuses.
+    let gate = app.gate(&name).await?;
     let tenant = app.store.tenant(&name);
     if tenant.pipelines()?.iter().any(|p| !p.status.is_terminal()) {
         return Err(ApiError::new(
@@ -156,23 +199,86 @@ pub(crate) async fn remove(
             format!("tenant '{name}' has pipelines queued or running; cancel them first"),
         ));
     }
-    for k in app.store.api_keys()?.iter().filter(|k| k.tenant == name) {
-        app.store.remove_api_key(&k.sha256)?;
-    }
-    for d in tenant.deployments()? {
-        tenant.delete_deployment(&d.name)?;
-        app.serving.reload(&app, &name, &d.name);
-    }
-    app.store.remove_tenant(&name)?;
+    let app2 = app.clone();
+    let name2 = name.clone();
+    super::blocking(move || purge(&app2, &name2)).await?;
+    drop(gate);
     Ok(StatusCode::NO_CONTENT)
+}
+
+fn purge(app: &App, name: &str) -> ApiResult<()> {
+    let tenant = app.store.tenant(name);
+    // Plugins first read, so their cache entries can be matched after the folder is gone.
+    let plugin_shas: Vec<String> = app
+        .plugins_for(name)?
+        .list()
+        .into_iter()
+        .filter(|p| {
+            p.dir
+                .as_ref()
+                .is_some_and(|d| d.starts_with(app.tenant_plugin_dir(name)))
+        })
+        .map(|p| p.sha256)
+        .collect();
+    let deployments = tenant.deployments()?;
+    for d in &deployments {
+        tenant.delete_deployment(&d.name)?;
+        // Unloads it: the record is gone.
+        app.serving.reload(app, name, &d.name);
+    }
+    // Keys, records and unshared artefacts (the store removes records before files).
+    let removed = app.store.purge_tenant(name)?;
+    let links = app.config.home.join("datasets");
+    for sha in &removed {
+        for ext in ["csv", "tsv", "json", "ndjson", "parquet"] {
+            let _ = std::fs::remove_file(links.join(format!("{sha}.{ext}")));
+        }
+    }
+    app.reset_plugins(name);
+    let dir = app.config.home.join("tenants").join(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(ApiError::internal)?;
+    }
+    // A precompiled component is shared by content; keep those another plugin still uses.
+    let mut in_use: std::collections::HashSet<String> =
+        app.plugins.list().into_iter().map(|p| p.sha256).collect();
+    for other in app.store.tenants()? {
+        if app.tenant_plugin_dir(&other.name).is_dir() {
+            in_use.extend(
+                app.plugins_for(&other.name)?
+                    .list()
+                    .into_iter()
+                    .map(|p| p.sha256),
+            );
+        }
+    }
+    let cache = app.config.home.join("cache");
+    if let Ok(entries) = std::fs::read_dir(&cache) {
+        for e in entries.flatten() {
+            let file = e.file_name().to_string_lossy().into_owned();
+            if plugin_shas
+                .iter()
+                .any(|sha| !in_use.contains(sha) && file.starts_with(&format!("{sha}-")))
+            {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    tracing::info!(
+        tenant = name,
+        artefacts = removed.len(),
+        deployments = deployments.len(),
+        "tenant deleted"
+    );
+    Ok(())
 }
 
 pub(crate) async fn list_keys(
     State(app): State<App>,
-    _a: Admin,
+    Admin(caller): Admin,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    find(&app, &name)?;
+    find_scoped(&app, &caller, &name)?;
     let keys: Vec<Value> = app
         .store
         .api_keys()?
@@ -185,11 +291,11 @@ pub(crate) async fn list_keys(
 
 pub(crate) async fn create_key(
     State(app): State<App>,
-    _a: Admin,
+    Admin(caller): Admin,
     Path(name): Path<String>,
     body: axum::body::Body,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    find(&app, &name)?;
+    find_scoped(&app, &caller, &name)?;
     let body = axum::body::to_bytes(body, 64 * 1024).await.map_err(|e| {
         let text = e.to_string();
         let status = if text.contains("length limit") {
@@ -205,6 +311,8 @@ pub(crate) async fn create_key(
     } else {
         crate::extract::parse_json(&body)?
     };
+    // An admin key of a tenant other than the default one is a tenant admin: it can never
+    // manage more than the tenant it belongs to.
     let (key, record) = new_key(&name, req.admin, &req.label);
     app.store.put_api_key(&record)?;
     Ok((
@@ -222,10 +330,10 @@ pub(crate) async fn create_key(
 
 pub(crate) async fn revoke_key(
     State(app): State<App>,
-    _a: Admin,
+    Admin(caller): Admin,
     Path((name, key_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    find(&app, &name)?;
+    find_scoped(&app, &caller, &name)?;
     let Some(k) = app
         .store
         .api_keys()?

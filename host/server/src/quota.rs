@@ -1,0 +1,243 @@
+//! Quotas checked and charged in one step.
+//!
+//! A check that reads usage and a write that adds to it, done apart, let two concurrent
+//! requests both see room for one and both commit. Every path that adds to a tenant's usage
+//! therefore holds the tenant's [`TenantGate`] across its check and its commit. Work that is
+//! slow (parsing an uploaded table) does not hold the gate: it takes a [`StorageReservation`]
+//! under the gate instead, which counts as used until the record is written and is given back
+//! when the request fails (on drop).
+
+use crate::App;
+use crate::error::{ApiError, ApiResult, ProblemKind};
+use microlearn_store::{TenantRecord, TenantStore};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::sync::OwnedMutexGuard;
+
+/// One gate and one reservation counter per tenant.
+#[derive(Default)]
+pub(crate) struct Ledger {
+    tenants: Mutex<HashMap<String, Arc<TenantLedger>>>,
+}
+
+#[derive(Default)]
+struct TenantLedger {
+    /// Held across check + commit. An async mutex: some commits load a model or install a
+    /// plugin on a blocking thread while holding it.
+    gate: Arc<tokio::sync::Mutex<()>>,
+    /// Bytes promised to uploads still being read and parsed.
+    reserved_bytes: AtomicU64,
+}
+
+impl Ledger {
+    fn of(&self, tenant: &str) -> Arc<TenantLedger> {
+        self.tenants
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(tenant.to_string())
+            .or_default()
+            .clone()
+    }
+}
+
+/// The tenant's gate, held; with the tenant's record as read under it.
+pub(crate) struct TenantGate {
+    _guard: OwnedMutexGuard<()>,
+    ledger: Arc<TenantLedger>,
+    /// The tenant (its quotas) as read once the gate was held.
+    pub(crate) record: TenantRecord,
+}
+
+impl App {
+    /// Hold `tenant`'s gate. A tenant deleted while the request was on its way answers 401:
+    /// its keys are gone, and nothing may be created under its name.
+    pub(crate) async fn gate(&self, tenant: &str) -> ApiResult<TenantGate> {
+        let ledger = self.ledger.of(tenant);
+        let guard = ledger.gate.clone().lock_owned().await;
+        let record = self.store.tenant_record(tenant)?.ok_or_else(|| {
+            ApiError::new(
+                ProblemKind::Unauthorized,
+                format!("tenant '{tenant}' no longer exists"),
+            )
+        })?;
+        Ok(TenantGate {
+            _guard: guard,
+            ledger,
+            record,
+        })
+    }
+}
+
+/// Bytes counted as used until dropped (the record that stores them is written by then, so
+/// they count twice for a moment, never zero times).
+pub(crate) struct StorageReservation {
+    ledger: Arc<TenantLedger>,
+    bytes: u64,
+}
+
+impl Drop for StorageReservation {
+    fn drop(&mut self) {
+        self.ledger
+            .reserved_bytes
+            .fetch_sub(self.bytes, Ordering::SeqCst);
+    }
+}
+
+/// Bytes a tenant stores: datasets, model bundles and uploaded plugins.
+pub(crate) fn storage_used(app: &App, tenant: &str) -> ApiResult<u64> {
+    Ok(app.store.tenant(tenant).storage_bytes()? + dir_bytes(&app.tenant_plugin_dir(tenant)))
+}
+
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
+            _ => 0,
+        })
+        .sum()
+}
+
+impl TenantGate {
+    /// Refuse (403) unless `bytes` more fit the storage quota, counting what other requests
+    /// have reserved; the caller holds the returned reservation until its record is written.
+    pub(crate) fn reserve_storage(
+        &self,
+        app: &App,
+        bytes: u64,
+        what: &str,
+    ) -> ApiResult<StorageReservation> {
+        let tenant = &self.record.name;
+        if let Some(quota) = self.record.quotas.storage_bytes {
+            let used =
+                storage_used(app, tenant)? + self.ledger.reserved_bytes.load(Ordering::SeqCst);
+            if used.saturating_add(bytes) > quota {
+                return Err(ApiError::new(
+                    ProblemKind::QuotaExceeded,
+                    format!(
+                        "storing this {bytes}-byte {what} would exceed the tenant's storage quota ({used} of {quota} bytes used)"
+                    ),
+                )
+                .with("quota", "storage_bytes")
+                .with("limit", quota));
+            }
+        }
+        self.ledger
+            .reserved_bytes
+            .fetch_add(bytes, Ordering::SeqCst);
+        Ok(StorageReservation {
+            ledger: self.ledger.clone(),
+            bytes,
+        })
+    }
+
+    /// Refuse (403) when the storage quota is already used up: a pipeline writes model
+    /// bundles, so it may not start without room for them.
+    pub(crate) fn check_storage_left(&self, app: &App) -> ApiResult<()> {
+        if let Some(quota) = self.record.quotas.storage_bytes {
+            let used = storage_used(app, &self.record.name)?
+                + self.ledger.reserved_bytes.load(Ordering::SeqCst);
+            if used >= quota {
+                return Err(ApiError::new(
+                    ProblemKind::QuotaExceeded,
+                    format!(
+                        "the tenant's storage quota is used up ({used} of {quota} bytes); a pipeline needs room for its model bundles: delete datasets or models first"
+                    ),
+                )
+                .with("quota", "storage_bytes")
+                .with("limit", quota));
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuse (403) when deployment `name` would be one more than the quota allows. The names
+    /// in use are the deployments recorded plus the ones that queued or running pipelines
+    /// will deploy to: a pipeline's deploying stage creates its deployment, so the slot is
+    /// taken when the pipeline is accepted.
+    pub(crate) fn check_deployment(&self, tenant: &TenantStore, name: &str) -> ApiResult<()> {
+        let Some(limit) = self.record.quotas.deployments else {
+            return Ok(());
+        };
+        let names = deployment_names_in_use(tenant)?;
+        if !names.contains(name) && names.len() >= limit as usize {
+            return Err(ApiError::new(
+                ProblemKind::QuotaExceeded,
+                format!(
+                    "deployment '{name}' would make {} deployments, over the tenant's quota of {limit} (in use, deployed or named by a queued or running pipeline: {}); delete one or deploy under a name in use",
+                    names.len() + 1,
+                    sorted(&names).join(", ")
+                ),
+            )
+            .with("quota", "deployments")
+            .with("limit", limit));
+        }
+        Ok(())
+    }
+
+    /// Refuse (429) when the tenant already has as many pipelines queued or running as its
+    /// quota allows.
+    pub(crate) fn check_pipeline_slot(&self, tenant: &TenantStore) -> ApiResult<()> {
+        let Some(limit) = self.record.quotas.concurrent_pipelines else {
+            return Ok(());
+        };
+        let active = tenant
+            .pipelines()?
+            .iter()
+            .filter(|p| !p.status.is_terminal())
+            .count();
+        if active >= limit as usize {
+            return Err(ApiError::new(
+                ProblemKind::TooManyPipelines,
+                format!("the tenant already has {active} pipelines queued or running (quota {limit}); wait for one to end or cancel one"),
+            )
+            .with("quota", "concurrent_pipelines")
+            .with("limit", limit));
+        }
+        Ok(())
+    }
+
+    /// Refuse (403) a plugin upload that would be one more than the quota allows (`replacing`
+    /// an installed plugin of the tenant takes no new slot).
+    pub(crate) fn check_plugin_slot(&self, installed: &[String], id: &str) -> ApiResult<()> {
+        let Some(limit) = self.record.quotas.plugins else {
+            return Ok(());
+        };
+        if !installed.iter().any(|i| i == id) && installed.len() >= limit as usize {
+            return Err(ApiError::new(
+                ProblemKind::QuotaExceeded,
+                format!(
+                    "the tenant has {} uploaded plugins, its quota is {limit}; remove one first",
+                    installed.len()
+                ),
+            )
+            .with("quota", "plugins")
+            .with("limit", limit));
+        }
+        Ok(())
+    }
+}
+
+/// Deployments recorded, plus those named by the tenant's queued or running pipelines.
+pub(crate) fn deployment_names_in_use(tenant: &TenantStore) -> ApiResult<HashSet<String>> {
+    let mut names: HashSet<String> = tenant.deployments()?.into_iter().map(|d| d.name).collect();
+    for p in tenant.pipelines()? {
+        if !p.status.is_terminal()
+            && let Some(d) = p.deployment
+        {
+            names.insert(d);
+        }
+    }
+    Ok(names)
+}
+
+fn sorted(names: &HashSet<String>) -> Vec<&str> {
+    let mut v: Vec<&str> = names.iter().map(String::as_str).collect();
+    v.sort_unstable();
+    v
+}
