@@ -1,5 +1,6 @@
 //! `microlearn serve` as a process: a pipeline survives `kill -9` mid-search and completes with
-//! exactly the trials an uninterrupted run makes, and deployments come back after a restart.
+//! exactly the trials an uninterrupted run makes, deployments come back after a restart, and
+//! SIGTERM stops the server (open event streams included) leaving the pipeline resumable.
 
 use crate::common::{bin, dataset, plugin_dir};
 use serde_json::{Value, json};
@@ -250,6 +251,100 @@ fn a_pipeline_killed_mid_search_resumes_with_the_same_trials() {
     let (status, pred) = server.json("POST", "/v1/deployments/churn/predict", Some(row));
     assert_eq!(status, 200, "{pred}");
     assert_eq!(pred["model_id"], json!(model));
+    server.kill9();
+}
+
+#[test]
+fn sigterm_stops_the_server_with_a_stream_open_and_the_pipeline_resumes() {
+    let home = tempfile::tempdir().unwrap();
+    let server = Server::start(home.path());
+    let csv = std::fs::read(crate::common::repo_root().join("examples/data/titanic.csv")).unwrap();
+    let (status, body) = server.call("POST", "/v1/datasets?name=titanic.csv", "text/csv", &csv);
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    let ds: Value = serde_json::from_slice(&body).unwrap();
+    // A search far longer than the test: the stop lands in the middle of it.
+    let (status, p) = server.json(
+        "POST",
+        "/v1/pipelines",
+        Some(json!({
+            "dataset_id": ds["id"], "target": "survived", "budget_secs": 3600,
+            "max_trials": 100000, "seed": 2, "threads": 1
+        })),
+    );
+    assert_eq!(status, 202, "{p}");
+    let pl = p["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while trials(&server, &pl).len() < 2 {
+        assert!(Instant::now() < deadline, "the search never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // An event stream stays open as long as its pipeline runs; the stop must not wait for it.
+    let mut stream = TcpStream::connect(&server.addr).unwrap();
+    stream
+        .write_all(
+            format!(
+                "GET /v1/pipelines/{pl}/events HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {ADMIN}\r\n\r\n",
+                server.addr
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let _ = stream.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    });
+    std::thread::sleep(Duration::from_millis(500));
+
+    let mut child = server.child;
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // A generous bound, only so a hang fails instead of blocking the suite (before the fix
+    // the process never exited).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let exit = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("SIGTERM did not stop the server");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "a stop is a clean exit: {exit}");
+    let events = reader.join().unwrap();
+    assert!(
+        events.contains("event: shutdown"),
+        "the stream was ended by the server: {events}"
+    );
+
+    let recorded = {
+        let store = microlearn_store::Store::open(home.path()).unwrap();
+        let t = store.tenant(microlearn_store::DEFAULT_TENANT);
+        let p = t.pipeline(&pl).unwrap().unwrap();
+        assert!(!p.status.is_terminal(), "left resumable: {}", p.status);
+        assert_eq!(
+            t.note_start(&pl).unwrap(),
+            1,
+            "a run stopped by a signal is not counted as one a crash cut short"
+        );
+        t.clear_starts(&pl).unwrap();
+        t.trials(&pl).unwrap().len()
+    };
+    let server = Server::start(home.path());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while trials(&server, &pl).len() <= recorded {
+        assert!(Instant::now() < deadline, "the pipeline did not resume");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (_, p) = server.json("GET", &format!("/v1/pipelines/{pl}"), None);
+    assert!(!p["terminal"].as_bool().unwrap(), "{p}");
+    let (status, _) = server.json("POST", &format!("/v1/pipelines/{pl}/cancel"), None);
+    assert_eq!(status, 200);
     server.kill9();
 }
 

@@ -1036,7 +1036,7 @@ async fn uploads_and_quotas_have_limits_with_clear_problems() {
     let acme = env
         .tenant(
             "acme",
-            json!({"storage_bytes": 25_000, "deployments": 0, "concurrent_pipelines": 1}),
+            json!({"storage_bytes": 25_000, "deployments": 1, "concurrent_pipelines": 1}),
         )
         .await;
     // Bigger than the upload cap: 413, for raw and multipart bodies, and nothing is stored.
@@ -1188,7 +1188,34 @@ async fn uploads_and_quotas_have_limits_with_clear_problems() {
         vec![],
     )
     .await;
-    // Deployments quota 0: refused with 403 naming the quota.
+    // Deployments quota 0: refused with 403 naming the quota, through the API and for a
+    // pipeline that would deploy under a new name.
+    let r = env
+        .call(
+            "PATCH",
+            "/v1/tenants/acme",
+            Some(ADMIN),
+            Some("application/json"),
+            json!({"quotas": {"storage_bytes": 25_000, "deployments": 0, "concurrent_pipelines": 1}})
+                .to_string()
+                .into(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = env
+        .post_json(
+            "/v1/pipelines",
+            &acme,
+            json!({"dataset_id": ds, "target": "survived", "budget_secs": 120}),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(r.json()["quota"], json!("deployments"));
     let r = env
         .post_json(
             "/v1/deployments",
