@@ -457,6 +457,7 @@ mod tests {
             best_model: None,
             deployment: None,
             decision: None,
+            plugin_errors: vec![],
             created_at_ms: 1,
             updated_at_ms: 1,
         }
