@@ -21,6 +21,11 @@
 //!   for each pair of timestamp columns (of the first 8) their difference in days,
 //!   `<a>__minus__<b>`.
 //!
+//! When that would leave no feature at all, the id-like columns come back as a last resort
+//! (string ones first, as a scaled ordinal rank; integers only when no string column can), with
+//! a warning: a code whose values never repeat in the training rows is still better than no
+//! model. Only empty and constant columns are never kept.
+//!
 //! The output is all `float64`, no missing values, no NaN or infinity, the same rows, and
 //! columns in a deterministic order (training column order, then each column's outputs). The
 //! state is the fitted spec as JSON; `transform` finds columns by name, ignores extra ones and

@@ -5,6 +5,7 @@
 
 use crate::dates::Part;
 use crate::{Config, HighCardinality};
+use microlearn_sdk::log;
 use microlearn_sdk::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -267,14 +268,70 @@ pub fn fit(
         gaps: Vec::new(),
     };
     for col in train.columns() {
-        match fit_column(col, rows, config, &targets)? {
+        match fit_column(col, rows, config, &targets, Ids::Drop)? {
             Ok(c) => spec.columns.push(c),
             Err(why) => spec.dropped.push((col.name.clone(), why)),
         }
     }
     spec.gaps = fit_gaps(train, config);
+    if spec.columns.is_empty() && spec.gaps.is_empty() {
+        keep_ids_as_last_resort(train, rows, config, &targets, &mut spec)?;
+    }
     dedupe_outputs(&mut spec);
     Ok(spec)
+}
+
+/// Whether id-like columns (all distinct) are dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ids {
+    Drop,
+    Keep,
+}
+
+/// When every column would be dropped, an id-like column is better than no model at all (an
+/// index beside a code column whose values never repeat in the training rows, say): keep the
+/// id-like ones, strings ranked in sorted order rather than by share (every share is the same
+/// when no value repeats, while the sort order of codes such as `A17`/`B03` often carries
+/// their grouping), and say so. Only columns that are empty or constant are left out.
+fn keep_ids_as_last_resort(
+    train: &Table,
+    rows: usize,
+    config: &Config,
+    targets: &[(String, Vec<f64>)],
+    spec: &mut Spec,
+) -> Result<(), PluginError> {
+    let ranked = Config {
+        high_cardinality: HighCardinality::Ordinal,
+        ..config.clone()
+    };
+    // Strings first: a row number says less than a code does, so integers come back only
+    // when no string column can.
+    for strings in [true, false] {
+        for col in train.columns() {
+            if matches!(col.data, ColumnData::Categorical(_)) != strings {
+                continue;
+            }
+            let Some(pos) = spec
+                .dropped
+                .iter()
+                .position(|(name, why)| name == &col.name && why.starts_with("id-like"))
+            else {
+                continue;
+            };
+            if let Ok(kept) = fit_column(col, rows, &ranked, targets, Ids::Keep)? {
+                let (name, why) = spec.dropped.remove(pos);
+                log::warn!(
+                    "keeping column '{name}' although it is {why}: no other column is usable"
+                );
+                spec.columns.push(kept);
+            }
+        }
+        if !spec.columns.is_empty() {
+            break;
+        }
+    }
+    dedupe_outputs(spec);
+    Ok(())
 }
 
 /// At most this many timestamp columns are paired into gaps (28 pairs), so a wide table of
@@ -549,12 +606,14 @@ fn fit_column(
     rows: usize,
     config: &Config,
     targets: &[(String, Vec<f64>)],
+    ids: Ids,
 ) -> Result<Result<ColumnSpec, String>, PluginError> {
     let name = col.name.clone();
     let indicator = |seen_missing: bool| seen_missing.then(|| format!("{name}__missing"));
     Ok(match &col.data {
         ColumnData::Float64(_) | ColumnData::Int64(_) => {
             if let ColumnData::Int64(v) = &col.data
+                && ids == Ids::Drop
                 && id_like_ints(col, v)
             {
                 return Ok(Err("id-like: distinct integers".into()));
@@ -618,7 +677,7 @@ fn fit_column(
                 })
             }
         }
-        ColumnData::Categorical(dict) => categorical_spec(col, dict, rows, config, indicator),
+        ColumnData::Categorical(dict) => categorical_spec(col, dict, (rows, ids), config, indicator),
         ColumnData::TimestampMs(v) => {
             let mut parts = Vec::new();
             let mut present_count = 0;
@@ -698,7 +757,7 @@ fn numeric_spec(
 fn categorical_spec(
     col: &Column,
     dict: &Dictionary,
-    rows: usize,
+    (rows, ids): (usize, Ids),
     config: &Config,
     indicator: impl Fn(bool) -> Option<String>,
 ) -> Result<ColumnSpec, String> {
@@ -725,7 +784,7 @@ fn categorical_spec(
     if counts.len() == 1 && !missing {
         return Err("constant".into());
     }
-    if counts.len() == present && present == rows && rows >= 10 {
+    if ids == Ids::Drop && counts.len() == present && present == rows && rows >= 10 {
         return Err("id-like: every value distinct".into());
     }
     // Most frequent first, then by text, so output order is deterministic.

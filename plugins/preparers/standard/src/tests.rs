@@ -476,3 +476,35 @@ fn codes_are_per_class_for_multiclass_and_a_mean_for_regression_and_can_be_switc
     .unwrap();
     assert_eq!(fit(&sparse, "{}").table.names(), ["km"]);
 }
+
+#[test]
+fn keeps_an_id_like_code_when_nothing_else_is_usable() {
+    // An index beside a code whose values (numbers and text mixed) never repeat: both are
+    // id-like, but dropping both leaves no feature. The code comes back, ranked in sorted
+    // order (so `A…` codes sit together), and the index stays out.
+    let codes: Vec<String> = (0..40)
+        .map(|i| if i % 2 == 0 { format!("{}", 1000 + i) } else { format!("A{i:03}") })
+        .collect();
+    let refs: Vec<Option<&str>> = codes.iter().map(|s| Some(s.as_str())).collect();
+    let train = Table::new(vec![
+        Column::new("idx", ColumnData::Int64((0..40).collect())),
+        Column::categorical_from_strs("code", &refs),
+    ])
+    .unwrap();
+    let fitted = fit(&train, "{}");
+    assert_eq!(fitted.table.names(), vec!["code"]);
+    let ranked = values(&fitted.table, "code");
+    let top_number = ranked.iter().step_by(2).copied().fold(f64::MIN, f64::max);
+    let low_letter = ranked.iter().skip(1).step_by(2).copied().fold(f64::MAX, f64::min);
+    assert!(top_number < low_letter, "digits sort before letters: {ranked:?}");
+    // Scoring rows go through the same ranking.
+    let again = Standard::transform(&fitted.state, &train).unwrap();
+    assert_eq!(again, fitted.table);
+
+    // With only an index, the index is kept rather than failing…
+    let only_index = Table::new(vec![Column::new("idx", ColumnData::Int64((0..40).collect()))]).unwrap();
+    assert_eq!(fit(&only_index, "{}").table.names(), vec!["idx"]);
+    // …and a table of constants still has nothing to learn from.
+    let constant = Table::new(vec![Column::float64("c", vec![1.0; 40])]).unwrap();
+    assert!(fit(&constant, "{}").table.names().is_empty());
+}
