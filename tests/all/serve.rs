@@ -2,11 +2,11 @@
 //! exactly the trials an uninterrupted run makes, deployments come back after a restart, and
 //! SIGTERM stops the server (open event streams included) leaving the pipeline resumable.
 
-use crate::common::{bin, dataset, plugin_dir};
+use crate::common::{bin, dataset, plugin_dir, target_dir};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -20,10 +20,19 @@ struct Server {
 impl Server {
     /// Start `microlearn serve` on a free port and wait until it listens.
     fn start(home: &Path) -> Server {
-        let mut child = Command::new(bin())
+        Server::start_with(home, &[])
+    }
+
+    /// The same with more plugin folders (after the first-party ones).
+    fn start_with(home: &Path, extra_plugins: &[PathBuf]) -> Server {
+        let mut cmd = Command::new(bin());
+        // `--plugins` replaces MICROLEARN_PLUGIN_PATH, so the first-party folder is named too.
+        for dir in std::iter::once(plugin_dir()).chain(extra_plugins.iter().cloned()) {
+            cmd.arg("--plugins").arg(dir);
+        }
+        let mut child = cmd
             .args(["serve", "--listen", "127.0.0.1:0"])
             .env("MICROLEARN_HOME", home)
-            .env("MICROLEARN_PLUGIN_PATH", plugin_dir())
             .env("MICROLEARN_ADMIN_KEY", ADMIN)
             .env_remove("MICROLEARN_LOG")
             .stdout(Stdio::piped())
@@ -345,6 +354,119 @@ fn sigterm_stops_the_server_with_a_stream_open_and_the_pipeline_resumes() {
     assert!(!p["terminal"].as_bool().unwrap(), "{p}");
     let (status, _) = server.json("POST", &format!("/v1/pipelines/{pl}/cancel"), None);
     assert_eq!(status, 200);
+    server.kill9();
+}
+
+/// The stage a pipeline is in (the last one started and not finished).
+fn running_stage(p: &Value) -> Option<String> {
+    p["stages"]
+        .as_array()?
+        .iter()
+        .rev()
+        .find(|s| s["finished_at_ms"].is_null())
+        .and_then(|s| s["stage"].as_str().map(str::to_string))
+}
+
+/// Start a pipeline whose deployer blocks in a WASI sleep for `millis`, and wait until it is
+/// in the deploying stage: a wide window for a cancel or a crash to land in.
+fn pipeline_stuck_deploying(server: &Server, millis: u64) -> String {
+    let csv = std::fs::read(dataset("breast_cancer.csv")).unwrap();
+    let (status, body) = server.call("POST", "/v1/datasets?name=bc.csv", "text/csv", &csv);
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    let ds: Value = serde_json::from_slice(&body).unwrap();
+    let (status, p) = server.json(
+        "POST",
+        "/v1/pipelines",
+        Some(json!({
+            "dataset_id": ds["id"], "target": "target", "budget_secs": 600, "max_trials": 6,
+            "seed": 3, "threads": 1, "deployment": "bc",
+            "deployer": { "id": "hostile-deployer", "config": { "mode": "block", "millis": millis } }
+        })),
+    );
+    assert_eq!(status, 202, "{p}");
+    let pl = p["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let (_, p) = server.json("GET", &format!("/v1/pipelines/{pl}"), None);
+        if running_stage(&p).as_deref() == Some("deploying") {
+            return pl;
+        }
+        assert!(
+            p["terminal"] != json!(true) && Instant::now() < deadline,
+            "never reached the deploying stage: {p}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn test_plugins() -> PathBuf {
+    let dir = target_dir().join("microlearn-test-plugins");
+    assert!(
+        dir.join("hostile-deployer/plugin.toml").is_file(),
+        "test plugins not built in {}: run scripts/build-plugins.sh (scripts/test.sh does)",
+        dir.display()
+    );
+    dir
+}
+
+#[test]
+fn a_cancel_while_deploying_ends_the_pipeline_cancelled_and_it_stays_so() {
+    let home = tempfile::tempdir().unwrap();
+    let server = Server::start_with(home.path(), &[test_plugins()]);
+    let pl = pipeline_stuck_deploying(&server, 3000);
+    let (status, p) = server.json("POST", &format!("/v1/pipelines/{pl}/cancel"), None);
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(p["status"], json!("cancelled"), "{p}");
+    // Past the deployer's return: before the fix the run went on to record the deployment
+    // decision and `done` over the cancel.
+    std::thread::sleep(Duration::from_millis(4500));
+    let (_, p) = server.json("GET", &format!("/v1/pipelines/{pl}"), None);
+    assert_eq!(p["status"], json!("cancelled"), "the cancel held: {p}");
+    assert!(p["deployment"].is_null(), "no deployment decision: {p}");
+    let (status, d) = server.json("GET", "/v1/deployments/bc", None);
+    assert_eq!(status, 404, "nothing was deployed: {d}");
+    // A second cancel is a conflict: it already ended.
+    let (status, _) = server.json("POST", &format!("/v1/pipelines/{pl}/cancel"), None);
+    assert_eq!(status, 409);
+    server.kill9();
+}
+
+#[test]
+fn a_pipeline_killed_while_deploying_resumes_and_finishes_with_its_models() {
+    let home = tempfile::tempdir().unwrap();
+    let server = Server::start_with(home.path(), &[test_plugins()]);
+    let pl = pipeline_stuck_deploying(&server, 1500);
+    server.kill9();
+    {
+        let store = microlearn_store::Store::open(home.path()).unwrap();
+        let t = store.tenant(microlearn_store::DEFAULT_TENANT);
+        let p = t.pipeline(&pl).unwrap().unwrap();
+        assert!(!p.status.is_terminal(), "killed while deploying: {}", p.status);
+    }
+    let server = Server::start_with(home.path(), &[test_plugins()]);
+    let p = wait_done(&server, &pl, 300);
+    assert_eq!(p["status"], json!("done"), "{p}");
+    let deploying = p["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == json!("deploying"))
+        .unwrap();
+    assert!(deploying["attempts"].as_u64().unwrap() >= 2, "{p}");
+    // Every model the finished pipeline names exists with a bundle that loads.
+    let board = p["leaderboard"].as_array().expect("a leaderboard");
+    assert!(!board.is_empty(), "{p}");
+    for id in board {
+        let id = id.as_str().unwrap();
+        let (status, bundle) = server.call(
+            "GET",
+            &format!("/v1/models/{id}/bundle"),
+            "application/json",
+            b"",
+        );
+        assert_eq!(status, 200, "model {id} of the leaderboard is served");
+        microlearn_pipeline::Bundle::from_bytes(&bundle, id).expect("its bundle loads");
+    }
     server.kill9();
 }
 

@@ -45,6 +45,87 @@ pub struct ServeDefaults {
     /// Quotas of new tenants (and the default tenant on its creation).
     #[serde(default)]
     pub quotas: Quotas,
+    /// Bounds of scoring and uploads (`[serve.limits]`).
+    #[serde(default)]
+    pub limits: LimitsFile,
+}
+
+/// `[serve.limits]`: the serving pools and deadlines (`microlearn_server::ServingLimits`);
+/// unset fields keep the defaults, which follow the machine's core count.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsFile {
+    /// Predict and batch calls running at once, all tenants together.
+    pub scoring_threads: Option<usize>,
+    /// Of those, at most this many for one tenant.
+    pub scoring_per_tenant: Option<usize>,
+    /// Of those, at most this many for one deployment.
+    pub scoring_per_deployment: Option<usize>,
+    /// Deadline of a predict call, seconds (504 past it).
+    pub predict_timeout: Option<f64>,
+    /// Deadline of a batch call once its file has arrived, seconds.
+    pub batch_timeout: Option<f64>,
+    /// Uploads processed at once, all tenants together.
+    pub uploads: Option<usize>,
+    /// Of those, at most this many for one tenant.
+    pub uploads_per_tenant: Option<usize>,
+    /// Deadline of processing an upload once it has arrived, seconds.
+    pub upload_timeout: Option<f64>,
+    /// An upload body that sends nothing for this long is refused (408), seconds.
+    pub upload_idle_timeout: Option<f64>,
+    /// Rows scored per chunk in batch calls.
+    pub batch_chunk_rows: Option<usize>,
+}
+
+impl LimitsFile {
+    /// Apply to `limits`, refusing zeros and non-positive times with the key's name, and
+    /// keeping the shares within their pools.
+    fn apply(&self, limits: &mut microlearn_server::ServingLimits) -> Result<()> {
+        let count = |key: &str, v: Option<usize>, into: &mut usize| -> Result<()> {
+            if let Some(n) = v {
+                anyhow::ensure!(n > 0, "[serve.limits] {key} must be at least 1, got {n}");
+                *into = n;
+            }
+            Ok(())
+        };
+        let secs = |key: &str, v: Option<f64>, into: &mut Duration| -> Result<()> {
+            if let Some(t) = v {
+                anyhow::ensure!(
+                    t.is_finite() && t > 0.0,
+                    "[serve.limits] {key} must be a positive number of seconds, got {t}"
+                );
+                *into = Duration::from_secs_f64(t);
+            }
+            Ok(())
+        };
+        count("scoring_threads", self.scoring_threads, &mut limits.threads)?;
+        count("scoring_per_tenant", self.scoring_per_tenant, &mut limits.per_tenant)?;
+        count(
+            "scoring_per_deployment",
+            self.scoring_per_deployment,
+            &mut limits.per_deployment,
+        )?;
+        count("uploads", self.uploads, &mut limits.uploads)?;
+        count(
+            "uploads_per_tenant",
+            self.uploads_per_tenant,
+            &mut limits.uploads_per_tenant,
+        )?;
+        count("batch_chunk_rows", self.batch_chunk_rows, &mut limits.batch_chunk_rows)?;
+        secs("predict_timeout", self.predict_timeout, &mut limits.predict_timeout)?;
+        secs("batch_timeout", self.batch_timeout, &mut limits.batch_timeout)?;
+        secs("upload_timeout", self.upload_timeout, &mut limits.upload_timeout)?;
+        secs(
+            "upload_idle_timeout",
+            self.upload_idle_timeout,
+            &mut limits.upload_idle_timeout,
+        )?;
+        // A share larger than its pool means nothing; a smaller pool set alone pulls it down.
+        limits.per_tenant = limits.per_tenant.min(limits.threads);
+        limits.per_deployment = limits.per_deployment.min(limits.per_tenant);
+        limits.uploads_per_tenant = limits.uploads_per_tenant.min(limits.uploads);
+        Ok(())
+    }
 }
 
 pub fn serve(
@@ -80,6 +161,7 @@ pub fn serve(
         );
     }
     config.default_quotas = file.quotas.clone();
+    file.limits.apply(&mut config.serving)?;
     let listen = args
         .listen
         .clone()
@@ -142,5 +224,32 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serve_limits_from_the_file_apply_and_bad_ones_name_their_key() {
+        let file: ServeDefaults = toml::from_str(
+            "[limits]\nscoring_threads = 3\npredict_timeout = 0.5\nbatch_chunk_rows = 1000\n",
+        )
+        .unwrap();
+        let mut limits = microlearn_server::ServingLimits::default();
+        file.limits.apply(&mut limits).unwrap();
+        assert_eq!(limits.threads, 3);
+        assert!(limits.per_tenant <= 3 && limits.per_deployment <= limits.per_tenant);
+        assert_eq!(limits.predict_timeout, Duration::from_millis(500));
+        assert_eq!(limits.batch_chunk_rows, 1000);
+
+        let zero: ServeDefaults = toml::from_str("[limits]\nuploads = 0\n").unwrap();
+        let err = zero.limits.apply(&mut limits).unwrap_err().to_string();
+        assert!(err.contains("[serve.limits] uploads"), "{err}");
+        let negative: ServeDefaults = toml::from_str("[limits]\nbatch_timeout = -1\n").unwrap();
+        let err = negative.limits.apply(&mut limits).unwrap_err().to_string();
+        assert!(err.contains("batch_timeout"), "{err}");
+        assert!(toml::from_str::<ServeDefaults>("[limits]\nthreads = 2\n").is_err());
     }
 }

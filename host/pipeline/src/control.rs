@@ -8,6 +8,9 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 const RUNNING: u8 = 0;
 const CANCEL: u8 = 1;
 const INTERRUPT: u8 = 2;
+/// Past the point of no return: the run is writing its result (the deployment, then the
+/// finished record). A cancel or an interrupt arriving now is refused rather than half-applied.
+const COMMITTING: u8 = 3;
 
 /// How a run is steered. Cheap to clone: clones share the stop signal, so a server keeps one
 /// clone and hands another to the worker thread.
@@ -35,10 +38,35 @@ impl RunControl {
 
     /// Stop for good: the pipeline ends `cancelled`. No stage starts and no trial is recorded
     /// after this; a trial already training is abandoned when it returns.
-    pub fn cancel(&self) {
-        // A cancel wins over an interrupt (a shutdown must not turn a cancel into a resume).
-        self.stop.store(CANCEL, Ordering::SeqCst);
-        self.halt.store(true, Ordering::SeqCst);
+    ///
+    /// `false` when the run is already committing its result: the cancel came too late and
+    /// changes nothing, so the caller must not record one either.
+    pub fn cancel(&self) -> bool {
+        // A cancel wins over an interrupt (a shutdown must not turn a cancel into a resume),
+        // but not over a commit: the deployment may already have switched.
+        let took = self
+            .stop
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |s| {
+                (s != COMMITTING).then_some(CANCEL)
+            })
+            .is_ok();
+        if took {
+            self.halt.store(true, Ordering::SeqCst);
+        }
+        took
+    }
+
+    /// Enter the commit: from here the run writes its result and no stop applies. `Err` when
+    /// a stop came first, so the run ends as that stop says and writes no result.
+    pub fn commit(&self) -> Result<(), PipelineError> {
+        match self
+            .stop
+            .compare_exchange(RUNNING, COMMITTING, Ordering::SeqCst, Ordering::SeqCst)
+        {
+            Ok(_) | Err(COMMITTING) => Ok(()),
+            Err(CANCEL) => Err(PipelineError::Cancelled),
+            Err(_) => Err(PipelineError::Interrupted),
+        }
     }
 
     /// Stop for now (the host is shutting down): the record stays unfinished, so the pipeline
@@ -58,13 +86,13 @@ impl RunControl {
 
     /// Whether a stop was asked for.
     pub fn is_stopped(&self) -> bool {
-        self.stop.load(Ordering::SeqCst) != RUNNING
+        matches!(self.stop.load(Ordering::SeqCst), CANCEL | INTERRUPT)
     }
 
     /// `Err` once a stop was asked for.
     pub fn check(&self) -> Result<(), PipelineError> {
         match self.stop.load(Ordering::SeqCst) {
-            RUNNING => Ok(()),
+            RUNNING | COMMITTING => Ok(()),
             CANCEL => Err(PipelineError::Cancelled),
             _ => Err(PipelineError::Interrupted),
         }
@@ -88,13 +116,26 @@ mod tests {
         );
         assert!(matches!(worker.check(), Err(PipelineError::Interrupted)));
         // A shutdown after a cancel must not turn the cancel into a resume…
-        c.cancel();
+        assert!(c.cancel());
         c.interrupt();
         assert!(matches!(worker.check(), Err(PipelineError::Cancelled)));
+        assert!(matches!(worker.commit(), Err(PipelineError::Cancelled)));
         // …and a cancel after an interrupt still ends the pipeline.
         let d = RunControl::default();
         d.interrupt();
         d.cancel();
         assert!(matches!(d.check(), Err(PipelineError::Cancelled)));
+    }
+
+    #[test]
+    fn a_commit_refuses_later_stops_and_a_stop_refuses_the_commit() {
+        let c = RunControl::default();
+        assert!(c.commit().is_ok());
+        assert!(!c.cancel(), "too late: the result is being written");
+        c.interrupt();
+        assert!(c.check().is_ok() && !c.is_stopped() && c.commit().is_ok());
+        let d = RunControl::default();
+        d.interrupt();
+        assert!(matches!(d.commit(), Err(PipelineError::Interrupted)));
     }
 }

@@ -1329,6 +1329,10 @@ impl RunCtx<'_> {
                 (None, None, summary)
             }
         };
+        // The point of no return: a cancel that came while the deployer decided wins (the
+        // models stay stored, nothing switches); one that comes after this is refused, so a
+        // deployment never switches under a pipeline recorded as cancelled.
+        self.control.commit()?;
         let best = match (&decision, best) {
             (Some(decision), Some(pos)) => {
                 let id = &leaderboard[pos].model.id;

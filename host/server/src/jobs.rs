@@ -119,19 +119,17 @@ impl Jobs {
         self.ready.notify_all();
     }
 
-    /// Signal a queued or running pipeline to stop for good; `false` when it is neither.
-    pub(crate) fn cancel(&self, pipeline_id: &str) -> bool {
+    /// Signal a queued or running pipeline to stop for good.
+    pub(crate) fn cancel(&self, pipeline_id: &str) -> Cancel {
         match self
             .controls
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(pipeline_id)
         {
-            Some(c) => {
-                c.cancel();
-                true
-            }
-            None => false,
+            Some(c) if c.cancel() => Cancel::Signalled,
+            Some(_) => Cancel::TooLate,
+            None => Cancel::NotHere,
         }
     }
 
@@ -357,6 +355,17 @@ fn run_job(app: &App, job: &Job, control: &RunControl) {
             fail(&tenant, &job.pipeline_id, &e.to_string());
         }
     }
+}
+
+/// What a cancel did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cancel {
+    /// The pipeline was queued or running here and will stop.
+    Signalled,
+    /// It is already writing its result (its deployment, then its record): nothing changes.
+    TooLate,
+    /// Neither queued nor running in this process (for example left unfinished by a crash).
+    NotHere,
 }
 
 /// Record a cancel the engine did not get to record (queued pipelines, early stops).

@@ -436,7 +436,14 @@ pub(crate) async fn cancel(
     }
     // Signal the worker (it stops before the next stage or trial, and records nothing more),
     // then record the cancel now, so it takes effect at once for every reader.
-    app.jobs.cancel(&id);
+    if app.jobs.cancel(&id) == crate::jobs::Cancel::TooLate {
+        return Err(ApiError::new(
+            ProblemKind::Conflict,
+            format!(
+                "pipeline '{id}' is already writing its result (deployment and record); it can no longer be cancelled"
+            ),
+        ));
+    }
     let tenant = app.store.tenant(&caller.tenant);
     mark_cancelled(&tenant, &id);
     let p = find(&app, &caller.tenant, &id)?;
