@@ -99,7 +99,11 @@ impl LimitsFile {
             Ok(())
         };
         count("scoring_threads", self.scoring_threads, &mut limits.threads)?;
-        count("scoring_per_tenant", self.scoring_per_tenant, &mut limits.per_tenant)?;
+        count(
+            "scoring_per_tenant",
+            self.scoring_per_tenant,
+            &mut limits.per_tenant,
+        )?;
         count(
             "scoring_per_deployment",
             self.scoring_per_deployment,
@@ -111,10 +115,26 @@ impl LimitsFile {
             self.uploads_per_tenant,
             &mut limits.uploads_per_tenant,
         )?;
-        count("batch_chunk_rows", self.batch_chunk_rows, &mut limits.batch_chunk_rows)?;
-        secs("predict_timeout", self.predict_timeout, &mut limits.predict_timeout)?;
-        secs("batch_timeout", self.batch_timeout, &mut limits.batch_timeout)?;
-        secs("upload_timeout", self.upload_timeout, &mut limits.upload_timeout)?;
+        count(
+            "batch_chunk_rows",
+            self.batch_chunk_rows,
+            &mut limits.batch_chunk_rows,
+        )?;
+        secs(
+            "predict_timeout",
+            self.predict_timeout,
+            &mut limits.predict_timeout,
+        )?;
+        secs(
+            "batch_timeout",
+            self.batch_timeout,
+            &mut limits.batch_timeout,
+        )?;
+        secs(
+            "upload_timeout",
+            self.upload_timeout,
+            &mut limits.upload_timeout,
+        )?;
         secs(
             "upload_idle_timeout",
             self.upload_idle_timeout,

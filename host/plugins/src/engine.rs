@@ -31,10 +31,13 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllo
 /// while the ticker thread costs nothing measurable (one atomic add per tick).
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// Core instances one plugin component may bring, for sizing the pool. A `wasm32-wasip2` Rust
-/// component holds the main module plus the shim and fixup modules wit-component adds (3); 8
-/// leaves room for composed components.
-pub(crate) const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
+/// Core instances (and tables) one plugin component may bring, for sizing the pool and the
+/// per-store caps. A `wasm32-wasip2` Rust component holds the main module plus the shim and
+/// fixup modules wit-component adds (3), but a componentize-py component links libpython,
+/// libc and the rest as separate modules: the `python-cost` evaluator instantiates 38 core
+/// modules. 64 covers those with room for composed components; the cost is address space the
+/// pool reserves per slot (instance and table bookkeeping), not memory a guest can use.
+pub(crate) const CORE_INSTANCES_PER_COMPONENT: u32 = 64;
 
 /// Linear memories per component for sizing the pool: one for a plain component, two for a
 /// composition of two.

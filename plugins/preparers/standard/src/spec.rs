@@ -677,7 +677,9 @@ fn fit_column(
                 })
             }
         }
-        ColumnData::Categorical(dict) => categorical_spec(col, dict, (rows, ids), config, indicator),
+        ColumnData::Categorical(dict) => {
+            categorical_spec(col, dict, (rows, ids), config, indicator)
+        }
         ColumnData::TimestampMs(v) => {
             let mut parts = Vec::new();
             let mut present_count = 0;

@@ -483,7 +483,13 @@ fn keeps_an_id_like_code_when_nothing_else_is_usable() {
     // id-like, but dropping both leaves no feature. The code comes back, ranked in sorted
     // order (so `A…` codes sit together), and the index stays out.
     let codes: Vec<String> = (0..40)
-        .map(|i| if i % 2 == 0 { format!("{}", 1000 + i) } else { format!("A{i:03}") })
+        .map(|i| {
+            if i % 2 == 0 {
+                format!("{}", 1000 + i)
+            } else {
+                format!("A{i:03}")
+            }
+        })
         .collect();
     let refs: Vec<Option<&str>> = codes.iter().map(|s| Some(s.as_str())).collect();
     let train = Table::new(vec![
@@ -495,14 +501,26 @@ fn keeps_an_id_like_code_when_nothing_else_is_usable() {
     assert_eq!(fitted.table.names(), vec!["code"]);
     let ranked = values(&fitted.table, "code");
     let top_number = ranked.iter().step_by(2).copied().fold(f64::MIN, f64::max);
-    let low_letter = ranked.iter().skip(1).step_by(2).copied().fold(f64::MAX, f64::min);
-    assert!(top_number < low_letter, "digits sort before letters: {ranked:?}");
+    let low_letter = ranked
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .copied()
+        .fold(f64::MAX, f64::min);
+    assert!(
+        top_number < low_letter,
+        "digits sort before letters: {ranked:?}"
+    );
     // Scoring rows go through the same ranking.
     let again = Standard::transform(&fitted.state, &train).unwrap();
     assert_eq!(again, fitted.table);
 
     // With only an index, the index is kept rather than failing…
-    let only_index = Table::new(vec![Column::new("idx", ColumnData::Int64((0..40).collect()))]).unwrap();
+    let only_index = Table::new(vec![Column::new(
+        "idx",
+        ColumnData::Int64((0..40).collect()),
+    )])
+    .unwrap();
     assert_eq!(fit(&only_index, "{}").table.names(), vec!["idx"]);
     // …and a table of constants still has nothing to learn from.
     let constant = Table::new(vec![Column::float64("c", vec![1.0; 40])]).unwrap();
