@@ -26,14 +26,22 @@ fn routed_paths(router: &Router) -> Vec<String> {
     let start = text
         .find("paths: {")
         .expect("axum's Router Debug shows its paths");
-    let rest = &text[start + "paths: {".len()..];
-    let block = &rest[..rest.find('}').expect("end of the paths map")];
-    let paths: Vec<String> = block
-        .split('"')
-        .skip(1)
-        .step_by(2)
-        .map(str::to_string)
-        .collect();
+    // `{RouteId(0): "/healthz", RouteId(1): "/v1/datasets/{id}", …}`: the quoted strings up to
+    // the brace that closes the map (braces inside the quotes are path parameters).
+    let mut paths = Vec::new();
+    let mut quoted: Option<String> = None;
+    for c in text[start + "paths: {".len()..].chars() {
+        match (&mut quoted, c) {
+            (Some(q), '"') => {
+                paths.push(std::mem::take(q));
+                quoted = None;
+            }
+            (Some(q), c) => q.push(c),
+            (None, '"') => quoted = Some(String::new()),
+            (None, '}') => break,
+            (None, _) => {}
+        }
+    }
     assert!(
         paths.len() > 20 && paths.iter().all(|p| p.starts_with('/')),
         "could not read the routes from the router's Debug output: {paths:?}"

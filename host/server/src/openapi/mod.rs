@@ -548,7 +548,7 @@ pub fn document() -> Value {
 mod tests {
     use super::*;
 
-    /// Every `.with("member", …)` in the crate's sources names a documented problem member.
+    /// Every member name the crate's sources pass to `ApiError::with` is documented.
     #[test]
     fn every_problem_member_the_crate_sets_is_documented() {
         let src = concat!(env!("CARGO_MANIFEST_DIR"), "/src");

@@ -30,8 +30,10 @@ use std::time::Duration;
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreatePipeline {
     /// The training table.
+    #[schemars(length(min = 1))]
     dataset_id: String,
     /// The column to predict.
+    #[schemars(length(min = 1))]
     target: String,
     /// A table to evaluate on instead of a split of the training table.
     test_dataset_id: Option<String>,
