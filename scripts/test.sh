@@ -28,6 +28,8 @@ cargo test --release --workspace
 echo "==> Python package: wheel (maturin, reusing this release build), pytest on the installed command"
 bash python/run-tests.sh
 # --- end Python package ---------------------------------------------------------------------
+echo "==> API property tests (schemathesis against the real server and its OpenAPI document)"
+bash scripts/schemathesis.sh
 echo "==> dashboard component tests (vitest)"
 (cd dashboard && npm test --silent)
 echo "==> dashboard end-to-end (headless Chromium, real microlearn serve)"

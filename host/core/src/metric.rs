@@ -1,9 +1,10 @@
 //! Metric values and their direction.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Whether larger or smaller is better.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// Larger is better.
@@ -29,11 +30,14 @@ impl Direction {
 }
 
 /// A named metric value.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Metric {
     /// Name, e.g. `roc_auc`.
     pub name: String,
-    /// Value.
+    /// Value (`null` when it is not a finite number).
+    // JSON has no NaN or infinity: serde_json writes a non-finite value (a plugin may compute
+    // one) as null, so the schema says so.
+    #[schemars(with = "Option<f64>")]
     pub value: f64,
     /// Direction.
     pub direction: Direction,

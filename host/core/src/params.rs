@@ -73,6 +73,20 @@ impl<'de> Deserialize<'de> for ParamValue {
     }
 }
 
+/// As JSON documents it: the bare value (see [`ParamValue`]'s serde impls).
+impl schemars::JsonSchema for ParamValue {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ParamValue".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A hyperparameter value: a flag, an integer, a real number or a named option (a non-finite real is written as null).",
+            "type": ["boolean", "number", "string", "null"]
+        })
+    }
+}
+
 impl ParamValue {
     /// As f64 (ints widen; flags are 0/1; choices are `None`).
     pub fn as_f64(&self) -> Option<f64> {
@@ -170,7 +184,7 @@ pub struct ParamSpec {
 }
 
 /// A full assignment of hyperparameters, ordered by name for stable printing and hashing.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct Params(pub BTreeMap<String, ParamValue>);
 

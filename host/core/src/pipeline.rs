@@ -1,11 +1,14 @@
 //! The pipeline state machine: `created → preparing → selecting → optimizing → training →
 //! evaluating → deploying → done | failed | cancelled`.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// A stage of the pipeline, in execution order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Stage {
     /// Ingest, schema, split.
@@ -57,7 +60,7 @@ impl fmt::Display for Stage {
 }
 
 /// Where a pipeline stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PipelineStatus {
     /// Recorded, not started.

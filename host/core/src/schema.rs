@@ -1,10 +1,11 @@
 //! Column kinds, dataset schemas and the learning task.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The learning task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Task {
     /// Two classes.
@@ -52,7 +53,7 @@ impl std::str::FromStr for Task {
 }
 
 /// What a column holds, as inferred at upload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ColumnKind {
     /// Numbers.
@@ -70,7 +71,7 @@ pub enum ColumnKind {
 }
 
 /// How the two leading numbers of a numeric date (`05.06.2024`, `6/5/2024`) are read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DateOrder {
     /// Day, month, year (`27.11.2024`).
@@ -80,7 +81,7 @@ pub enum DateOrder {
 }
 
 /// One column of a dataset schema.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ColumnSchema {
     /// Column name.
     pub name: String,
@@ -97,7 +98,7 @@ pub struct ColumnSchema {
 }
 
 /// The columns of a dataset, in file order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, JsonSchema)]
 pub struct Schema {
     /// Columns.
     pub columns: Vec<ColumnSchema>,

@@ -4,10 +4,11 @@
 //! touch generated binding types. Field meanings are documented in `wit/microlearn-plugin@0.1.0`.
 
 use crate::{Metric, ParamSpec, Params, Task};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Which stage a plugin serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PluginKind {
     /// Preparer.
@@ -188,7 +189,7 @@ pub struct EvaluationRequest {
 }
 
 /// How to draw a curve.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CurveStyle {
     /// Joined points.
@@ -198,7 +199,7 @@ pub enum CurveStyle {
 }
 
 /// A named curve.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Curve {
     /// Name.
     pub name: String,
@@ -206,27 +207,34 @@ pub struct Curve {
     pub x_label: String,
     /// Y label.
     pub y_label: String,
-    /// X values.
+    /// X values (`null` where not a finite number).
+    // JSON has no NaN or infinity: serde_json writes a non-finite value (a plugin may compute
+    // one) as null, so the schema says so.
+    #[schemars(with = "Vec<Option<f64>>")]
     pub x: Vec<f64>,
-    /// Y values.
+    /// Y values (`null` where not a finite number).
+    #[schemars(with = "Vec<Option<f64>>")]
     pub y: Vec<f64>,
     /// Style.
     pub style: CurveStyle,
 }
 
 /// A named square matrix (e.g. confusion).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct LabeledMatrix {
     /// Name.
     pub name: String,
     /// Row/column labels.
     pub labels: Vec<String>,
-    /// Row-major values.
+    /// Row-major values (`null` where not a finite number).
+    // JSON has no NaN or infinity: serde_json writes a non-finite value (a plugin may compute
+    // one) as null, so the schema says so.
+    #[schemars(with = "Vec<Option<f64>>")]
     pub values: Vec<f64>,
 }
 
 /// Output of an evaluator.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, JsonSchema)]
 pub struct Evaluation {
     /// Metrics.
     pub metrics: Vec<Metric>,
@@ -259,7 +267,7 @@ pub struct ModelSummary {
 }
 
 /// How a promoted model is served.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ServingMode {
     /// REST endpoint.
@@ -271,7 +279,7 @@ pub enum ServingMode {
 }
 
 /// A deployer's action.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DeployAction {
     /// Deploy this model id.
@@ -296,7 +304,7 @@ pub struct DeployRequest {
 }
 
 /// Output of a deployer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Decision {
     /// What to do.
     pub action: DeployAction,

@@ -159,3 +159,33 @@ pub fn body_rejection(status: StatusCode, text: &str) -> ApiError {
         )
     }
 }
+
+/// Path parameters with problem+json errors. A segment that is not UTF-8 once
+/// percent-decoded can name no record, so it answers 404 like any other unknown id (axum's
+/// own rejection is a plain-text 400).
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::extract::rejection::PathRejection;
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(ApiPath(v)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => Err(ApiError::new(
+                ProblemKind::NotFound,
+                format!(
+                    "no resource has this id: {}",
+                    e.body_text()
+                        .trim_start_matches("Invalid URL: ")
+                        .trim_end_matches('.')
+                ),
+            )),
+            Err(other) => Err(ApiError::internal(format!(
+                "the route has no such path parameter: {}",
+                other.body_text()
+            ))),
+        }
+    }
+}

@@ -9,6 +9,8 @@ use microlearn_core::{Column, Schema, Table};
 use microlearn_pipeline::{Bundle, LoadedModel, Scored};
 use microlearn_store::DeploymentRecord;
 use microlearn_table::{ColumnData, Dictionary};
+use schemars::JsonSchema;
+use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -301,18 +303,88 @@ impl Stats {
         }
     }
 
-    pub(crate) fn json(&self) -> Value {
-        serde_json::json!({
-            "requests": self.requests.load(Ordering::Relaxed),
-            "errors": self.errors.load(Ordering::Relaxed),
-            "rows": self.rows.load(Ordering::Relaxed),
-            "mean_latency_us": self.mean_latency_us(),
-            "latency_histogram_us": self.cumulative().iter().map(|(le, n)| serde_json::json!({
-                "le": le.map_or(Value::String("+Inf".into()), Value::from),
-                "count": n,
-            })).collect::<Vec<_>>(),
-        })
+    pub(crate) fn view(&self) -> StatsView {
+        StatsView {
+            requests: self.requests.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            rows: self.rows.load(Ordering::Relaxed),
+            mean_latency_us: self.mean_latency_us(),
+            latency_histogram_us: self
+                .cumulative()
+                .into_iter()
+                .map(|(le, count)| LatencyBucket {
+                    le: le.map_or(BucketBound::Infinite(Infinite::Inf), BucketBound::Micros),
+                    count,
+                })
+                .collect(),
+        }
     }
+}
+
+/// A deployment's request counters (kept across model replacements).
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct StatsView {
+    /// Predict and batch calls.
+    requests: u64,
+    /// Of those, the ones that failed.
+    errors: u64,
+    /// Rows scored.
+    rows: u64,
+    /// Mean server time per call, microseconds (0 before the first).
+    mean_latency_us: f64,
+    /// Cumulative counts per upper bound, Prometheus style.
+    latency_histogram_us: Vec<LatencyBucket>,
+}
+
+/// Calls that took at most `le` microseconds.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct LatencyBucket {
+    le: BucketBound,
+    count: u64,
+}
+
+/// A bucket's upper bound: microseconds, or `"+Inf"` for the last bucket.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub(crate) enum BucketBound {
+    /// Microseconds.
+    Micros(u64),
+    /// No bound.
+    Infinite(Infinite),
+}
+
+/// The unbounded last bucket.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) enum Infinite {
+    #[serde(rename = "+Inf")]
+    Inf,
+}
+
+/// One side of a deployment's traffic with its own counters: a canary is judged against the
+/// model it may replace by these.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct TrafficSide {
+    /// The model.
+    model_id: String,
+    role: TrafficRole,
+    /// Its share of requests, percent.
+    percent: u8,
+    /// Calls it answered.
+    requests: u64,
+    /// Of those, the ones that failed.
+    errors: u64,
+    /// Mean server time per call, microseconds.
+    mean_latency_us: f64,
+}
+
+/// `current` without a canary; during one, `canary` (the new model) and `stable` (the one
+/// it may replace).
+#[derive(Debug, Clone, Copy, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum TrafficRole {
+    Current,
+    Canary,
+    Stable,
 }
 
 /// One model a deployment serves, with its own counters: a canary is judged against the
@@ -357,23 +429,21 @@ impl Route {
     }
 
     /// The split as the API shows it: each model with its share and its own counters.
-    pub(crate) fn traffic_json(&self) -> Value {
-        let side = |s: &Served, role: &str, percent: u8| {
-            serde_json::json!({
-                "model_id": s.model_id,
-                "role": role,
-                "percent": percent,
-                "requests": s.stats.requests.load(Ordering::Relaxed),
-                "errors": s.stats.errors.load(Ordering::Relaxed),
-                "mean_latency_us": s.stats.mean_latency_us(),
-            })
+    pub(crate) fn traffic(&self) -> Vec<TrafficSide> {
+        let side = |s: &Served, role: TrafficRole, percent: u8| TrafficSide {
+            model_id: s.model_id.clone(),
+            role,
+            percent,
+            requests: s.stats.requests.load(Ordering::Relaxed),
+            errors: s.stats.errors.load(Ordering::Relaxed),
+            mean_latency_us: s.stats.mean_latency_us(),
         };
         match &self.stable {
-            None => serde_json::json!([side(&self.primary, "current", 100)]),
-            Some(stable) => serde_json::json!([
-                side(&self.primary, "canary", self.percent),
-                side(stable, "stable", 100 - self.percent),
-            ]),
+            None => vec![side(&self.primary, TrafficRole::Current, 100)],
+            Some(stable) => vec![
+                side(&self.primary, TrafficRole::Canary, self.percent),
+                side(stable, TrafficRole::Stable, 100 - self.percent),
+            ],
         }
     }
 }

@@ -3,6 +3,7 @@
 use crate::ArtefactRef;
 use microlearn_core::stages::{Decision, Evaluation};
 use microlearn_core::{Metric, Params, PipelineStatus, Schema, Stage, Task};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// An uploaded dataset. The original file is kept as an artefact; the schema is inferred once.
@@ -27,7 +28,7 @@ pub struct DatasetRecord {
 }
 
 /// Timing and outcome of one stage of one pipeline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StageRecord {
     /// Which stage.
     pub stage: Stage,
@@ -79,7 +80,7 @@ pub struct PipelineRecord {
 }
 
 /// A plugin failure a pipeline finished in spite of: the work of the other stages is kept.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PluginFailure {
     /// The stage it failed in.
     pub stage: Stage,
@@ -149,7 +150,7 @@ impl PipelineRecord {
 }
 
 /// How a trial ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TrialStatus {
     /// Trained and scored.
@@ -161,7 +162,7 @@ pub enum TrialStatus {
 }
 
 /// One hyperparameter trial.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TrialRecord {
     /// Pipeline.
     pub pipeline_id: String,
@@ -193,8 +194,10 @@ pub struct TrialRecord {
     #[serde(default = "full_fidelity")]
     pub fidelity: f64,
     /// The objective on each fold scored so far (cross-validation), or at each rung's row
-    /// fraction (holdout); `score` summarises them (the mean over folds, the last rung).
+    /// fraction (holdout); `score` summarises them (the mean over folds, the last rung). A
+    /// score that is not a finite number is written as `null`.
     #[serde(default)]
+    #[schemars(with = "Vec<Option<f64>>")]
     pub fold_scores: Vec<f64>,
 }
 
@@ -253,7 +256,7 @@ pub struct DeploymentRecord {
 }
 
 /// A pipeline event, for the log and the dashboard's live view.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct EventRecord {
     /// Sequence number (assigned on append).
     pub seq: u64,
@@ -281,7 +284,7 @@ impl EventRecord {
 }
 
 /// Limits on what one tenant may hold or run at once; `None` means unlimited.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Quotas {
     /// Bytes of datasets, model bundles and uploaded plugins the tenant may store.
     #[serde(default)]

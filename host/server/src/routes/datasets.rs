@@ -1,25 +1,26 @@
 //! `/v1/datasets`: upload (raw body or multipart, streamed to disk under a cap), list, get
 //! (schema and profile), delete.
 
-use super::{check_id, query};
+use super::{Reply, check_id, query};
 use crate::App;
 use crate::error::{ApiError, ApiResult, ProblemKind};
-use crate::extract::Caller;
+use crate::extract::{ApiPath, Caller};
 use crate::upload::{Received, UploadLimits, body_to_file, persist_artefact, stream_to_file};
-use axum::Json;
-use axum::extract::{FromRequest, Multipart, Path, Request, State};
+use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{StatusCode, header};
+use microlearn_core::Schema;
 use microlearn_data::FileFormat;
 use microlearn_store::{ArtefactRef, DatasetRecord, now_ms};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct UploadQuery {
     /// File name (its extension picks the format unless `format` is given).
     pub name: Option<String>,
-    /// csv, tsv, json, ndjson or parquet.
+    /// csv, tsv, json, ndjson or parquet (also `tab`, `jsonl`, `pq`; any case).
     pub format: Option<String>,
 }
 
@@ -137,33 +138,76 @@ pub(crate) async fn receive_table(
     }
 }
 
-fn summary(d: &DatasetRecord) -> Value {
-    json!({
-        "id": d.id,
-        "name": d.name,
-        "format": d.format,
-        "rows": d.rows,
-        "columns": d.schema.columns.len(),
-        "size_bytes": d.file.size,
-        "sha256": d.file.sha256,
-        "created_at_ms": d.created_at_ms,
-    })
+/// A dataset in the list.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct DatasetSummary {
+    /// Id, derived from the content hash (one file is stored once per tenant).
+    id: String,
+    /// The name it was uploaded under.
+    name: String,
+    /// File format (`csv`, `tsv`, `json`, `ndjson`, `parquet`).
+    format: String,
+    /// Rows.
+    rows: u64,
+    /// Columns.
+    columns: usize,
+    /// File size, bytes.
+    size_bytes: u64,
+    /// sha256 of the file.
+    sha256: String,
+    /// When it was stored.
+    created_at_ms: i64,
 }
 
-fn full(d: &DatasetRecord) -> Value {
-    let mut v = summary(d);
-    if let Some(o) = v.as_object_mut() {
-        o.insert("schema".into(), json!(d.schema));
-        o.insert("profile".into(), d.profile.clone());
+impl DatasetSummary {
+    fn of(d: &DatasetRecord) -> Self {
+        DatasetSummary {
+            id: d.id.clone(),
+            name: d.name.clone(),
+            format: d.format.clone(),
+            rows: d.rows,
+            columns: d.schema.columns.len(),
+            size_bytes: d.file.size,
+            sha256: d.file.sha256.clone(),
+            created_at_ms: d.created_at_ms,
+        }
     }
-    v
+}
+
+/// A dataset with its inferred schema and column profile.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct DatasetView {
+    #[serde(flatten)]
+    summary: DatasetSummary,
+    /// The columns, in file order, with their inferred kinds.
+    schema: Schema,
+    /// Per-column statistics (`microlearn-data`'s `DatasetProfile`: counts, missing values,
+    /// distributions), for people and the dashboard rather than a fixed contract.
+    #[schemars(with = "Map<String, Value>")]
+    profile: Value,
+}
+
+impl DatasetView {
+    fn of(d: &DatasetRecord) -> Self {
+        DatasetView {
+            summary: DatasetSummary::of(d),
+            schema: d.schema.clone(),
+            profile: d.profile.clone(),
+        }
+    }
+}
+
+/// `GET /v1/datasets`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct DatasetList {
+    datasets: Vec<DatasetSummary>,
 }
 
 pub(crate) async fn upload(
     State(app): State<App>,
     caller: Caller,
     req: Request,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Reply<DatasetView>)> {
     let q: UploadQuery = query(req.uri())?;
     // A slot first: each upload holds a file of up to the cap and then a parser's memory, so
     // a tenant sending many at once waits its turn (503) instead of crowding out the others.
@@ -233,14 +277,14 @@ pub(crate) async fn upload(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(full(&record))))
+    Ok((status, Reply(DatasetView::of(&record))))
 }
 
-pub(crate) async fn list(State(app): State<App>, caller: Caller) -> ApiResult<Json<Value>> {
+pub(crate) async fn list(State(app): State<App>, caller: Caller) -> ApiResult<Reply<DatasetList>> {
     let all = app.store.tenant(&caller.tenant).datasets()?;
-    Ok(Json(
-        json!({ "datasets": all.iter().map(summary).collect::<Vec<_>>() }),
-    ))
+    Ok(Reply(DatasetList {
+        datasets: all.iter().map(DatasetSummary::of).collect(),
+    }))
 }
 
 pub(crate) fn find(app: &App, tenant: &str, id: &str) -> ApiResult<DatasetRecord> {
@@ -254,15 +298,15 @@ pub(crate) fn find(app: &App, tenant: &str, id: &str) -> ApiResult<DatasetRecord
 pub(crate) async fn get(
     State(app): State<App>,
     caller: Caller,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(full(&find(&app, &caller.tenant, &id)?)))
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Reply<DatasetView>> {
+    Ok(Reply(DatasetView::of(&find(&app, &caller.tenant, &id)?)))
 }
 
 pub(crate) async fn remove(
     State(app): State<App>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let d = find(&app, &caller.tenant, &id)?;
     let tenant = app.store.tenant(&caller.tenant);

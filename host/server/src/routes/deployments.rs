@@ -6,22 +6,23 @@
 //! `serving::Route`), `promote` hands the new model all traffic and `rollback` ends the canary
 //! by serving the earlier model again.
 
-use super::{blocking, check_id, check_name, query};
+use super::{Reply, blocking, check_id, check_name, query};
 use crate::App;
 use crate::error::{ApiError, ApiResult, ProblemKind};
-use crate::extract::{ApiJson, Caller};
+use crate::extract::{ApiJson, ApiPath, Caller};
 use crate::serving::{
-    OutputFormat, ROUTING_KEY_HEADER, Route, TextChunks, finish_scored, route_plan, rows_to_table,
-    scored_json, write_scored_piece,
+    OutputFormat, ROUTING_KEY_HEADER, Route, StatsView, TextChunks, TrafficSide, finish_scored,
+    route_plan, rows_to_table, scored_json, write_scored_piece,
 };
-use axum::Json;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use microlearn_core::stages::{Decision, DeployAction, ServingMode};
+use microlearn_core::{ColumnSchema, Task};
 use microlearn_store::{DeploymentRecord, now_ms};
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use std::time::Instant;
 
 /// Rows per predict call; larger jobs belong to batch scoring.
@@ -58,24 +59,111 @@ fn scoring_error(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateDeployment {
+    /// The deployment's name: 1–64 letters, digits, `-`, `_` or `.`.
+    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9._-]+$"))]
     name: String,
+    /// The model to serve.
     model_id: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ReplaceDeployment {
+    /// The model to serve.
     model_id: String,
     /// The new model's share of traffic while the current one keeps the rest (a canary);
     /// 100 (the default) replaces the current model outright.
+    #[schemars(range(min = 1, max = 100))]
     traffic_percent: Option<u8>,
 }
 
 /// Response header naming the model that scored a request (canaries split between two).
-const MODEL_HEADER: &str = "x-microlearn-model";
+pub(crate) const MODEL_HEADER: &str = "x-microlearn-model";
+
+/// A deployment: the model it serves, its history and decision, and how serving stands.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct DeploymentView {
+    /// Name.
+    name: String,
+    /// The model it serves (the canary's during a canary).
+    model_id: String,
+    /// Earlier models, oldest first (for rollback).
+    history: Vec<String>,
+    /// The decision that put the model there.
+    decision: Decision,
+    /// Last change.
+    updated_at_ms: i64,
+    /// Whether that model is loaded and answering.
+    loaded: bool,
+    /// Predict and batch calls so far.
+    requests: u64,
+    /// Whether a canary splits traffic.
+    canary: bool,
+    /// Each model's share and counters (`null` while nothing is loaded).
+    traffic: Option<Vec<TrafficSide>>,
+    /// What a predict call takes, from the loaded bundle (`null` while nothing is loaded).
+    input: Option<DeploymentInput>,
+}
+
+/// The input a deployment's model expects: the dashboard builds its try-it form from this,
+/// and clients can validate rows before sending them.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct DeploymentInput {
+    model_id: String,
+    /// Model kind.
+    kind: String,
+    task: Task,
+    /// The column it predicts.
+    target: String,
+    /// Class labels in index order (empty for regression).
+    labels: Vec<String>,
+    /// The feature columns a row has.
+    columns: Vec<ColumnSchema>,
+}
+
+/// `GET /v1/deployments`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct DeploymentList {
+    deployments: Vec<DeploymentView>,
+}
+
+/// `GET /v1/deployments/{name}/stats`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct DeploymentStats {
+    name: String,
+    model_id: String,
+    stats: StatsView,
+    /// Each model's share and counters (`null` while nothing is loaded).
+    traffic: Option<Vec<TrafficSide>>,
+}
+
+/// The answer of a predict call: one prediction per row, in order.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct Predictions {
+    /// The model that scored the rows (also the `X-MicroLearn-Model` header).
+    model_id: String,
+    #[schemars(schema_with = "prediction_rows")]
+    predictions: Vec<Value>,
+}
+
+/// What [`scored_json`] writes per row.
+fn prediction_rows(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "array",
+        "items": {
+            "type": "object",
+            "description": "`prediction` (the class label for classification, the value for regression), then `proba_<label>` per class. A number that is not finite is null.",
+            "required": ["prediction"],
+            "properties": {
+                "prediction": { "type": ["string", "number", "null"] }
+            },
+            "additionalProperties": { "type": ["number", "null"] }
+        }
+    })
+}
 
 /// Which side of a canary a call goes to: its routing key when it sends one.
 fn routing_key(headers: &HeaderMap) -> Option<&str> {
@@ -93,34 +181,37 @@ fn find(app: &App, tenant: &str, name: &str) -> ApiResult<DeploymentRecord> {
         .ok_or_else(|| ApiError::not_found("deployment", name))
 }
 
-fn deployment_json(app: &App, tenant: &str, d: &DeploymentRecord) -> Value {
+fn deployment_view(app: &App, tenant: &str, d: &DeploymentRecord) -> DeploymentView {
     let route = app.serving.get(tenant, &d.name);
-    // What a predict call takes, from the loaded bundle: the dashboard builds its try-it form
-    // from this, and clients can validate rows before sending them.
     let input = route.as_ref().map(|r| {
         let s = &r.primary;
         let h = &s.model.header;
-        json!({
-            "model_id": s.model_id,
-            "kind": h.kind,
-            "task": h.task,
-            "target": h.target,
-            "labels": h.labels,
-            "columns": h.input_schema.columns,
-        })
+        DeploymentInput {
+            model_id: s.model_id.clone(),
+            kind: h.kind.clone(),
+            task: h.task,
+            target: h.target.clone(),
+            labels: h.labels.clone(),
+            columns: h.input_schema.columns.clone(),
+        }
     });
-    json!({
-        "name": d.name,
-        "model_id": d.model_id,
-        "history": d.history,
-        "decision": d.decision,
-        "updated_at_ms": d.updated_at_ms,
-        "loaded": route.as_ref().is_some_and(|r| r.primary.model_id == d.model_id),
-        "requests": app.serving.stats(tenant, &d.name).map_or(0, |s| s.requests.load(std::sync::atomic::Ordering::Relaxed)),
-        "canary": route.as_ref().is_some_and(|r| r.stable.is_some()),
-        "traffic": route.as_ref().map(|r| r.traffic_json()),
-        "input": input,
-    })
+    DeploymentView {
+        name: d.name.clone(),
+        model_id: d.model_id.clone(),
+        history: d.history.clone(),
+        decision: d.decision.clone(),
+        updated_at_ms: d.updated_at_ms,
+        loaded: route
+            .as_ref()
+            .is_some_and(|r| r.primary.model_id == d.model_id),
+        requests: app
+            .serving
+            .stats(tenant, &d.name)
+            .map_or(0, |s| s.requests.load(std::sync::atomic::Ordering::Relaxed)),
+        canary: route.as_ref().is_some_and(|r| r.stable.is_some()),
+        traffic: route.as_ref().map(|r| r.traffic()),
+        input,
+    }
 }
 
 fn manual_decision(model_id: &str, what: &str, key_id: &str, traffic_percent: u8) -> Decision {
@@ -140,11 +231,17 @@ fn apply(app: &App, tenant: &str, d: &DeploymentRecord) -> ApiResult<()> {
     Ok(())
 }
 
-pub(crate) async fn list(State(app): State<App>, caller: Caller) -> ApiResult<Json<Value>> {
+pub(crate) async fn list(
+    State(app): State<App>,
+    caller: Caller,
+) -> ApiResult<Reply<DeploymentList>> {
     let all = app.store.tenant(&caller.tenant).deployments()?;
-    Ok(Json(json!({
-        "deployments": all.iter().map(|d| deployment_json(&app, &caller.tenant, d)).collect::<Vec<_>>()
-    })))
+    Ok(Reply(DeploymentList {
+        deployments: all
+            .iter()
+            .map(|d| deployment_view(&app, &caller.tenant, d))
+            .collect(),
+    }))
 }
 
 pub(crate) async fn create(
@@ -183,25 +280,25 @@ pub(crate) async fn create(
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, format!("/v1/deployments/{}", d.name))],
-        Json(deployment_json(&app, &caller.tenant, &d)),
+        Reply(deployment_view(&app, &caller.tenant, &d)),
     ))
 }
 
 pub(crate) async fn get(
     State(app): State<App>,
     caller: Caller,
-    Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Reply<DeploymentView>> {
     let d = find(&app, &caller.tenant, &name)?;
-    Ok(Json(deployment_json(&app, &caller.tenant, &d)))
+    Ok(Reply(deployment_view(&app, &caller.tenant, &d)))
 }
 
 pub(crate) async fn replace(
     State(app): State<App>,
     caller: Caller,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiJson(req): ApiJson<ReplaceDeployment>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Reply<DeploymentView>> {
     let percent = req.traffic_percent.unwrap_or(100);
     if !(1..=100).contains(&percent) {
         return Err(ApiError::invalid(
@@ -221,7 +318,7 @@ pub(crate) async fn replace(
         d.model_id = req.model_id.clone();
     } else if route_plan(&d).2 == percent {
         // Already served this way: nothing to record.
-        return Ok(Json(deployment_json(&app, &caller.tenant, &d)));
+        return Ok(Reply(deployment_view(&app, &caller.tenant, &d)));
     }
     d.decision = manual_decision(&req.model_id, &what, &caller.key_id, percent);
     // Serving decides whether a record splits traffic; ask it rather than repeat its rule.
@@ -239,7 +336,7 @@ pub(crate) async fn replace(
     d.updated_at_ms = now_ms();
     let (app2, t, d2) = (app.clone(), caller.tenant.clone(), d.clone());
     blocking(move || apply(&app2, &t, &d2)).await?;
-    Ok(Json(deployment_json(&app, &caller.tenant, &d)))
+    Ok(Reply(deployment_view(&app, &caller.tenant, &d)))
 }
 
 /// End a canary in the new model's favour: it takes all traffic; the earlier model stays in
@@ -247,8 +344,8 @@ pub(crate) async fn replace(
 pub(crate) async fn promote(
     State(app): State<App>,
     caller: Caller,
-    Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Reply<DeploymentView>> {
     let mut d = find(&app, &caller.tenant, &name)?;
     if route_plan(&d).1.is_none() {
         return Err(ApiError::new(
@@ -263,14 +360,14 @@ pub(crate) async fn promote(
     d.updated_at_ms = now_ms();
     let (app2, t, d2) = (app.clone(), caller.tenant.clone(), d.clone());
     blocking(move || apply(&app2, &t, &d2)).await?;
-    Ok(Json(deployment_json(&app, &caller.tenant, &d)))
+    Ok(Reply(deployment_view(&app, &caller.tenant, &d)))
 }
 
 pub(crate) async fn rollback(
     State(app): State<App>,
     caller: Caller,
-    Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Reply<DeploymentView>> {
     let mut d = find(&app, &caller.tenant, &name)?;
     let Some(previous) = d.history.pop() else {
         return Err(ApiError::new(
@@ -289,13 +386,13 @@ pub(crate) async fn rollback(
     d.updated_at_ms = now_ms();
     let (app2, t, d2) = (app.clone(), caller.tenant.clone(), d.clone());
     blocking(move || apply(&app2, &t, &d2)).await?;
-    Ok(Json(deployment_json(&app, &caller.tenant, &d)))
+    Ok(Reply(deployment_view(&app, &caller.tenant, &d)))
 }
 
 pub(crate) async fn remove(
     State(app): State<App>,
     caller: Caller,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     find(&app, &caller.tenant, &name)?;
     app.store.tenant(&caller.tenant).delete_deployment(&name)?;
@@ -365,7 +462,7 @@ fn type_name(v: &Value) -> &'static str {
 pub(crate) async fn predict(
     State(app): State<App>,
     caller: Caller,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<impl IntoResponse> {
@@ -378,14 +475,17 @@ pub(crate) async fn predict(
     fn score(
         served: &crate::serving::Served,
         rows: &[Map<String, Value>],
-    ) -> ApiResult<(Value, usize)> {
+    ) -> ApiResult<(Predictions, usize)> {
         let table = rows_to_table(rows, &served.model.header.input_schema)?;
         let scored = served
             .model
             .predict(table)
             .map_err(|e| scoring_error(e, ProblemKind::InvalidRows, ""))?;
         Ok((
-            json!({ "model_id": served.model_id, "predictions": scored_json(&scored) }),
+            Predictions {
+                model_id: served.model_id.clone(),
+                predictions: scored_json(&scored),
+            },
             rows.len(),
         ))
     }
@@ -409,7 +509,7 @@ pub(crate) async fn predict(
         Err(e) => Err(e),
     };
     record(&route, &served, started, &result);
-    result.map(|(v, _)| ([(MODEL_HEADER, served.model_id.clone())], Json(v)))
+    result.map(|(v, _)| ([(MODEL_HEADER, served.model_id.clone())], Reply(v)))
 }
 
 /// Count a call for the deployment and for the model that answered it.
@@ -428,12 +528,14 @@ fn record<T>(
     served.stats.record(micros, n, ok);
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct BatchQuery {
+pub(crate) struct BatchQuery {
+    /// File name (its extension picks the input format unless `format` is given).
     name: Option<String>,
+    /// Input format: csv, tsv, json, ndjson or parquet (also `tab`, `jsonl`, `pq`; any case).
     format: Option<String>,
-    /// csv (default), tsv, json or ndjson.
+    /// Output format: csv (default), tsv, json or ndjson (any case).
     output: Option<String>,
 }
 
@@ -448,7 +550,7 @@ struct BatchQuery {
 pub(crate) async fn batch(
     State(app): State<App>,
     caller: Caller,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     req: Request,
 ) -> ApiResult<impl IntoResponse> {
     let started = Instant::now();
@@ -618,20 +720,20 @@ fn file_stream(
 pub(crate) async fn stats(
     State(app): State<App>,
     caller: Caller,
-    Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Reply<DeploymentStats>> {
     let d = find(&app, &caller.tenant, &name)?;
     let stats = app
         .serving
         .stats(&caller.tenant, &name)
-        .map_or_else(|| crate::serving::Stats::default().json(), |s| s.json());
-    let traffic = app
-        .serving
-        .get(&caller.tenant, &name)
-        .map(|r| r.traffic_json());
-    Ok(Json(
-        json!({ "name": d.name, "model_id": d.model_id, "stats": stats, "traffic": traffic }),
-    ))
+        .map_or_else(|| crate::serving::Stats::default().view(), |s| s.view());
+    let traffic = app.serving.get(&caller.tenant, &name).map(|r| r.traffic());
+    Ok(Reply(DeploymentStats {
+        name: d.name,
+        model_id: d.model_id,
+        stats,
+        traffic,
+    }))
 }
 
 #[cfg(test)]

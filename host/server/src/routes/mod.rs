@@ -2,12 +2,12 @@
 //! request passes (tracing, auth, metrics, timeouts, body limits).
 
 mod dashboard;
-mod datasets;
-mod deployments;
-mod models;
-mod pipelines;
-mod plugins;
-mod tenants;
+pub(crate) mod datasets;
+pub(crate) mod deployments;
+pub(crate) mod models;
+pub(crate) mod pipelines;
+pub(crate) mod plugins;
+pub(crate) mod tenants;
 
 use crate::App;
 use crate::error::{ApiError, ApiResult, ProblemKind};
@@ -18,6 +18,8 @@ use axum::http::{Method, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
+use schemars::JsonSchema;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// Routes that stream (uploads, scoring files, event streams) run without the request
@@ -151,19 +153,79 @@ async fn method_not_allowed(req: Request) -> ApiError {
     )
 }
 
-async fn health() -> impl IntoResponse {
-    axum::Json(serde_json::json!({ "status": "ok" }))
+/// A JSON answer of a typed body: the type's schema is the one the OpenAPI document shows.
+///
+/// The body goes through [`serde_json::Value`], whose objects keep their keys sorted (the
+/// workspace does not enable `preserve_order`), so every answer has the bytes the `json!`
+/// bodies it replaced had: key order included, whatever order a type declares its fields in.
+#[derive(Debug)]
+pub(crate) struct Reply<T>(pub T);
+
+impl<T: Serialize> IntoResponse for Reply<T> {
+    fn into_response(self) -> Response {
+        match serde_json::to_value(&self.0) {
+            Ok(v) => axum::Json(v).into_response(),
+            Err(e) => ApiError::internal(format!("encoding the answer: {e}")).into_response(),
+        }
+    }
+}
+
+/// `GET /healthz`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct Health {
+    /// `ok` while the process answers.
+    status: HealthStatus,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+enum HealthStatus {
+    Ok,
+}
+
+async fn health() -> Reply<Health> {
+    Reply(Health {
+        status: HealthStatus::Ok,
+    })
+}
+
+/// `GET /v1/me`: the calling key.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct Me {
+    /// The tenant the key acts for.
+    tenant: String,
+    /// Whether it is an admin key.
+    admin: bool,
+    /// What an admin key manages (`null` for other keys).
+    admin_scope: Option<AdminScope>,
+    /// The key's public id.
+    key_id: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+enum AdminScope {
+    /// Every tenant (an admin key of the default tenant).
+    Global,
+    /// Its own tenant's keys.
+    Tenant,
 }
 
 /// Who the key belongs to: the dashboard shows the tenant and uses this to check a key.
-async fn me(caller: Caller) -> impl IntoResponse {
-    axum::Json(serde_json::json!({
-        "tenant": caller.tenant,
-        "admin": caller.admin,
-        // "global": manages every tenant; "tenant": manages its own tenant's keys.
-        "admin_scope": caller.admin.then(|| if caller.is_global_admin() { "global" } else { "tenant" }),
-        "key_id": caller.key_id,
-    }))
+async fn me(caller: Caller) -> Reply<Me> {
+    let admin_scope = caller.admin.then(|| {
+        if caller.is_global_admin() {
+            AdminScope::Global
+        } else {
+            AdminScope::Tenant
+        }
+    });
+    Reply(Me {
+        admin_scope,
+        admin: caller.admin,
+        tenant: caller.tenant,
+        key_id: caller.key_id,
+    })
 }
 
 /// Host-wide figures (every tenant's), so a global admin's only.

@@ -1,16 +1,18 @@
 //! `/v1/models`: list, get, delete, evaluation (metrics and curves per evaluator), bundle
 //! download.
 
-use super::check_id;
+use super::{Reply, check_id};
 use crate::App;
 use crate::error::{ApiError, ApiResult, ProblemKind};
-use crate::extract::Caller;
-use axum::Json;
-use axum::extract::{Path, State};
+use crate::extract::{ApiPath, Caller};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
+use microlearn_core::stages::Evaluation;
+use microlearn_core::{Metric, Params, Task};
 use microlearn_store::ModelRecord;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::Serialize;
 
 pub(crate) fn find(app: &App, tenant: &str, id: &str) -> ApiResult<ModelRecord> {
     check_id("model", id)?;
@@ -20,68 +22,139 @@ pub(crate) fn find(app: &App, tenant: &str, id: &str) -> ApiResult<ModelRecord> 
         .ok_or_else(|| ApiError::not_found("model", id))
 }
 
-fn summary(m: &ModelRecord) -> Value {
-    json!({
-        "id": m.id,
-        "pipeline_id": m.pipeline_id,
-        "kind": m.kind,
-        "task": m.task,
-        "target": m.target,
-        "params": m.params,
-        "trial": m.trial,
-        "metric": m.metric,
-        "validation_score": m.validation_score,
-        "test_metrics": m.test_metrics,
-        "fit_seconds": m.fit_seconds,
-        "bundle_bytes": m.bundle.size,
-        "bundle_sha256": m.bundle.sha256,
-        "created_at_ms": m.created_at_ms,
-    })
+/// A model refit on the training rows and evaluated on the held-out rows.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct ModelView {
+    /// Id.
+    id: String,
+    /// The pipeline that made it.
+    pipeline_id: String,
+    /// Model kind (`gbdt`, `ensemble`, …).
+    kind: String,
+    task: Task,
+    /// Target column.
+    target: String,
+    /// Parameters of the refit.
+    params: Params,
+    /// The trial it came from.
+    trial: usize,
+    /// The objective.
+    metric: String,
+    /// That trial's validation score (`null` when not a finite number).
+    #[schemars(with = "Option<f64>")]
+    validation_score: f64,
+    /// Held-out metrics (the first evaluator's first).
+    test_metrics: Vec<Metric>,
+    /// Refit wall time, seconds.
+    fit_seconds: f64,
+    /// Size of its bundle, bytes.
+    bundle_bytes: u64,
+    /// sha256 of its bundle.
+    bundle_sha256: String,
+    /// Created.
+    created_at_ms: i64,
 }
 
-pub(crate) async fn list(State(app): State<App>, caller: Caller) -> ApiResult<Json<Value>> {
+impl ModelView {
+    fn of(m: &ModelRecord) -> Self {
+        ModelView {
+            id: m.id.clone(),
+            pipeline_id: m.pipeline_id.clone(),
+            kind: m.kind.clone(),
+            task: m.task,
+            target: m.target.clone(),
+            params: m.params.clone(),
+            trial: m.trial,
+            metric: m.metric.clone(),
+            validation_score: m.validation_score,
+            test_metrics: m.test_metrics.clone(),
+            fit_seconds: m.fit_seconds,
+            bundle_bytes: m.bundle.size,
+            bundle_sha256: m.bundle.sha256.clone(),
+            created_at_ms: m.created_at_ms,
+        }
+    }
+}
+
+/// A model with the importance of each prepared feature.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct ModelDetail {
+    #[serde(flatten)]
+    model: ModelView,
+    /// `[feature, importance]` pairs, largest first (`null` for an importance that is not a
+    /// finite number, which a diverged fit can give).
+    #[schemars(with = "Vec<(String, Option<f64>)>")]
+    feature_importance: Vec<(String, f64)>,
+}
+
+/// `GET /v1/models`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct ModelList {
+    /// Oldest first.
+    models: Vec<ModelView>,
+}
+
+/// `GET /v1/models/{id}/evaluation`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct ModelEvaluation {
+    model_id: String,
+    test_metrics: Vec<Metric>,
+    /// One per evaluator, in the pipeline's order.
+    evaluations: Vec<EvaluatorResult>,
+}
+
+/// What one evaluator computed on the held-out rows.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct EvaluatorResult {
+    /// The evaluator's plugin id.
+    evaluator: String,
+    evaluation: Evaluation,
+}
+
+pub(crate) async fn list(State(app): State<App>, caller: Caller) -> ApiResult<Reply<ModelList>> {
     let mut all = app.store.tenant(&caller.tenant).models()?;
     all.sort_by_key(|m| m.created_at_ms);
-    Ok(Json(
-        json!({ "models": all.iter().map(summary).collect::<Vec<_>>() }),
-    ))
+    Ok(Reply(ModelList {
+        models: all.iter().map(ModelView::of).collect(),
+    }))
 }
 
 pub(crate) async fn get(
     State(app): State<App>,
     caller: Caller,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Reply<ModelDetail>> {
     let m = find(&app, &caller.tenant, &id)?;
-    let mut v = summary(&m);
-    if let Some(o) = v.as_object_mut() {
-        o.insert("feature_importance".into(), json!(m.feature_importance));
-    }
-    Ok(Json(v))
+    Ok(Reply(ModelDetail {
+        model: ModelView::of(&m),
+        feature_importance: m.feature_importance,
+    }))
 }
 
 pub(crate) async fn evaluation(
     State(app): State<App>,
     caller: Caller,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Reply<ModelEvaluation>> {
     let m = find(&app, &caller.tenant, &id)?;
-    let evaluations: Vec<Value> = m
-        .evaluations
-        .iter()
-        .map(|(evaluator, e)| json!({ "evaluator": evaluator, "evaluation": e }))
-        .collect();
-    Ok(Json(json!({
-        "model_id": m.id,
-        "test_metrics": m.test_metrics,
-        "evaluations": evaluations,
-    })))
+    Ok(Reply(ModelEvaluation {
+        model_id: m.id,
+        test_metrics: m.test_metrics,
+        evaluations: m
+            .evaluations
+            .into_iter()
+            .map(|(evaluator, evaluation)| EvaluatorResult {
+                evaluator,
+                evaluation,
+            })
+            .collect(),
+    }))
 }
 
 pub(crate) async fn bundle(
     State(app): State<App>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<impl IntoResponse> {
     let m = find(&app, &caller.tenant, &id)?;
     let bytes = app.store.artefacts().get(&m.bundle.sha256)?;
@@ -104,7 +177,7 @@ pub(crate) async fn bundle(
 pub(crate) async fn remove(
     State(app): State<App>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let m = find(&app, &caller.tenant, &id)?;
     let tenant = app.store.tenant(&caller.tenant);

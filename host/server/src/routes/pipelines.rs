@@ -1,49 +1,103 @@
 //! `/v1/pipelines`: create (queued for the worker pool), list, get with stages, trials,
 //! leaderboard, cancel, delete, and the event stream (SSE).
 
-use super::{check_id, check_name, query};
+use super::{Reply, check_id, check_name, query};
 use crate::App;
 use crate::error::{ApiError, ApiResult, ProblemKind};
-use crate::extract::{ApiJson, Caller};
+use crate::extract::{ApiJson, ApiPath, Caller};
 use crate::jobs::{SOURCE_API, mark_cancelled};
-use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::{self, Stream, StreamExt};
-use microlearn_core::{PipelineId, PipelineStatus, Task};
+use microlearn_core::stages::Decision;
+use microlearn_core::{Direction, Metric, Params, PipelineId, PipelineStatus, Stage, Task};
 use microlearn_pipeline::{PipelineConfig, PluginRef, default_deployment_name};
 use microlearn_plugins::PluginHost;
-use microlearn_store::{EventRecord, PipelineRecord, now_ms};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use microlearn_store::{
+    EventRecord, ModelRecord, PipelineRecord, PluginFailure, StageRecord, TrialRecord, now_ms,
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
 use std::convert::Infallible;
 use std::time::Duration;
 
 /// A pipeline request: the dataset and target, and optionally everything `microlearn run`
 /// takes. Plugins are `"id"`, `"id:{json}"` or `{"id": …, "config": {…}}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreatePipeline {
+    /// The training table.
+    #[schemars(length(min = 1))]
     dataset_id: String,
+    /// The column to predict.
+    #[schemars(length(min = 1))]
     target: String,
+    /// A table to evaluate on instead of a split of the training table.
     test_dataset_id: Option<String>,
+    /// Inferred from the target when absent.
     task: Option<Task>,
+    /// Wall-clock budget of the whole pipeline, seconds (at most one day).
+    #[schemars(extend("exclusiveMinimum" = 0, "maximum" = MAX_BUDGET_SECS))]
     budget_secs: Option<f64>,
+    /// Seed of the search.
     seed: Option<u64>,
+    /// Trials to run at most.
+    #[schemars(range(min = 1, max = MAX_TRIALS))]
     max_trials: Option<usize>,
+    /// Cross-validation folds (1: one holdout).
+    #[schemars(range(min = 1, max = MAX_FOLDS))]
     folds: Option<usize>,
+    /// CPU threads; at most the host's share per pipeline (default), which a 422 names.
+    #[schemars(range(min = 1))]
     threads: Option<usize>,
+    /// Share of the rows held out for evaluation.
+    #[schemars(range(min = 0.05, max = 0.5))]
     test_fraction: Option<f64>,
+    /// Share of the training rows a holdout validates on.
+    #[schemars(range(min = 0.05, max = 0.5))]
     validation_fraction: Option<f64>,
+    /// The objective: any metric an evaluator computes (default by task).
+    #[schemars(length(min = 1, max = MAX_METRIC_LEN))]
     metric: Option<String>,
+    /// Trials refit on all training rows.
+    #[schemars(range(min = 1, max = MAX_REFIT_TOP))]
     refit_top: Option<usize>,
+    /// The preparer chain, in order.
+    #[schemars(with = "Option<Vec<PluginSpec>>", length(max = MAX_PLUGINS_PER_STAGE))]
     preparers: Option<Vec<Value>>,
+    /// The selector.
+    #[schemars(with = "Option<PluginSpec>")]
     selector: Option<Value>,
+    /// The evaluators; the first one's metrics come first.
+    #[schemars(with = "Option<Vec<PluginSpec>>", length(max = MAX_PLUGINS_PER_STAGE))]
     evaluators: Option<Vec<Value>>,
+    /// The deployer.
+    #[schemars(with = "Option<PluginSpec>")]
     deployer: Option<Value>,
+    /// The deployment the deployer acts on (default: from the dataset's name and the target).
+    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9._-]+$"))]
     deployment: Option<String>,
+}
+
+/// A plugin for a stage: `"id"`, `"id:{json config}"`, or an object with the id and its
+/// configuration. The fields are read as `plugin_ref` reads them.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // Documents the accepted shapes; requests are read as JSON values.
+enum PluginSpec {
+    /// `id` or `id:{json}`.
+    Spec(String),
+    /// `{"id": …, "config": {…}}`.
+    Object {
+        /// The plugin's id.
+        id: String,
+        /// Its configuration (`{}` for its defaults).
+        #[serde(default)]
+        config: Map<String, Value>,
+    },
 }
 
 fn plugin_ref(field: &str, v: &Value) -> ApiResult<PluginRef> {
@@ -206,7 +260,7 @@ pub(crate) async fn create(
     Ok((
         StatusCode::ACCEPTED,
         [(header::LOCATION, location)],
-        Json(pipeline_json(&record, 0)),
+        Reply(PipelineView::new(record, 0)),
     ))
 }
 
@@ -285,26 +339,213 @@ fn check_knobs(req: &CreatePipeline, max_threads: usize) -> ApiResult<()> {
             ));
         }
     }
+    // Characters, not bytes: the bound the OpenAPI document states (`maxLength`).
     if let Some(m) = &req.metric
-        && (m.is_empty() || m.len() > MAX_METRIC_LEN)
+        && (m.is_empty() || m.chars().count() > MAX_METRIC_LEN)
     {
         return Err(out_of_range(
             "metric",
             format!("a metric name of 1 to {MAX_METRIC_LEN} characters"),
-            format!("{} characters", m.len()),
+            format!("{} characters", m.chars().count()),
         ));
     }
     Ok(())
 }
 
-fn pipeline_json(p: &PipelineRecord, trials: usize) -> Value {
-    let mut v = serde_json::to_value(p).unwrap_or(Value::Null);
-    if let Some(o) = v.as_object_mut() {
-        o.insert("status".into(), json!(p.status.to_string()));
-        o.insert("terminal".into(), json!(p.status.is_terminal()));
-        o.insert("trial_count".into(), json!(trials));
+/// Where a pipeline stands, as one word: `created`, the stage it is running, `done`, `failed`
+/// or `cancelled` (its `Display`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StatusName(pub PipelineStatus);
+
+impl Serialize for StatusName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
     }
-    v
+}
+
+impl JsonSchema for StatusName {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PipelineStatus".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let names: Vec<String> = std::iter::once(PipelineStatus::Created)
+            .chain(Stage::ALL.map(PipelineStatus::Running))
+            .chain([
+                PipelineStatus::Done,
+                PipelineStatus::Failed,
+                PipelineStatus::Cancelled,
+            ])
+            .map(|s| s.to_string())
+            .collect();
+        schemars::json_schema!({
+            "description": "Where the pipeline stands: created, the stage it is running, or how it ended.",
+            "type": "string",
+            "enum": names,
+        })
+    }
+}
+
+/// A pipeline: the stored record, its status as one word, whether it ended, its trial count.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct PipelineView {
+    /// Id.
+    id: String,
+    /// Dataset id.
+    dataset_id: String,
+    /// Target column.
+    target: String,
+    /// Task (known after ingest).
+    task: Option<Task>,
+    /// The configuration it was started with: the engine's settings with every plugin's own
+    /// configuration, which the plugin defines (so an open object).
+    #[schemars(with = "Map<String, Value>")]
+    config: Value,
+    /// Where it stands.
+    status: StatusName,
+    /// Whether it ended (done, failed or cancelled).
+    terminal: bool,
+    /// Stages run so far, in order.
+    stages: Vec<StageRecord>,
+    /// The error that failed it.
+    error: Option<String>,
+    /// Models refit and evaluated, best first.
+    leaderboard: Vec<String>,
+    /// The best model.
+    best_model: Option<String>,
+    /// The deployment it acts on.
+    deployment: Option<String>,
+    /// The deployer's decision.
+    decision: Option<Decision>,
+    /// Plugins that failed where the pipeline could go on without them.
+    plugin_errors: Vec<PluginFailure>,
+    /// Trials recorded so far.
+    trial_count: usize,
+    /// Created.
+    created_at_ms: i64,
+    /// Last change.
+    updated_at_ms: i64,
+}
+
+impl PipelineView {
+    fn new(p: PipelineRecord, trial_count: usize) -> Self {
+        PipelineView {
+            status: StatusName(p.status),
+            terminal: p.status.is_terminal(),
+            trial_count,
+            id: p.id,
+            dataset_id: p.dataset_id,
+            target: p.target,
+            task: p.task,
+            config: p.config,
+            stages: p.stages,
+            error: p.error,
+            leaderboard: p.leaderboard,
+            best_model: p.best_model,
+            deployment: p.deployment,
+            decision: p.decision,
+            plugin_errors: p.plugin_errors,
+            created_at_ms: p.created_at_ms,
+            updated_at_ms: p.updated_at_ms,
+        }
+    }
+}
+
+/// A pipeline in the list: what an overview shows without a call per pipeline.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct PipelineSummary {
+    id: String,
+    dataset_id: String,
+    /// The dataset's name (`null` once the dataset is deleted).
+    dataset_name: Option<String>,
+    target: String,
+    task: Option<Task>,
+    status: StatusName,
+    terminal: bool,
+    stages: Vec<StageRecord>,
+    /// The budget it was started with, seconds.
+    #[schemars(with = "Option<f64>")]
+    budget_secs: Option<Value>,
+    trial_count: usize,
+    best_model: Option<String>,
+    /// The best model's kind and scores (`null` before there is one).
+    best: Option<BestModel>,
+    deployment: Option<String>,
+    error: Option<String>,
+    created_at_ms: i64,
+    updated_at_ms: i64,
+}
+
+/// The best model's kind and its objective score, on validation and on the held-out rows.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct BestModel {
+    model_id: String,
+    kind: String,
+    /// The objective.
+    metric: String,
+    /// Whether larger or smaller is better (`null` when no evaluator computed the objective).
+    direction: Option<Direction>,
+    /// Cross-validated score (`null` when not a finite number).
+    #[schemars(with = "Option<f64>")]
+    validation_score: f64,
+    /// Held-out score (`null` when no evaluator computed it or it is not finite).
+    test_score: Option<f64>,
+}
+
+impl BestModel {
+    fn of(m: &ModelRecord) -> Self {
+        let test = m.test_metrics.iter().find(|t| t.name == m.metric);
+        BestModel {
+            model_id: m.id.clone(),
+            kind: m.kind.clone(),
+            metric: m.metric.clone(),
+            direction: test.map(|t| t.direction),
+            validation_score: m.validation_score,
+            test_score: test.map(|t| t.value),
+        }
+    }
+}
+
+/// `GET /v1/pipelines`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct PipelineList {
+    pipelines: Vec<PipelineSummary>,
+}
+
+/// `GET /v1/pipelines/{id}/trials`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct TrialList {
+    /// By number.
+    trials: Vec<TrialRecord>,
+}
+
+/// `GET /v1/pipelines/{id}/leaderboard`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct Leaderboard {
+    pipeline_id: String,
+    status: StatusName,
+    /// Best first.
+    models: Vec<LeaderboardEntry>,
+    /// The deployer's decision.
+    decision: Option<Decision>,
+}
+
+/// One refit and evaluated model of a leaderboard.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct LeaderboardEntry {
+    /// 1 for the best.
+    rank: usize,
+    model_id: String,
+    kind: String,
+    params: Params,
+    metric: String,
+    /// Cross-validated score (`null` when not a finite number).
+    #[schemars(with = "Option<f64>")]
+    validation_score: f64,
+    test_metrics: Vec<Metric>,
+    fit_seconds: f64,
+    /// Whether it is the pipeline's best model.
+    best: bool,
 }
 
 pub(crate) fn find(app: &App, tenant: &str, id: &str) -> ApiResult<PipelineRecord> {
@@ -317,7 +558,7 @@ pub(crate) fn find(app: &App, tenant: &str, id: &str) -> ApiResult<PipelineRecor
 
 /// The list carries what an overview shows without a call per pipeline: stage timings (the
 /// dashboard's timeline), the dataset's name, the trial count and the best model's score.
-pub(crate) async fn list(State(app): State<App>, caller: Caller) -> ApiResult<Json<Value>> {
+pub(crate) async fn list(State(app): State<App>, caller: Caller) -> ApiResult<Reply<PipelineList>> {
     let tenant = app.store.tenant(&caller.tenant);
     let all = tenant.pipelines()?;
     let mut dataset_names: std::collections::HashMap<String, Option<String>> =
@@ -333,100 +574,87 @@ pub(crate) async fn list(State(app): State<App>, caller: Caller) -> ApiResult<Js
             }
         };
         let best = match &p.best_model {
-            Some(id) => tenant.model(id)?.map(|m| best_json(&m)),
+            Some(id) => tenant.model(id)?.map(|m| BestModel::of(&m)),
             None => None,
         };
-        items.push(json!({
-            "id": p.id,
-            "dataset_id": p.dataset_id,
-            "dataset_name": dataset_name,
-            "target": p.target,
-            "task": p.task,
-            "status": p.status.to_string(),
-            "terminal": p.status.is_terminal(),
-            "stages": p.stages,
-            "budget_secs": p.config.get("budget_secs"),
-            "trial_count": tenant.trial_count(&p.id)?,
-            "best_model": p.best_model,
-            "best": best,
-            "deployment": p.deployment,
-            "error": p.error,
-            "created_at_ms": p.created_at_ms,
-            "updated_at_ms": p.updated_at_ms,
-        }));
+        items.push(PipelineSummary {
+            id: p.id.clone(),
+            dataset_id: p.dataset_id.clone(),
+            dataset_name,
+            target: p.target.clone(),
+            task: p.task,
+            status: StatusName(p.status),
+            terminal: p.status.is_terminal(),
+            stages: p.stages.clone(),
+            budget_secs: p.config.get("budget_secs").cloned(),
+            trial_count: tenant.trial_count(&p.id)?,
+            best_model: p.best_model.clone(),
+            best,
+            deployment: p.deployment.clone(),
+            error: p.error.clone(),
+            created_at_ms: p.created_at_ms,
+            updated_at_ms: p.updated_at_ms,
+        });
     }
-    Ok(Json(json!({ "pipelines": items })))
-}
-
-/// The best model's kind and its objective score, on validation and on the held-out rows.
-fn best_json(m: &microlearn_store::ModelRecord) -> Value {
-    let test = m.test_metrics.iter().find(|t| t.name == m.metric);
-    json!({
-        "model_id": m.id,
-        "kind": m.kind,
-        "metric": m.metric,
-        "direction": test.map(|t| t.direction),
-        "validation_score": m.validation_score,
-        "test_score": test.map(|t| t.value),
-    })
+    Ok(Reply(PipelineList { pipelines: items }))
 }
 
 pub(crate) async fn get(
     State(app): State<App>,
     caller: Caller,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Reply<PipelineView>> {
     let p = find(&app, &caller.tenant, &id)?;
     let trials = app.store.tenant(&caller.tenant).trial_count(&id)?;
-    Ok(Json(pipeline_json(&p, trials)))
+    Ok(Reply(PipelineView::new(p, trials)))
 }
 
 pub(crate) async fn trials(
     State(app): State<App>,
     caller: Caller,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Reply<TrialList>> {
     find(&app, &caller.tenant, &id)?;
     let trials = app.store.tenant(&caller.tenant).trials(&id)?;
-    Ok(Json(json!({ "trials": trials })))
+    Ok(Reply(TrialList { trials }))
 }
 
 pub(crate) async fn leaderboard(
     State(app): State<App>,
     caller: Caller,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Reply<Leaderboard>> {
     let p = find(&app, &caller.tenant, &id)?;
     let tenant = app.store.tenant(&caller.tenant);
     let mut models = Vec::new();
     for (rank, mid) in p.leaderboard.iter().enumerate() {
         if let Some(m) = tenant.model(mid)? {
-            models.push(json!({
-                "rank": rank + 1,
-                "model_id": m.id,
-                "kind": m.kind,
-                "params": m.params,
-                "metric": m.metric,
-                "validation_score": m.validation_score,
-                "test_metrics": m.test_metrics,
-                "fit_seconds": m.fit_seconds,
-                "best": p.best_model.as_deref() == Some(m.id.as_str()),
-            }));
+            models.push(LeaderboardEntry {
+                rank: rank + 1,
+                best: p.best_model.as_deref() == Some(m.id.as_str()),
+                model_id: m.id,
+                kind: m.kind,
+                params: m.params,
+                metric: m.metric,
+                validation_score: m.validation_score,
+                test_metrics: m.test_metrics,
+                fit_seconds: m.fit_seconds,
+            });
         }
     }
-    Ok(Json(json!({
-        "pipeline_id": p.id,
-        "status": p.status.to_string(),
-        "models": models,
-        "decision": p.decision,
-    })))
+    Ok(Reply(Leaderboard {
+        pipeline_id: p.id,
+        status: StatusName(p.status),
+        models,
+        decision: p.decision,
+    }))
 }
 
 pub(crate) async fn cancel(
     State(app): State<App>,
     caller: Caller,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Reply<PipelineView>> {
     let p = find(&app, &caller.tenant, &id)?;
     if p.status.is_terminal() {
         return Err(ApiError::new(
@@ -448,13 +676,13 @@ pub(crate) async fn cancel(
     mark_cancelled(&tenant, &id);
     let p = find(&app, &caller.tenant, &id)?;
     let trials = tenant.trial_count(&id)?;
-    Ok(Json(pipeline_json(&p, trials)))
+    Ok(Reply(PipelineView::new(p, trials)))
 }
 
 pub(crate) async fn remove(
     State(app): State<App>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let p = find(&app, &caller.tenant, &id)?;
     if !p.status.is_terminal() {
@@ -467,10 +695,10 @@ pub(crate) async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct EventsQuery {
-    /// Only events after this sequence number.
+pub(crate) struct EventsQuery {
+    /// Only events after this sequence number (wins over `Last-Event-ID`).
     after: Option<u64>,
 }
 
@@ -479,7 +707,7 @@ struct EventsQuery {
 pub(crate) async fn events(
     State(app): State<App>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     uri: Uri,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {

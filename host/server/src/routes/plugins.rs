@@ -1,38 +1,96 @@
 //! `/v1/plugins`: list (shared and the tenant's own), upload a component with its manifest
 //! (visible to the uploading tenant only), remove a tenant plugin.
 
-use super::check_id;
+use super::{Reply, check_id};
 use crate::App;
 use crate::error::{ApiError, ApiResult, ProblemKind};
-use crate::extract::Caller;
+use crate::extract::{ApiPath, Caller};
 use crate::upload::{UploadLimits, stream_to_file};
-use axum::Json;
-use axum::extract::{FromRequest, Multipart, Path, Request, State};
+use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::StatusCode;
+use microlearn_core::stages::PluginKind;
 use microlearn_plugins::{MANIFEST_FILE, Manifest};
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::Value;
 
-fn plugin_json(app: &App, tenant: &str, p: &microlearn_plugins::InstalledPlugin) -> Value {
+/// A plugin: identity and limits (folders on the host are not the tenant's business).
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct PluginView {
+    /// Id (unique per kind).
+    id: String,
+    kind: PluginKind,
+    version: String,
+    /// The WIT API its manifest names (`null` for a component loaded without one).
+    api: Option<String>,
+    /// One sentence.
+    description: String,
+    /// The manifest's optional author.
+    author: Option<String>,
+    scope: PluginScope,
+    /// sha256 of the component.
+    sha256: String,
+    /// Component size, bytes.
+    size_bytes: u64,
+    /// Memory cap of a call, MiB.
+    memory_mib: u64,
+    /// Deadline of a work call, milliseconds.
+    timeout_ms: u64,
+}
+
+/// `shared`: every tenant sees it (the host's plugin folders); `tenant`: this tenant
+/// uploaded it and only it sees it.
+#[derive(Debug, Clone, Copy, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum PluginScope {
+    Tenant,
+    Shared,
+}
+
+/// A plugin with its configuration schema.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct PluginDetail {
+    #[serde(flatten)]
+    plugin: PluginView,
+    /// The JSON Schema of its configuration, as the plugin's `describe` gave it (the text
+    /// itself when it is not JSON). The plugin defines it, so any JSON value.
+    #[schemars(with = "Value")]
+    config_schema: Value,
+}
+
+/// `GET /v1/plugins`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct PluginList {
+    /// By kind, then id.
+    plugins: Vec<PluginView>,
+}
+
+/// `GET /v1/plugins/{id}`: every kind's plugin of that id.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct PluginDetails {
+    plugins: Vec<PluginDetail>,
+}
+
+fn plugin_view(app: &App, tenant: &str, p: &microlearn_plugins::InstalledPlugin) -> PluginView {
     let own = app.tenant_plugin_dir(tenant);
     let scope = if p.dir.as_ref().is_some_and(|d| d.starts_with(&own)) {
-        "tenant"
+        PluginScope::Tenant
     } else {
-        "shared"
+        PluginScope::Shared
     };
-    // Folders on the host are not the tenant's business: only identity and limits are shown.
-    json!({
-        "id": p.info.id,
-        "kind": p.info.kind,
-        "version": p.info.version,
-        "api": p.manifest.as_ref().map(|m| m.api.clone()),
-        "description": p.info.description,
-        "author": p.manifest.as_ref().and_then(|m| m.author.clone()),
-        "scope": scope,
-        "sha256": p.sha256,
-        "size_bytes": p.size_bytes,
-        "memory_mib": p.memory_mib,
-        "timeout_ms": p.timeout_ms,
-    })
+    PluginView {
+        id: p.info.id.clone(),
+        kind: p.info.kind,
+        version: p.info.version.clone(),
+        api: p.manifest.as_ref().map(|m| m.api.clone()),
+        description: p.info.description.clone(),
+        author: p.manifest.as_ref().and_then(|m| m.author.clone()),
+        scope,
+        sha256: p.sha256.clone(),
+        size_bytes: p.size_bytes,
+        memory_mib: p.memory_mib,
+        timeout_ms: p.timeout_ms,
+    }
 }
 
 /// The tenant's plugin host, refreshed: the rescan hashes every component that changed, and
@@ -42,13 +100,16 @@ async fn host_for(app: &App, tenant: &str) -> ApiResult<microlearn_plugins::Plug
     super::blocking(move || app.plugins_for(&tenant)).await
 }
 
-pub(crate) async fn list(State(app): State<App>, caller: Caller) -> ApiResult<Json<Value>> {
+pub(crate) async fn list(State(app): State<App>, caller: Caller) -> ApiResult<Reply<PluginList>> {
     let host = host_for(&app, &caller.tenant).await?;
     let mut all = host.list();
     all.sort_by(|a, b| (a.info.kind.as_str(), &a.info.id).cmp(&(b.info.kind.as_str(), &b.info.id)));
-    Ok(Json(json!({
-        "plugins": all.iter().map(|p| plugin_json(&app, &caller.tenant, p)).collect::<Vec<_>>()
-    })))
+    Ok(Reply(PluginList {
+        plugins: all
+            .iter()
+            .map(|p| plugin_view(&app, &caller.tenant, p))
+            .collect(),
+    }))
 }
 
 /// A multipart form with a `manifest` field (plugin.toml text) and a `component` field (the
@@ -58,7 +119,7 @@ pub(crate) async fn upload(
     State(app): State<App>,
     caller: Caller,
     req: Request,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Reply<PluginView>)> {
     let limits = super::datasets::upload_limits(&app);
     // Validating a component compiles it: a slot in the tenant's share of upload work.
     let admission = app
@@ -168,7 +229,7 @@ pub(crate) async fn upload(
     drop(staging);
     Ok((
         StatusCode::CREATED,
-        Json(plugin_json(&app, &caller.tenant, &installed)),
+        Reply(plugin_view(&app, &caller.tenant, &installed)),
     ))
 }
 
@@ -177,34 +238,30 @@ pub(crate) async fn upload(
 pub(crate) async fn get(
     State(app): State<App>,
     caller: Caller,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Reply<PluginDetails>> {
     check_id("plugin", &id)?;
     let host = host_for(&app, &caller.tenant).await?;
-    let found: Vec<Value> = host
+    let found: Vec<PluginDetail> = host
         .list()
         .iter()
         .filter(|p| p.info.id == id)
-        .map(|p| {
-            let mut v = plugin_json(&app, &caller.tenant, p);
-            if let Some(o) = v.as_object_mut() {
-                let schema = serde_json::from_str::<Value>(&p.info.config_schema)
-                    .unwrap_or_else(|_| Value::String(p.info.config_schema.clone()));
-                o.insert("config_schema".into(), schema);
-            }
-            v
+        .map(|p| PluginDetail {
+            plugin: plugin_view(&app, &caller.tenant, p),
+            config_schema: serde_json::from_str::<Value>(&p.info.config_schema)
+                .unwrap_or_else(|_| Value::String(p.info.config_schema.clone())),
         })
         .collect();
     if found.is_empty() {
         return Err(ApiError::not_found("plugin", &id));
     }
-    Ok(Json(json!({ "plugins": found })))
+    Ok(Reply(PluginDetails { plugins: found }))
 }
 
 pub(crate) async fn remove(
     State(app): State<App>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     check_id("plugin", &id)?;
     if id.starts_with('.') {

@@ -5,39 +5,116 @@
 //! manages only its keys: another tenant is 404 to it, and quotas, creating and deleting
 //! tenants are the operator's (403).
 
-use super::check_id;
+use super::{Reply, check_id};
 use crate::App;
 use crate::auth::{new_key, valid_tenant_name};
 use crate::error::{ApiError, ApiResult, ProblemKind};
-use crate::extract::{Admin, ApiJson, Caller, GlobalAdmin};
-use axum::Json;
-use axum::extract::{Path, State};
+use crate::extract::{Admin, ApiJson, ApiPath, Caller, GlobalAdmin};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use microlearn_store::{DEFAULT_TENANT, Quotas, TenantRecord, now_ms};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateTenant {
+    /// 1–64 lowercase letters, digits, `-` or `_`.
+    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[a-z0-9_-]+$"))]
     name: String,
+    /// Its limits (default: the host's `[serve.quotas]`).
     quotas: Option<Quotas>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct UpdateTenant {
+    /// The new limits; an absent one becomes unlimited.
     quotas: Quotas,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateKey {
+    /// A note for people (who or what uses the key).
     #[serde(default)]
     label: String,
+    /// An admin key manages the tenant's keys (a default-tenant admin key: every tenant).
     #[serde(default)]
     admin: bool,
+}
+
+/// A tenant with its quotas and what it uses of them.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct TenantView {
+    name: String,
+    quotas: Quotas,
+    created_at_ms: i64,
+    usage: TenantUsage,
+}
+
+/// What a tenant holds and runs now.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct TenantUsage {
+    /// Bytes of datasets, model bundles and uploaded plugins.
+    storage_bytes: u64,
+    /// Pipelines queued or running.
+    active_pipelines: usize,
+    deployments: usize,
+    /// Plugins it uploaded.
+    plugins: usize,
+}
+
+/// `POST /v1/tenants`: the tenant and its first API key, shown this once.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct CreatedTenant {
+    #[serde(flatten)]
+    tenant: TenantView,
+    api_key: FirstKey,
+}
+
+/// A tenant's first key (not an admin key).
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct FirstKey {
+    /// Public id (for listing and revoking).
+    id: String,
+    /// The secret, shown only here: the host keeps its sha256.
+    key: String,
+}
+
+/// `GET /v1/tenants`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct TenantList {
+    tenants: Vec<TenantView>,
+}
+
+/// An API key as listed: never its secret.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct KeyView {
+    id: String,
+    label: String,
+    admin: bool,
+    created_at_ms: i64,
+}
+
+/// `GET /v1/tenants/{name}/keys`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct KeyList {
+    keys: Vec<KeyView>,
+}
+
+/// `POST /v1/tenants/{name}/keys`: the new key, shown this once.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct CreatedKey {
+    id: String,
+    tenant: String,
+    admin: bool,
+    label: String,
+    /// The secret.
+    key: String,
+    /// That the key is not shown again.
+    note: &'static str,
 }
 
 /// A tenant the caller may manage: any for a global admin, its own for a tenant admin (404
@@ -56,24 +133,24 @@ fn find(app: &App, name: &str) -> ApiResult<TenantRecord> {
         .ok_or_else(|| ApiError::not_found("tenant", name))
 }
 
-fn tenant_json(app: &App, t: &TenantRecord) -> ApiResult<Value> {
+fn tenant_view(app: &App, t: &TenantRecord) -> ApiResult<TenantView> {
     let store = app.store.tenant(&t.name);
     let active = store
         .pipelines()?
         .iter()
         .filter(|p| !p.status.is_terminal())
         .count();
-    Ok(json!({
-        "name": t.name,
-        "quotas": t.quotas,
-        "created_at_ms": t.created_at_ms,
-        "usage": {
-            "storage_bytes": crate::quota::storage_used(app, &t.name)?,
-            "active_pipelines": active,
-            "deployments": store.deployments()?.len(),
-            "plugins": tenant_plugin_ids(app, &t.name).len(),
+    Ok(TenantView {
+        name: t.name.clone(),
+        quotas: t.quotas.clone(),
+        created_at_ms: t.created_at_ms,
+        usage: TenantUsage {
+            storage_bytes: crate::quota::storage_used(app, &t.name)?,
+            active_pipelines: active,
+            deployments: store.deployments()?.len(),
+            plugins: tenant_plugin_ids(app, &t.name).len(),
         },
-    }))
+    })
 }
 
 /// The ids of the plugins a tenant uploaded (its folder's subfolders with a manifest).
@@ -91,16 +168,19 @@ pub(crate) fn tenant_plugin_ids(app: &App, tenant: &str) -> Vec<String> {
     ids
 }
 
-pub(crate) async fn list(State(app): State<App>, Admin(caller): Admin) -> ApiResult<Json<Value>> {
+pub(crate) async fn list(
+    State(app): State<App>,
+    Admin(caller): Admin,
+) -> ApiResult<Reply<TenantList>> {
     let mut all = app.store.tenants()?;
     if !caller.is_global_admin() {
         all.retain(|t| t.name == caller.tenant);
     }
-    let items = all
+    let tenants = all
         .iter()
-        .map(|t| tenant_json(&app, t))
+        .map(|t| tenant_view(&app, t))
         .collect::<ApiResult<Vec<_>>>()?;
-    Ok(Json(json!({ "tenants": items })))
+    Ok(Reply(TenantList { tenants }))
 }
 
 pub(crate) async fn create(
@@ -137,23 +217,23 @@ pub(crate) async fn create(
         &format!("first key (created by {})", caller.key_id),
     );
     app.store.put_api_key(&record)?;
-    let mut body = tenant_json(&app, &t)?;
-    if let Some(o) = body.as_object_mut() {
-        o.insert("api_key".into(), json!({ "id": record.id, "key": key }));
-    }
+    let body = CreatedTenant {
+        tenant: tenant_view(&app, &t)?,
+        api_key: FirstKey { id: record.id, key },
+    };
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, format!("/v1/tenants/{}", t.name))],
-        Json(body),
+        Reply(body),
     ))
 }
 
 pub(crate) async fn get(
     State(app): State<App>,
     Admin(caller): Admin,
-    Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(tenant_json(
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Reply<TenantView>> {
+    Ok(Reply(tenant_view(
         &app,
         &find_scoped(&app, &caller, &name)?,
     )?))
@@ -163,13 +243,13 @@ pub(crate) async fn get(
 pub(crate) async fn update(
     State(app): State<App>,
     _a: GlobalAdmin,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiJson(req): ApiJson<UpdateTenant>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Reply<TenantView>> {
     let mut t = find(&app, &name)?;
     t.quotas = req.quotas;
     app.store.put_tenant(&t)?;
-    Ok(Json(tenant_json(&app, &t)?))
+    Ok(Reply(tenant_view(&app, &t)?))
 }
 
 /// Removes the tenant and everything it owns: its keys (at once), records (datasets,
@@ -180,7 +260,7 @@ pub(crate) async fn update(
 pub(crate) async fn remove(
     State(app): State<App>,
     _a: GlobalAdmin,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     find(&app, &name)?;
     if name == DEFAULT_TENANT {
@@ -276,25 +356,30 @@ fn purge(app: &App, name: &str) -> ApiResult<()> {
 pub(crate) async fn list_keys(
     State(app): State<App>,
     Admin(caller): Admin,
-    Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Reply<KeyList>> {
     find_scoped(&app, &caller, &name)?;
-    let keys: Vec<Value> = app
+    let keys = app
         .store
         .api_keys()?
-        .iter()
+        .into_iter()
         .filter(|k| k.tenant == name)
-        .map(|k| json!({ "id": k.id, "label": k.label, "admin": k.admin, "created_at_ms": k.created_at_ms }))
+        .map(|k| KeyView {
+            id: k.id,
+            label: k.label,
+            admin: k.admin,
+            created_at_ms: k.created_at_ms,
+        })
         .collect();
-    Ok(Json(json!({ "keys": keys })))
+    Ok(Reply(KeyList { keys }))
 }
 
 pub(crate) async fn create_key(
     State(app): State<App>,
     Admin(caller): Admin,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     body: axum::body::Body,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Reply<CreatedKey>)> {
     find_scoped(&app, &caller, &name)?;
     let body = axum::body::to_bytes(body, 64 * 1024).await.map_err(|e| {
         let text = e.to_string();
@@ -317,21 +402,21 @@ pub(crate) async fn create_key(
     app.store.put_api_key(&record)?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "id": record.id,
-            "tenant": name,
-            "admin": record.admin,
-            "label": record.label,
-            "key": key,
-            "note": "the key is shown only once; the host keeps only its sha256",
-        })),
+        Reply(CreatedKey {
+            id: record.id,
+            tenant: name,
+            admin: record.admin,
+            label: record.label,
+            key,
+            note: "the key is shown only once; the host keeps only its sha256",
+        }),
     ))
 }
 
 pub(crate) async fn revoke_key(
     State(app): State<App>,
     Admin(caller): Admin,
-    Path((name, key_id)): Path<(String, String)>,
+    ApiPath((name, key_id)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
     find_scoped(&app, &caller, &name)?;
     let Some(k) = app
