@@ -163,14 +163,16 @@ run_pass() { # NAME KEY DICTIONARIES FILTER...
     write_config "$work/$name.toml" "$key" "$dicts"
     echo "--- pass '$name'"
     set +e
-    # From the temporary folder: schemathesis keeps a cache of crashes where it runs.
+    # From the temporary folder: schemathesis keeps a cache of crashes where it runs. One
+    # worker: with two, its coverage phase now and then fails inside Hypothesis (a KeyError
+    # in a shared cache, reported as "Inconsistent results"), which is not about the API.
     (cd "$work" && "$st" --config-file "$work/$name.toml" run "$base/v1/openapi.json" "$@" \
         --checks "${SCHEMATHESIS_CHECKS:-not_a_server_error,response_schema_conformance}" \
         --phases examples,coverage,fuzzing \
         --max-examples "$max_examples" \
         --seed "${SCHEMATHESIS_SEED:-1}" \
         --generation-database none \
-        --workers 2 \
+        --workers 1 \
         --request-timeout 30 \
         --no-color \
         --report "junit${SCHEMATHESIS_REPORTS:+,$SCHEMATHESIS_REPORTS}" --report-dir "$work/report-$name")
