@@ -191,22 +191,14 @@ impl Engine {
             .pipeline_id
             .clone()
             .unwrap_or_else(|| PipelineId::generate().0);
-        let mut pipeline = previous.unwrap_or(PipelineRecord {
-            id: fresh_id,
-            dataset_id: dataset.id.clone(),
-            target: config.target.clone(),
-            task: Some(task),
-            config: serde_json::to_value(config).unwrap_or(serde_json::Value::Null),
-            status: PipelineStatus::Created,
-            stages: vec![],
-            error: None,
-            leaderboard: vec![],
-            best_model: None,
-            deployment: None,
-            decision: None,
-            plugin_errors: vec![],
-            created_at_ms: ingest_started,
-            updated_at_ms: ingest_started,
+        let mut pipeline = previous.unwrap_or_else(|| {
+            PipelineRecord::created(
+                fresh_id,
+                dataset.id.clone(),
+                config.target.clone(),
+                serde_json::to_value(config).unwrap_or(serde_json::Value::Null),
+                ingest_started,
+            )
         });
         pipeline.dataset_id = dataset.id.clone();
         pipeline.task = Some(task);

@@ -453,23 +453,13 @@ mod tests {
     use microlearn_store::PipelineRecord;
 
     fn record(id: &str) -> PipelineRecord {
-        PipelineRecord {
-            id: id.into(),
-            dataset_id: "ds_x".into(),
-            target: "y".into(),
-            task: None,
-            config: serde_json::json!({ "source": SOURCE_API }),
-            status: PipelineStatus::Created,
-            stages: vec![],
-            error: None,
-            leaderboard: vec![],
-            best_model: None,
-            deployment: None,
-            decision: None,
-            plugin_errors: vec![],
-            created_at_ms: 1,
-            updated_at_ms: 1,
-        }
+        PipelineRecord::created(
+            id.into(),
+            "ds_x".into(),
+            "y".into(),
+            serde_json::json!({ "source": SOURCE_API }),
+            1,
+        )
     }
 
     #[test]

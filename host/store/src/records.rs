@@ -93,6 +93,34 @@ pub struct PluginFailure {
 }
 
 impl PipelineRecord {
+    /// A pipeline just created: nothing run, nothing decided. One constructor, so a field
+    /// added to the record is filled everywhere a pipeline is born.
+    pub fn created(
+        id: String,
+        dataset_id: String,
+        target: String,
+        config: serde_json::Value,
+        now_ms: i64,
+    ) -> PipelineRecord {
+        PipelineRecord {
+            id,
+            dataset_id,
+            target,
+            task: None,
+            config,
+            status: PipelineStatus::Created,
+            stages: vec![],
+            error: None,
+            leaderboard: vec![],
+            best_model: None,
+            deployment: None,
+            decision: None,
+            plugin_errors: vec![],
+            created_at_ms: now_ms,
+            updated_at_ms: now_ms,
+        }
+    }
+
     /// Start `stage` now (a new attempt if it was started before).
     pub fn start_stage(&mut self, stage: Stage, now_ms: i64) {
         self.status = PipelineStatus::Running(stage);

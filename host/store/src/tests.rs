@@ -1,25 +1,15 @@
 use super::*;
-use microlearn_core::{PipelineStatus, Stage};
+use microlearn_core::Stage;
 use sha2::Digest;
 
 fn pipeline(id: &str) -> PipelineRecord {
-    PipelineRecord {
-        id: id.into(),
-        dataset_id: "ds_1".into(),
-        target: "y".into(),
-        task: None,
-        config: serde_json::json!({}),
-        status: PipelineStatus::Created,
-        stages: vec![],
-        error: None,
-        leaderboard: vec![],
-        best_model: None,
-        deployment: None,
-        decision: None,
-        plugin_errors: vec![],
-        created_at_ms: 1,
-        updated_at_ms: 1,
-    }
+    PipelineRecord::created(
+        id.into(),
+        "ds_1".into(),
+        "y".into(),
+        serde_json::json!({}),
+        1,
+    )
 }
 
 #[test]

@@ -236,21 +236,14 @@ pub(crate) async fn create(
     }
     let now = now_ms();
     let record = PipelineRecord {
-        id: PipelineId::generate().0,
-        dataset_id: dataset.id.clone(),
-        target: req.target.clone(),
-        task: None,
-        config,
-        status: PipelineStatus::Created,
-        stages: vec![],
-        error: None,
-        leaderboard: vec![],
-        best_model: None,
         deployment: c.deployment.clone(),
-        decision: None,
-        plugin_errors: vec![],
-        created_at_ms: now,
-        updated_at_ms: now,
+        ..PipelineRecord::created(
+            PipelineId::generate().0,
+            dataset.id.clone(),
+            req.target.clone(),
+            config,
+            now,
+        )
     };
     // Persisted before it is acknowledged (and before a worker can see it).
     tenant.put_pipeline(&record)?;
