@@ -11,6 +11,8 @@ export MICROLEARN_PLUGIN_BUILD_DIR="$target_dir"
 
 rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
+echo "==> services for the cluster tests (PostgreSQL; scripts/infra.sh starts what is not running)"
+bash scripts/infra.sh
 echo "==> building plugin components"
 bash scripts/build-plugins.sh "$target_dir/microlearn-plugins"
 echo "==> building the Python evaluator (componentize-py, in a venv under $target_dir)"

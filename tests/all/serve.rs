@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 const ADMIN: &str = "mlk_crash_resume_test_admin_key";
 
-struct Server {
+pub(crate) struct Server {
     child: Option<Child>,
-    addr: String,
+    pub(crate) addr: String,
 }
 
 /// A test that fails must not leave its server running (it would hold the harness's output
@@ -36,7 +36,17 @@ impl Server {
 
     /// The same with more plugin folders (after the first-party ones).
     fn start_with(home: &Path, extra_plugins: &[PathBuf]) -> Server {
+        Server::start_env(home, extra_plugins, &[])
+    }
+
+    /// The same with more environment variables (a cluster's MICROLEARN_META, …).
+    pub(crate) fn start_env(
+        home: &Path,
+        extra_plugins: &[PathBuf],
+        env: &[(&str, &str)],
+    ) -> Server {
         let mut cmd = Command::new(bin());
+        cmd.envs(env.iter().copied());
         // `--plugins` replaces MICROLEARN_PLUGIN_PATH, so the first-party folder is named too.
         for dir in std::iter::once(plugin_dir()).chain(extra_plugins.iter().cloned()) {
             cmd.arg("--plugins").arg(dir);
@@ -69,14 +79,23 @@ impl Server {
         }
     }
 
-    fn kill9(mut self) {
+    /// A handle on a server another handle started (for a thread of the same test); dropping
+    /// it stops nothing.
+    pub(crate) fn attach(addr: &str) -> Server {
+        Server {
+            child: None,
+            addr: addr.to_string(),
+        }
+    }
+
+    pub(crate) fn kill9(mut self) {
         let mut child = self.child.take().expect("running");
         child.kill().expect("SIGKILL");
         let _ = child.wait();
     }
 
     /// One HTTP/1.1 request on a fresh connection; returns status and body.
-    fn call(&self, method: &str, path: &str, ct: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    pub(crate) fn call(&self, method: &str, path: &str, ct: &str, body: &[u8]) -> (u16, Vec<u8>) {
         let mut s = TcpStream::connect(&self.addr).expect("connects");
         s.set_read_timeout(Some(Duration::from_secs(60)))
             .expect("timeout");
@@ -109,7 +128,7 @@ impl Server {
         (status, body)
     }
 
-    fn json(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub(crate) fn json(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
         let (status, body) = self.call(method, path, "application/json", &bytes);
         let v = serde_json::from_slice(&body).unwrap_or(Value::Null);
@@ -134,13 +153,13 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
     out
 }
 
-fn trials(server: &Server, pl: &str) -> Vec<Value> {
+pub(crate) fn trials(server: &Server, pl: &str) -> Vec<Value> {
     let (status, v) = server.json("GET", &format!("/v1/pipelines/{pl}/trials"), None);
     assert_eq!(status, 200, "{v}");
     v["trials"].as_array().expect("trials").clone()
 }
 
-fn wait_done(server: &Server, pl: &str, secs: u64) -> Value {
+pub(crate) fn wait_done(server: &Server, pl: &str, secs: u64) -> Value {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         let (_, p) = server.json("GET", &format!("/v1/pipelines/{pl}"), None);
@@ -156,7 +175,7 @@ fn wait_done(server: &Server, pl: &str, secs: u64) -> Value {
 }
 
 /// What identifies a trial's outcome (its timing differs from run to run).
-fn key(t: &Value) -> (u64, String, String, String) {
+pub(crate) fn key(t: &Value) -> (u64, String, String, String) {
     (
         t["number"].as_u64().expect("number"),
         t["kind"].to_string(),
@@ -492,7 +511,7 @@ fn a_pipeline_killed_while_deploying_resumes_and_finishes_with_its_models() {
 
 /// The first data row of a CSV as a JSON object typed like the uploaded dataset's schema
 /// (numbers as numbers, everything else as strings, empty cells as null), minus the target.
-fn first_row_without_target(path: &Path, target: &str) -> Value {
+pub(crate) fn first_row_without_target(path: &Path, target: &str) -> Value {
     let ds = microlearn_data::read_dataset(path).unwrap();
     let mut row = serde_json::Map::new();
     for col in ds.table.columns() {

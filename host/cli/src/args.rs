@@ -33,6 +33,18 @@ pub struct Cli {
     /// data directory but compiles each component once).
     #[arg(long, global = true, env = "MICROLEARN_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// Cluster metadata: postgres://USER@HOST:PORT/DATABASE [default: sled in the data
+    /// directory]. See README "Running a cluster".
+    #[arg(long, global = true, env = "MICROLEARN_META", hide_env_values = true)]
+    pub meta: Option<String>,
+    /// Cluster artefacts: file:///SHARED/DIR or s3://BUCKET?endpoint=URL&region=R
+    /// [default: files in the data directory].
+    #[arg(long, global = true, env = "MICROLEARN_BLOBS", hide_env_values = true)]
+    pub blobs: Option<String>,
+    /// Cluster work queue: nats://HOST:PORT[?stream=NAME]. With one, `serve` only serves
+    /// the API and `worker` processes run the pipelines.
+    #[arg(long, global = true, env = "MICROLEARN_QUEUE")]
+    pub queue: Option<String>,
     /// More logging (-v info, -vv debug, -vvv trace); `MICROLEARN_LOG` takes a tracing filter.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -49,6 +61,9 @@ pub enum Command {
     Predict(PredictArgs),
     /// Run the REST API (pipelines in the background, model serving, tenants and API keys).
     Serve(crate::serve_cmd::ServeArgs),
+    /// Run pipelines from a cluster's work queue (needs MICROLEARN_META, MICROLEARN_BLOBS and
+    /// MICROLEARN_QUEUE); see README "Running a cluster".
+    Worker(crate::serve_cmd::WorkerArgs),
     /// Plugins: list, info, install, remove, new (scaffold a crate), build.
     #[command(name = "plugin", alias = "plugins")]
     Plugin {

@@ -26,6 +26,10 @@
 //! max_timeout_secs = 600
 //! max_output_mib = 256
 //! max_concurrent_instances = 64
+//!
+//! [cluster]            # shared services; MICROLEARN_META / MICROLEARN_BLOBS override
+//! meta = "postgres://postgres@127.0.0.1:5432/microlearn"
+//! blobs = "file:///srv/microlearn-blobs"
 //! ```
 
 use anyhow::{Context, Result};
@@ -49,6 +53,9 @@ pub struct FileConfig {
     /// Defaults for `microlearn serve` (`[serve]`: listen, workers, admin_key, limits, quotas).
     #[serde(default)]
     pub serve: crate::serve_cmd::ServeDefaults,
+    /// Shared metadata and artefacts (`[cluster]`: meta, blobs, queue).
+    #[serde(default)]
+    pub cluster: crate::cluster::ClusterDefaults,
 }
 
 /// Defaults for `microlearn run`; every field optional.

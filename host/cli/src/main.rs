@@ -3,6 +3,7 @@
 //! and results. All behaviour lives in the library crates.
 
 mod args;
+mod cluster;
 mod config;
 mod plugin_cmd;
 mod progress;
@@ -68,14 +69,23 @@ fn dispatch(cli: Cli) -> Result<()> {
     plugin_cmd::set_cache_dir(cli.cache_dir.clone());
     let (file, _) = config::load(cli.config.as_deref(), &home)?;
     plugin_cmd::configure(&file.plugins);
+    let cluster = cluster::settings(
+        cli.meta.as_deref(),
+        cli.blobs.as_deref(),
+        cli.queue.as_deref(),
+        &file.cluster,
+    )?;
     // Folders from the file come first, so MICROLEARN_PLUGIN_PATH / --plugins override them.
     let mut dirs = file.plugin_dirs.clone();
     dirs.extend(cli.plugins.iter().cloned());
     match cli.command {
-        Command::Run(args) => run(&home, &dirs, *args, &file.run),
+        Command::Run(args) => run(&home, &cluster.store, &dirs, *args, &file.run),
         Command::Predict(args) => predict(&home, &dirs, args),
         Command::Serve(args) => {
-            serve_cmd::serve(&home, plugin_dirs(&home, &dirs), args, &file.serve)
+            serve_cmd::serve(&home, cluster, plugin_dirs(&home, &dirs), args, &file.serve)
+        }
+        Command::Worker(args) => {
+            serve_cmd::worker(&home, cluster, plugin_dirs(&home, &dirs), args, &file.serve)
         }
         Command::Plugin { command } => plugin_cmd::dispatch(&home, &dirs, command),
     }
@@ -129,7 +139,13 @@ fn plugin_host(home: &Path, extra: &[PathBuf]) -> Result<PluginHost> {
     Ok(host)
 }
 
-fn run(home: &Path, extra: &[PathBuf], args: RunArgs, file: &config::RunDefaults) -> Result<()> {
+fn run(
+    home: &Path,
+    store_config: &microlearn_store::StoreConfig,
+    extra: &[PathBuf],
+    args: RunArgs,
+    file: &config::RunDefaults,
+) -> Result<()> {
     // Flags win over the configuration file, which wins over the built-in defaults.
     let mut config = PipelineConfig::new(&args.target);
     config.task = args.task;
@@ -169,7 +185,7 @@ fn run(home: &Path, extra: &[PathBuf], args: RunArgs, file: &config::RunDefaults
         bail!("{}: no such file", args.file.display());
     }
 
-    let store = Store::open(home)
+    let store = Store::open_with(home, store_config)
         .with_context(|| format!("opening the data directory {}", home.display()))?;
     let engine = Engine::new(store, plugin_host(home, extra)?);
     let progress = progress::CliProgress::new(args.progress, args.json);

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
-use microlearn_server::{App, ServerConfig};
+use microlearn_server::{App, Role, ServerConfig};
 use microlearn_store::Quotas;
 use serde::Deserialize;
 use std::io::Write;
@@ -30,6 +30,14 @@ pub struct ServeArgs {
     /// Admin API key to accept (otherwise one is generated on the first start and printed once).
     #[arg(long, env = "MICROLEARN_ADMIN_KEY", hide_env_values = true)]
     pub admin_key: Option<String>,
+}
+
+/// `microlearn worker`.
+#[derive(Args, Debug)]
+pub struct WorkerArgs {
+    /// Pipelines this worker runs at the same time (each takes one slot) [default: 1].
+    #[arg(long, default_value_t = 1)]
+    pub slots: usize,
 }
 
 /// `[serve]` in microlearn.toml; flags and variables win.
@@ -150,11 +158,18 @@ impl LimitsFile {
 
 pub fn serve(
     home: &Path,
+    cluster: crate::cluster::ClusterSettings,
     plugin_dirs: Vec<PathBuf>,
     args: ServeArgs,
     file: &ServeDefaults,
 ) -> Result<()> {
     let mut config = ServerConfig::new(home);
+    if cluster.queue.is_some() {
+        // With a work queue this node serves the API; `microlearn worker`s run pipelines.
+        config.role = Role::Api;
+    }
+    config.store = cluster.store;
+    config.queue = cluster.queue;
     config.plugin_dirs = plugin_dirs;
     // The same `[plugins]` limits as `run`, `predict` and `plugin install`.
     config.runtime = crate::plugin_cmd::runtime_config(home)?;
@@ -223,6 +238,55 @@ pub fn serve(
     // plugin call (see `microlearn_server::serve`) would hold the exit for as long as it runs.
     runtime.shutdown_timeout(Duration::from_secs(1));
     result
+}
+
+/// `microlearn worker`: run pipelines from the cluster's work queue until Ctrl-C or SIGTERM;
+/// then stop between trials, hand unfinished pipelines back to the queue, and exit.
+pub fn worker(
+    home: &Path,
+    cluster: crate::cluster::ClusterSettings,
+    plugin_dirs: Vec<PathBuf>,
+    args: WorkerArgs,
+    file: &ServeDefaults,
+) -> Result<()> {
+    anyhow::ensure!(
+        cluster.queue.is_some(),
+        "microlearn worker needs the cluster's work queue: set MICROLEARN_QUEUE=nats://HOST:PORT \
+         (and MICROLEARN_META, MICROLEARN_BLOBS); see README \"Running a cluster\""
+    );
+    anyhow::ensure!(args.slots >= 1, "--slots must be at least 1");
+    let mut config = ServerConfig::new(home);
+    config.role = Role::Worker;
+    config.store = cluster.store;
+    config.queue = cluster.queue;
+    config.plugin_dirs = plugin_dirs;
+    config.runtime = crate::plugin_cmd::runtime_config(home)?;
+    config.workers = args.slots;
+    config.workers_per_tenant = file.workers_per_tenant.map(|n| n.clamp(1, args.slots));
+    config.admin_key = std::env::var("MICROLEARN_ADMIN_KEY")
+        .ok()
+        .or_else(|| file.admin_key.clone());
+    config.default_quotas = file.quotas.clone();
+    let started = App::start(config)?;
+    for w in &started.plugin_warnings {
+        eprintln!("warning: {w}");
+    }
+    println!("worker ready: {} slots", args.slots);
+    let _ = std::io::stdout().flush();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(shutdown_signal());
+    eprintln!("stopping: unfinished pipelines go back to the queue");
+    let app = started.app;
+    let stop = std::thread::spawn(move || app.shutdown());
+    // Same bound as `serve`: a worker deep inside one plugin call is left behind.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !stop.is_finished() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
 }
 
 /// Ctrl-C or SIGTERM.

@@ -249,7 +249,21 @@ impl std::fmt::Display for ApiError {
 
 impl From<microlearn_store::StoreError> for ApiError {
     fn from(e: microlearn_store::StoreError) -> Self {
-        ApiError::internal(e)
+        match e {
+            // A cluster's database or object store is down or failing over (the store has
+            // already retried for a while): the request was fine, so say when to try again
+            // rather than report a fault of the server.
+            microlearn_store::StoreError::Backend { .. } => {
+                tracing::warn!(error = %e, "storage unavailable");
+                ApiError::new(
+                    ProblemKind::Overloaded,
+                    "the service's storage (database or object store) is unreachable right now; \
+                     try again shortly",
+                )
+                .with(RETRY_AFTER_MEMBER, 5)
+            }
+            e => ApiError::internal(e),
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use crate::App;
 use microlearn_core::Stage;
 use microlearn_pipeline::{Engine, Observer, PipelineConfig, PipelineError, RunControl, RunInput};
 use microlearn_store::{EventRecord, TenantStore, TrialRecord, now_ms};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError};
@@ -21,6 +21,14 @@ pub(crate) const SOURCE_API: &str = "api";
 /// each) before the next start fails it instead of resuming it: a pipeline that takes the host
 /// down every time it runs would otherwise take it down after every restart, forever.
 pub(crate) const MAX_UNFINISHED_STARTS: u32 = 3;
+
+/// How long a node's claim on running a pipeline lasts without renewal (clusters only). A node
+/// that dies loses its pipelines to another node this long after its last renewal.
+const LEASE_TTL_MS: i64 = 15_000;
+/// How often a node renews its leases, checks for cancels asked on other nodes, and looks for
+/// pipelines whose node died. Several renewals fit in one TTL, so a slow database round does
+/// not lose a lease.
+const CLUSTER_TICK: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub(crate) struct Job {
     pub(crate) tenant: String,
@@ -47,6 +55,10 @@ pub(crate) struct Jobs {
     /// Workers one tenant may occupy at once; the rest stay free for other tenants' queued
     /// pipelines, which are taken first when this tenant is at its share.
     per_tenant: usize,
+    /// This process's name in pipeline leases (clusters): unique per start.
+    node: String,
+    /// Pipelines this node holds the lease of, as `(tenant, pipeline)`.
+    held: Mutex<HashSet<(String, String)>>,
 }
 
 impl Jobs {
@@ -58,7 +70,21 @@ impl Jobs {
             workers: Mutex::new(Vec::new()),
             shutting_down: AtomicBool::new(false),
             per_tenant: per_tenant.max(1),
+            node: format!(
+                "node-{}-{}",
+                std::process::id(),
+                hex::encode(rand::random::<[u8; 4]>())
+            ),
+            held: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// Whether this node has the pipeline queued or running.
+    fn knows(&self, pipeline_id: &str) -> bool {
+        self.controls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(pipeline_id)
     }
 
     /// Queue a recorded pipeline.
@@ -187,10 +213,21 @@ pub(crate) fn start(app: &App) -> anyhow::Result<Vec<String>> {
     pending.retain(|(_, p)| !p.status.is_terminal());
     pending.sort_by_key(|(_, p)| p.created_at_ms);
     let mut resumed = Vec::new();
+    let shared = app.store.is_shared();
+    if app.config.role == crate::Role::Api {
+        // Workers resume what is unfinished (their sweep finds expired leases).
+        pending.clear();
+    }
     for (tenant, mut p) in pending {
         if p.config.get("source").and_then(|s| s.as_str()) == Some(SOURCE_API) {
-            app.jobs.enqueue(&tenant, &p.id);
-            resumed.push(p.id);
+            // In a cluster another node may hold it; it comes here only if that node dies.
+            if take(app, &tenant, &p.id) {
+                resumed.push(p.id);
+            }
+        } else if shared {
+            // A `microlearn run` on some machine of the cluster may still be writing it;
+            // only that process can finish it.
+            continue;
         } else {
             p.fail(
                 "interrupted: the `microlearn run` process running it ended before it finished"
@@ -208,7 +245,12 @@ pub(crate) fn start(app: &App) -> anyhow::Result<Vec<String>> {
         .workers
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
-    for i in 0..app.config.workers.max(1) {
+    let pipeline_workers = if app.config.role == crate::Role::Api {
+        0
+    } else {
+        app.config.workers.max(1)
+    };
+    for i in 0..pipeline_workers {
         let app = app.clone();
         let handle = std::thread::Builder::new()
             .name(format!("pipeline-worker-{i}"))
@@ -216,7 +258,145 @@ pub(crate) fn start(app: &App) -> anyhow::Result<Vec<String>> {
             .map_err(|e| anyhow::anyhow!("starting a pipeline worker: {e}"))?;
         workers.push(handle);
     }
+    if shared {
+        let app = app.clone();
+        let handle = std::thread::Builder::new()
+            .name("cluster-leases".into())
+            .spawn(move || cluster_loop(&app))
+            .map_err(|e| anyhow::anyhow!("starting the lease keeper: {e}"))?;
+        workers.push(handle);
+    }
     Ok(resumed)
+}
+
+/// Queue a pipeline on this node. In a cluster the node first takes the pipeline's lease
+/// (and keeps renewing it while the pipeline waits and runs), so exactly one node has it, and
+/// a node that dies with pipelines queued loses them to the others once the lease expires.
+/// `false` when another node holds it, or its lease could not be taken.
+pub(crate) fn take(app: &App, tenant: &str, pipeline_id: &str) -> bool {
+    if let (Some(q), crate::Role::Api) = (&app.queue, app.config.role) {
+        // An API node runs nothing itself: the workers pull it. Unpublished (the queue is
+        // down), it is still recorded, and a worker's sweep takes it once it is overdue.
+        return match q.publish(tenant, pipeline_id) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(pipeline = %pipeline_id, error = %e, "publishing a pipeline");
+                false
+            }
+        };
+    }
+    take_here(app, tenant, pipeline_id)
+}
+
+/// Queue a pipeline on this node's own workers (taking its lease in a cluster).
+pub(crate) fn take_here(app: &App, tenant: &str, pipeline_id: &str) -> bool {
+    if app.store.is_shared() {
+        match app
+            .store
+            .tenant(tenant)
+            .claim_pipeline(pipeline_id, &app.jobs.node, LEASE_TTL_MS)
+        {
+            Ok(true) => {
+                app.jobs
+                    .held
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert((tenant.to_string(), pipeline_id.to_string()));
+            }
+            Ok(false) => return false,
+            Err(e) => {
+                tracing::warn!(pipeline = %pipeline_id, error = %e, "claiming a pipeline lease");
+                return false;
+            }
+        }
+    }
+    app.jobs.enqueue(tenant, pipeline_id);
+    true
+}
+
+/// The cluster duties of a node, once a tick until shutdown: renew the leases it holds (a
+/// lease lost — this node was paused past the TTL and another took over — interrupts the
+/// local run, which then writes nothing more), pass on cancels asked on other nodes, and queue
+/// pipelines whose node died (their lease expired) so the cluster finishes them.
+fn cluster_loop(app: &App) {
+    while !app.jobs.is_shutting_down() {
+        std::thread::sleep(CLUSTER_TICK);
+        let held: Vec<(String, String)> = app
+            .jobs
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect();
+        for (tenant_name, id) in held {
+            let tenant = app.store.tenant(&tenant_name);
+            match tenant.claim_pipeline(&id, &app.jobs.node, LEASE_TTL_MS) {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(pipeline = %id, "lost the lease on a pipeline to another node; stopping it here");
+                    if let Some(c) = app.jobs.control(&id) {
+                        c.interrupt();
+                    }
+                }
+                Err(e) => tracing::warn!(pipeline = %id, error = %e, "renewing a pipeline lease"),
+            }
+            if matches!(tenant.cancel_requested(&id), Ok(true)) {
+                let _ = app.jobs.cancel(&id);
+            }
+        }
+        if app.config.role != crate::Role::Worker {
+            app.serving.sync(app);
+        }
+        if app.config.role == crate::Role::Api {
+            continue;
+        }
+        let Ok(all) = app.store.all_pipelines() else {
+            continue;
+        };
+        for (tenant_name, p) in all {
+            if p.status.is_terminal()
+                || p.config.get("source").and_then(|s| s.as_str()) != Some(SOURCE_API)
+                || app.jobs.knows(&p.id)
+            {
+                continue;
+            }
+            let tenant = app.store.tenant(&tenant_name);
+            // A lease that expired: its node died. No lease long after it was created: the
+            // node that accepted it could not take one (every node takes the lease of what it
+            // queues, within milliseconds).
+            let orphaned = match tenant.pipeline_lease(&p.id) {
+                Ok(Some((_, expires))) => expires < now_ms(),
+                Ok(None) => p.created_at_ms + LEASE_TTL_MS < now_ms(),
+                Err(_) => false,
+            };
+            if orphaned && take_here(app, &tenant_name, &p.id) {
+                tracing::info!(pipeline = %p.id, "took over a pipeline whose node stopped renewing its lease");
+            }
+        }
+    }
+}
+
+/// Holds a node's lease on one pipeline while it runs here; gives it up when the run returns.
+struct LeaseGuard<'a> {
+    app: &'a App,
+    tenant: String,
+    pipeline_id: String,
+}
+
+impl Drop for LeaseGuard<'_> {
+    fn drop(&mut self) {
+        self.app
+            .jobs
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&(self.tenant.clone(), self.pipeline_id.clone()));
+        let tenant = self.app.store.tenant(&self.tenant);
+        if let Err(e) = tenant.release_pipeline(&self.pipeline_id, &self.app.jobs.node) {
+            tracing::warn!(pipeline = %self.pipeline_id, error = %e, "releasing a pipeline lease");
+        }
+    }
 }
 
 fn worker(app: &App) {
@@ -250,6 +430,11 @@ fn worker_loop(app: &App, jobs: &Jobs, run: &dyn Fn(&App, &Job, &RunControl)) {
             if let Err(e) = tenant.clear_starts(&job.pipeline_id) {
                 tracing::warn!(pipeline = %job.pipeline_id, error = %e, "clearing a start count");
             }
+            if let Some(q) = &app.queue {
+                let ended = matches!(tenant.pipeline(&job.pipeline_id), Ok(Some(p)) if p.status.is_terminal())
+                    || matches!(tenant.pipeline(&job.pipeline_id), Ok(None));
+                q.finished(&job.pipeline_id, ended);
+            }
         }
         jobs.finished(&job);
     }
@@ -274,6 +459,32 @@ fn fail(tenant: &TenantStore, pipeline_id: &str, error: &str) {
 
 fn run_job(app: &App, job: &Job, control: &RunControl) {
     let tenant = app.store.tenant(&job.tenant);
+    // In a cluster exactly one node runs a pipeline: the one holding its lease (taken when
+    // it was queued here; renewed now in case the queue was long).
+    let _lease = if app.store.is_shared() {
+        let claimed = tenant.claim_pipeline(&job.pipeline_id, &app.jobs.node, LEASE_TTL_MS);
+        let guard = LeaseGuard {
+            app,
+            tenant: job.tenant.clone(),
+            pipeline_id: job.pipeline_id.clone(),
+        };
+        match claimed {
+            Ok(true) => Some(guard),
+            Ok(false) => {
+                // Lost while it waited (this node stalled past the TTL): another node has it.
+                // Dropping the guard forgets it here; its release is a no-op (not ours).
+                tracing::info!(pipeline = %job.pipeline_id, "another node took this pipeline over");
+                return;
+            }
+            Err(e) => {
+                // Dropping the guard releases the lease, so another node can take over.
+                tracing::warn!(pipeline = %job.pipeline_id, error = %e, "renewing a pipeline lease");
+                return;
+            }
+        }
+    } else {
+        None
+    };
     let record = match tenant.pipeline(&job.pipeline_id) {
         Ok(Some(r)) if !r.status.is_terminal() => r,
         Ok(_) => return,

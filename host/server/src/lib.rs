@@ -11,6 +11,7 @@ mod extract;
 mod jobs;
 mod metrics;
 pub mod openapi;
+mod queue;
 mod quota;
 mod routes;
 mod serving;
@@ -21,7 +22,7 @@ pub use error::{ApiError, ProblemKind};
 pub use serving::ServingLimits;
 
 use microlearn_plugins::{PluginHost, RuntimeConfig};
-use microlearn_store::{DatasetRecord, Quotas, Store};
+use microlearn_store::{DatasetRecord, Quotas, Store, StoreConfig};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -58,6 +59,25 @@ pub struct ServerConfig {
     /// The plugin runtime's limits and cache: the same `[plugins]` settings `run`, `predict`
     /// and `plugin install` use, for the global host and every tenant's host alike.
     pub runtime: RuntimeConfig,
+    /// Where metadata and artefacts live (default: sled and files under `home`).
+    pub store: StoreConfig,
+    /// The cluster's work queue (`nats://HOST:PORT`); needs shared metadata and blobs.
+    pub queue: Option<String>,
+    /// What this process does in a cluster.
+    pub role: Role,
+}
+
+/// What a process does: everything (embedded, or a cluster without a work queue, where each
+/// node runs the pipelines it accepts), or one side of a cluster with a work queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Role {
+    /// Serve the API and run pipelines.
+    #[default]
+    Standalone,
+    /// Serve the API; pipelines go to the work queue (`microlearn serve` with a queue).
+    Api,
+    /// Run pipelines from the work queue; no API (`microlearn worker`).
+    Worker,
 }
 
 impl ServerConfig {
@@ -79,6 +99,9 @@ impl ServerConfig {
                 cache_dir: Some(home.join("cache")),
                 ..RuntimeConfig::default()
             },
+            store: StoreConfig::default(),
+            queue: None,
+            role: Role::Standalone,
         }
     }
 }
@@ -109,6 +132,8 @@ pub struct AppInner {
     ledger: quota::Ledger,
     serving: serving::Serving,
     metrics: metrics::Metrics,
+    /// The cluster's work queue, when there is one.
+    queue: Option<Arc<queue::WorkQueue>>,
 }
 
 impl std::ops::Deref for App {
@@ -142,15 +167,35 @@ impl App {
         {
             error::redact_under(dir);
         }
-        let store = Store::open(&config.home).map_err(|e| {
+        if config.queue.is_some() {
+            anyhow::ensure!(
+                config.store.meta.is_some() && config.store.blobs.is_some(),
+                "a work queue needs shared metadata and blobs as well (MICROLEARN_META and \
+                 MICROLEARN_BLOBS): workers read the pipelines and datasets the API nodes store"
+            );
+        }
+        anyhow::ensure!(
+            config.role == Role::Standalone || config.queue.is_some(),
+            "an API-only node or a worker needs a work queue (MICROLEARN_QUEUE=nats://HOST:PORT)"
+        );
+        let store = Store::open_with(&config.home, &config.store).map_err(|e| {
             anyhow::anyhow!(format!(
                 "opening the data directory {}: {e}",
                 config.home.display()
             ))
         })?;
-        let new_admin_key =
+        // A worker serves no API: it must neither mint an admin key nor revoke the one the
+        // API nodes were configured with (a configured key not given here would be).
+        let new_admin_key = if config.role == Role::Worker {
+            None
+        } else {
             auth::bootstrap(&store, config.admin_key.as_deref(), &config.default_quotas)
-                .map_err(|e| anyhow::anyhow!(format!("creating the admin key: {e}")))?;
+                .map_err(|e| anyhow::anyhow!(format!("creating the admin key: {e}")))?
+        };
+        let queue = match &config.queue {
+            Some(url) => Some(Arc::new(queue::WorkQueue::connect(url)?)),
+            None => None,
+        };
         let plugins = new_plugin_host(&config.runtime)?;
         let report = plugins.scan(&config.plugin_dirs);
         let plugin_warnings = report
@@ -171,12 +216,19 @@ impl App {
                 tenant_plugins: RwLock::new(HashMap::new()),
                 plugins,
                 store,
+                queue,
                 config,
             }),
         };
         sweep_temporary_files(&app.config.home);
-        app.serving.restore(&app);
+        if app.config.role != Role::Worker {
+            app.serving.restore(&app);
+        }
         let resumed = jobs::start(&app)?;
+        if let (Some(q), Role::Worker) = (&app.queue, app.config.role) {
+            q.consume(app.clone(), app.config.workers.max(1))?;
+            tracing::info!(queue = %q.describe(), slots = app.config.workers, "worker pulling pipelines");
+        }
         Ok(Started {
             app,
             new_admin_key,
@@ -260,7 +312,8 @@ impl App {
         let path = dir.join(format!("{}.{ext}", d.file.sha256));
         if !path.exists() {
             std::fs::create_dir_all(&dir).map_err(ApiError::internal)?;
-            let src = self.store.artefacts().path(&d.file.sha256);
+            // Fetched from shared storage (hash checked) when this node has not cached it.
+            let src = self.store.artefacts().cached_path(&d.file.sha256)?;
             if std::fs::hard_link(&src, &path).is_err() {
                 // No hard links here (another file system): copy beside the final name and
                 // rename, so a crash mid-copy never leaves a truncated file under that name

@@ -43,6 +43,9 @@ impl Ledger {
 
 /// The tenant's gate, held; with the tenant's record as read under it.
 pub(crate) struct TenantGate {
+    /// The same gate across the nodes of a cluster (a PostgreSQL advisory lock); `None`
+    /// embedded. Both are released when the gate drops, after the work they guarded.
+    _cluster: Option<microlearn_store::TenantLock>,
     _guard: OwnedMutexGuard<()>,
     ledger: Arc<TenantLedger>,
     /// The tenant (its quotas) as read once the gate was held.
@@ -55,6 +58,13 @@ impl App {
     pub(crate) async fn gate(&self, tenant: &str) -> ApiResult<TenantGate> {
         let ledger = self.ledger.of(tenant);
         let guard = ledger.gate.clone().lock_owned().await;
+        // Then the cluster-wide one (it waits for another node's holder, so off the async
+        // threads). Taking the local gate first keeps one waiter per tenant per node.
+        let store = self.store.clone();
+        let name = tenant.to_string();
+        let cluster = tokio::task::spawn_blocking(move || store.lock_tenant(&name))
+            .await
+            .map_err(ApiError::internal)??;
         let record = self.store.tenant_record(tenant)?.ok_or_else(|| {
             ApiError::new(
                 ProblemKind::Unauthorized,
@@ -62,6 +72,7 @@ impl App {
             )
         })?;
         Ok(TenantGate {
+            _cluster: cluster,
             _guard: guard,
             ledger,
             record,

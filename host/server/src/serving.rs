@@ -491,6 +491,9 @@ pub(crate) struct Serving {
     pub scoring: Pool,
     /// Upload processing (parsing, hashing, plugin validation and compiling), per tenant.
     pub uploads: Pool,
+    /// The last load error [`Serving::sync`] logged per deployment, so a deployment that
+    /// cannot load is reported once, not every tick.
+    sync_errors: std::sync::Mutex<HashMap<Key, String>>,
 }
 
 impl Default for Serving {
@@ -518,6 +521,7 @@ impl Serving {
                 limits.uploads,
             ),
             limits,
+            sync_errors: std::sync::Mutex::default(),
         }
     }
 
@@ -533,6 +537,50 @@ impl Serving {
                 }
             }
             Err(e) => tracing::error!(error = %e, "reading deployments"),
+        }
+    }
+
+    /// Make what this node serves match the store (clusters: a deployment changed by a
+    /// pipeline, a promote or a rollback on another node). Unchanged deployments cost one
+    /// comparison; a changed one loads its new model before requests switch to it.
+    pub(crate) fn sync(&self, app: &App) {
+        let Ok(all) = app.store.all_deployments() else {
+            return;
+        };
+        let stored: std::collections::HashSet<Key> = all
+            .iter()
+            .map(|(t, d)| (t.clone(), d.name.clone()))
+            .collect();
+        let mut errors = self
+            .sync_errors
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (tenant, d) in &all {
+            let key = (tenant.clone(), d.name.clone());
+            match self.load(app, tenant, d) {
+                Ok(()) => {
+                    errors.remove(&key);
+                }
+                Err(e) => {
+                    let text = e.to_string();
+                    if errors.get(&key) != Some(&text) {
+                        tracing::warn!(tenant, deployment = %d.name, error = %text, "deployment not loaded");
+                        errors.insert(key, text);
+                    }
+                }
+            }
+        }
+        drop(errors);
+        let gone: Vec<Key> = self
+            .routes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .filter(|k| !stored.contains(*k))
+            .cloned()
+            .collect();
+        for (tenant, name) in gone {
+            self.reload(app, &tenant, &name);
         }
     }
 

@@ -23,6 +23,14 @@ pub enum StoreError {
     /// The metadata database failed.
     #[error("metadata database error: {0}")]
     Db(#[from] sled::Error),
+    /// A cluster backend (PostgreSQL, object storage) failed or is misconfigured.
+    #[error("{what}: {message}")]
+    Backend {
+        /// Which backend, and where (never a password).
+        what: String,
+        /// Cause.
+        message: String,
+    },
     /// A record could not be encoded.
     #[error("cannot encode a {what} record: {message}")]
     Encode {

@@ -8,15 +8,21 @@
 //! directory and an older host refuses a newer one.
 
 mod artefacts;
+mod backend;
+pub mod bridge;
 mod error;
 mod records;
+mod remote;
+pub mod testing;
 
 pub use artefacts::{ArtefactRef, ArtefactStore, write_atomic};
 pub use error::StoreError;
 pub use records::*;
 
+use backend::Backend;
 use serde::{Serialize, de::DeserializeOwned};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The metadata schema version this build writes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -32,63 +38,98 @@ const API_KEYS_TREE: &str = "api_keys";
 /// instead of resumed forever.
 const STARTS_TREE: &str = "pipeline_starts";
 const SCHEMA_KEY: &[u8] = b"schema_version";
+/// Which node runs a pipeline, per `<tenant>/<pipeline>` (clusters only).
+const LEASES_TREE: &str = "pipeline_leases";
+/// Cancels asked for on one node of a pipeline another node runs, per `<tenant>/<pipeline>`.
+const CANCELS_TREE: &str = "pipeline_cancels";
+
+/// Where a store keeps its metadata and artefacts. The default (both `None`) is the embedded
+/// one: sled and files under the data directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// Metadata: `postgres://USER@HOST:PORT/DATABASE`, or `None` for sled in the data directory.
+    pub meta: Option<String>,
+    /// Artefacts: `file:///SHARED/DIR` or `s3://BUCKET[/PREFIX]?endpoint=…`, or `None` for
+    /// files in the data directory. With shared storage the data directory keeps a cache.
+    pub blobs: Option<String>,
+}
 
 /// An open data directory.
 #[derive(Clone)]
 pub struct Store {
     root: PathBuf,
-    db: sled::Db,
+    meta: Arc<dyn Backend>,
     artefacts: ArtefactStore,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("root", &self.root).finish()
+        f.debug_struct("Store")
+            .field("root", &self.root)
+            .field("meta", &self.meta.describe())
+            .finish()
     }
 }
 
 impl Store {
-    /// Open (creating if needed) the data directory at `root`.
+    /// Open (creating if needed) the embedded data directory at `root`.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
+        Store::open_with(root, &StoreConfig::default())
+    }
+
+    /// Open a store: the data directory at `root` (local state, caches) with metadata and
+    /// artefacts where `config` says.
+    pub fn open_with(root: &Path, config: &StoreConfig) -> Result<Store, StoreError> {
         std::fs::create_dir_all(root).map_err(|e| StoreError::io(root, e))?;
-        let db_path = root.join("meta.sled");
-        let db = sled::Config::new()
-            .path(&db_path)
-            .open()
-            .map_err(|e| StoreError::Open {
-                path: db_path.clone(),
-                message: e.to_string(),
-            })?;
-        let meta = db.open_tree(META_TREE)?;
-        match meta.get(SCHEMA_KEY)? {
-            None => {
-                meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
-                db.flush()?;
+        let meta: Arc<dyn Backend> = match config.meta.as_deref() {
+            None => Arc::new(open_sled(root)?),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Arc::new(backend::postgres::PgBackend::connect(url)?)
             }
-            Some(bytes) => {
-                let found = u32::from_be_bytes(bytes.as_ref().try_into().map_err(|_| {
-                    StoreError::Corrupt {
-                        what: "schema version".into(),
-                        message: format!("expected 4 bytes, found {}", bytes.len()),
-                    }
-                })?);
-                if found > SCHEMA_VERSION {
-                    return Err(StoreError::NewerSchema {
-                        path: root.to_path_buf(),
-                        found,
-                        supported: SCHEMA_VERSION,
-                    });
-                }
-                // Versions below SCHEMA_VERSION would be migrated here, one step at a time;
-                // version 1 is the first, so there is nothing to migrate yet.
+            Some(other) => {
+                return Err(StoreError::Backend {
+                    what: "metadata URL".into(),
+                    message: format!(
+                        "{other:?} is not a metadata location MicroLearn knows; use \
+                         postgres://USER@HOST:PORT/DATABASE, or leave it unset for the \
+                         embedded store in the data directory"
+                    ),
+                });
             }
-        }
-        let artefacts = ArtefactStore::new(root.join("artefacts"))?;
+        };
+        let artefacts = match config.blobs.as_deref() {
+            None => ArtefactStore::new(root.join("artefacts"))?,
+            Some(url) => {
+                ArtefactStore::with_remote(root.join("artefacts"), remote::Remote::open(url)?)?
+            }
+        };
         Ok(Store {
             root: root.to_path_buf(),
-            db,
+            meta,
             artefacts,
         })
+    }
+
+    /// Hold `tenant`'s lock across every node sharing this store until the guard drops (quota
+    /// checks and the writes they allow, as one step cluster-wide); `None` embedded, where the
+    /// process's own locks are enough.
+    pub fn lock_tenant(&self, tenant: &str) -> Result<Option<TenantLock>, StoreError> {
+        Ok(self
+            .meta
+            .lock(&format!("tenant:{tenant}"))?
+            .map(|guard| TenantLock { _guard: guard }))
+    }
+
+    /// Whether other processes share this store's metadata (a cluster): work is then taken
+    /// under leases, so exactly one node runs each pipeline.
+    pub fn is_shared(&self) -> bool {
+        self.meta.shared()
+    }
+
+    /// Where the metadata lives, for messages: the sled path or a PostgreSQL URL without its
+    /// password.
+    pub fn meta_location(&self) -> String {
+        self.meta.describe()
     }
 
     /// The data directory.
@@ -111,47 +152,39 @@ impl Store {
 
     /// Flush everything to disk.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        Ok(())
+        self.meta.flush()
     }
 
-    fn put_global<T: Serialize>(&self, tree: &str, key: &str, value: &T) -> Result<(), StoreError> {
-        let t = self.db.open_tree(tree)?;
-        let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Encode {
-            what: tree.into(),
-            message: e.to_string(),
-        })?;
-        t.insert(key.as_bytes(), bytes)?;
-        t.flush()?;
-        Ok(())
+    fn put_global<T: Serialize>(
+        &self,
+        tree: &'static str,
+        key: &str,
+        value: &T,
+    ) -> Result<(), StoreError> {
+        self.meta.put(tree, key, encode(tree, value)?)
     }
 
     fn get_global<T: DeserializeOwned>(
         &self,
-        tree: &str,
+        tree: &'static str,
         key: &str,
     ) -> Result<Option<T>, StoreError> {
-        let t = self.db.open_tree(tree)?;
-        t.get(key.as_bytes())?
+        self.meta
+            .get(tree, key)?
             .map(|bytes| decode_named(tree, &bytes))
             .transpose()
     }
 
-    fn scan_global<T: DeserializeOwned>(&self, tree: &str) -> Result<Vec<T>, StoreError> {
-        let t = self.db.open_tree(tree)?;
-        t.iter()
-            .map(|kv| {
-                let (_, v) = kv?;
-                decode_named(tree, &v)
-            })
+    fn scan_global<T: DeserializeOwned>(&self, tree: &'static str) -> Result<Vec<T>, StoreError> {
+        self.meta
+            .scan_prefix(tree, "")?
+            .into_iter()
+            .map(|(_, v)| decode_named(tree, &v))
             .collect()
     }
 
-    fn remove_global(&self, tree: &str, key: &str) -> Result<bool, StoreError> {
-        let t = self.db.open_tree(tree)?;
-        let old = t.remove(key.as_bytes())?;
-        t.flush()?;
-        Ok(old.is_some())
+    fn remove_global(&self, tree: &'static str, key: &str) -> Result<bool, StoreError> {
+        self.meta.remove(tree, key)
     }
 
     /// Save a tenant.
@@ -231,19 +264,13 @@ impl Store {
         for k in self.api_keys()?.iter().filter(|k| k.tenant == name) {
             self.remove_api_key(&k.sha256)?;
         }
-        let prefix = t.prefix.as_bytes().to_vec();
-        for tree in Kind::ALL
-            .iter()
-            .map(|k| k.tree())
-            .chain(std::iter::once(STARTS_TREE))
+        for tree in
+            Kind::ALL
+                .iter()
+                .map(|k| k.tree())
+                .chain([STARTS_TREE, LEASES_TREE, CANCELS_TREE])
         {
-            let tree = self.db.open_tree(tree)?;
-            let keys: Vec<sled::IVec> =
-                tree.scan_prefix(&prefix).keys().collect::<Result<_, _>>()?;
-            for k in &keys {
-                tree.remove(k)?;
-            }
-            tree.flush()?;
+            self.meta.remove_prefix(tree, &t.prefix)?;
         }
         self.remove_tenant(name)?;
         let mut still_used: std::collections::HashSet<String> = self
@@ -255,11 +282,8 @@ impl Store {
         let mut removed = Vec::new();
         for sha in candidates {
             if !still_used.contains(&sha) {
-                match std::fs::remove_file(self.artefacts.path(&sha)) {
-                    Ok(()) => removed.push(sha),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => removed.push(sha),
-                    Err(e) => return Err(StoreError::io(&self.artefacts.path(&sha), e)),
-                }
+                self.artefacts.remove(&sha)?;
+                removed.push(sha);
             }
         }
         Ok(removed)
@@ -269,16 +293,26 @@ impl Store {
         &self,
         kind: Kind,
     ) -> Result<Vec<(String, T)>, StoreError> {
-        let tree = self.db.open_tree(kind.tree())?;
-        tree.iter()
-            .map(|kv| {
-                let (k, v) = kv?;
+        self.meta
+            .scan_prefix(kind.tree(), "")?
+            .into_iter()
+            .map(|(key, v)| {
                 // Keys are `<tenant>/<id…>`; tenant names never contain '/'.
-                let key = String::from_utf8_lossy(&k);
                 let tenant = key.split('/').next().unwrap_or_default().to_string();
                 Ok((tenant, decode(kind, &v)?))
             })
             .collect()
+    }
+}
+
+/// A tenant's cluster-wide lock, held until dropped.
+pub struct TenantLock {
+    _guard: Box<dyn Send>,
+}
+
+impl std::fmt::Debug for TenantLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TenantLock")
     }
 }
 
@@ -328,42 +362,41 @@ impl TenantStore {
         &self.store
     }
 
-    fn key(&self, parts: &[&str]) -> Vec<u8> {
+    fn key(&self, parts: &[&str]) -> String {
         let mut k = self.prefix.clone();
         k.push_str(&parts.join("/"));
-        k.into_bytes()
+        k
+    }
+
+    /// The key prefix of everything under `parts` (`<tenant>/<parts…>/`).
+    fn key_prefix(&self, parts: &[&str]) -> String {
+        let mut p = self.key(parts);
+        if !parts.is_empty() {
+            p.push('/');
+        }
+        p
     }
 
     fn put<T: Serialize>(&self, kind: Kind, key: &[&str], value: &T) -> Result<(), StoreError> {
-        let tree = self.store.db.open_tree(kind.tree())?;
-        let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Encode {
-            what: kind.tree().into(),
-            message: e.to_string(),
-        })?;
-        tree.insert(self.key(key), bytes)?;
-        // Acknowledged means durable: flush before returning.
-        tree.flush()?;
-        Ok(())
+        self.store
+            .meta
+            .put(kind.tree(), &self.key(key), encode(kind.tree(), value)?)
     }
 
     fn get<T: DeserializeOwned>(&self, kind: Kind, key: &[&str]) -> Result<Option<T>, StoreError> {
-        let tree = self.store.db.open_tree(kind.tree())?;
-        tree.get(self.key(key))?
+        self.store
+            .meta
+            .get(kind.tree(), &self.key(key))?
             .map(|bytes| decode(kind, &bytes))
             .transpose()
     }
 
     fn scan<T: DeserializeOwned>(&self, kind: Kind, prefix: &[&str]) -> Result<Vec<T>, StoreError> {
-        let tree = self.store.db.open_tree(kind.tree())?;
-        let mut p = self.key(prefix);
-        if !prefix.is_empty() {
-            p.push(b'/');
-        }
-        tree.scan_prefix(p)
-            .map(|kv| {
-                let (_, v) = kv?;
-                decode(kind, &v)
-            })
+        self.store
+            .meta
+            .scan_prefix(kind.tree(), &self.key_prefix(prefix))?
+            .into_iter()
+            .map(|(_, v)| decode(kind, &v))
             .collect()
     }
 
@@ -442,22 +475,13 @@ impl TenantStore {
     }
 
     fn remove(&self, kind: Kind, key: &[&str]) -> Result<bool, StoreError> {
-        let tree = self.store.db.open_tree(kind.tree())?;
-        let old = tree.remove(self.key(key))?;
-        tree.flush()?;
-        Ok(old.is_some())
+        self.store.meta.remove(kind.tree(), &self.key(key))
     }
 
     fn remove_prefix(&self, kind: Kind, prefix: &[&str]) -> Result<usize, StoreError> {
-        let tree = self.store.db.open_tree(kind.tree())?;
-        let mut p = self.key(prefix);
-        p.push(b'/');
-        let keys: Vec<sled::IVec> = tree.scan_prefix(p).keys().collect::<Result<_, _>>()?;
-        for k in &keys {
-            tree.remove(k)?;
-        }
-        tree.flush()?;
-        Ok(keys.len())
+        self.store
+            .meta
+            .remove_prefix(kind.tree(), &self.key_prefix(prefix))
     }
 
     /// The tenant's name.
@@ -486,6 +510,8 @@ impl TenantStore {
         self.remove_prefix(Kind::Trial, &[id])?;
         self.remove_prefix(Kind::Event, &[id])?;
         self.clear_starts(id)?;
+        self.store.meta.remove(LEASES_TREE, &self.key(&[id]))?;
+        self.store.meta.remove(CANCELS_TREE, &self.key(&[id]))?;
         self.remove(Kind::Pipeline, &[id])
     }
 
@@ -493,24 +519,74 @@ impl TenantStore {
     /// begins); returns the count including this one. [`Self::clear_starts`] resets it when
     /// the run returns, so what remains counts the runs a crash cut short.
     pub fn note_start(&self, pipeline_id: &str) -> Result<u32, StoreError> {
-        let tree = self.store.db.open_tree(STARTS_TREE)?;
-        let key = self.key(&[pipeline_id]);
-        let n = tree
-            .get(&key)?
-            .and_then(|v| <[u8; 4]>::try_from(v.as_ref()).ok())
-            .map_or(0, u32::from_be_bytes)
-            .saturating_add(1);
-        tree.insert(key, &n.to_be_bytes())?;
-        tree.flush()?;
-        Ok(n)
+        self.store
+            .meta
+            .increment(STARTS_TREE, &self.key(&[pipeline_id]))
     }
 
     /// Forget a pipeline's unfinished starts (its run returned, however it ended).
     pub fn clear_starts(&self, pipeline_id: &str) -> Result<(), StoreError> {
-        let tree = self.store.db.open_tree(STARTS_TREE)?;
-        tree.remove(self.key(&[pipeline_id]))?;
-        tree.flush()?;
-        Ok(())
+        self.store
+            .meta
+            .clear_counter(STARTS_TREE, &self.key(&[pipeline_id]))
+    }
+
+    /// Take (or renew) the lease on running a pipeline for `node`, for `ttl_ms`; `false` when
+    /// another node holds a lease that has not expired.
+    pub fn claim_pipeline(
+        &self,
+        pipeline_id: &str,
+        node: &str,
+        ttl_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.store
+            .meta
+            .claim(LEASES_TREE, &self.key(&[pipeline_id]), node, ttl_ms)
+    }
+
+    /// Give up `node`'s lease on a pipeline (its run returned).
+    pub fn release_pipeline(&self, pipeline_id: &str, node: &str) -> Result<(), StoreError> {
+        self.store
+            .meta
+            .release(LEASES_TREE, &self.key(&[pipeline_id]), node)
+    }
+
+    /// Ask whichever node runs a pipeline to cancel it (it checks with every lease renewal).
+    pub fn request_cancel(&self, pipeline_id: &str) -> Result<(), StoreError> {
+        let at = serde_json::json!({ "at_ms": now_ms() });
+        self.store.meta.put(
+            CANCELS_TREE,
+            &self.key(&[pipeline_id]),
+            encode(CANCELS_TREE, &at)?,
+        )
+    }
+
+    /// Whether a cancel of the pipeline was asked for on any node.
+    pub fn cancel_requested(&self, pipeline_id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .store
+            .meta
+            .get(CANCELS_TREE, &self.key(&[pipeline_id]))?
+            .is_some())
+    }
+
+    /// The lease on a pipeline, if any: `(node, expires_at_ms)`.
+    pub fn pipeline_lease(&self, pipeline_id: &str) -> Result<Option<(String, i64)>, StoreError> {
+        let Some(bytes) = self
+            .store
+            .meta
+            .get(LEASES_TREE, &self.key(&[pipeline_id]))?
+        else {
+            return Ok(None);
+        };
+        let v: serde_json::Value = decode_named(LEASES_TREE, &bytes)?;
+        Ok(Some((
+            v.get("node")
+                .and_then(|n| n.as_str())
+                .unwrap_or_default()
+                .to_string(),
+            v.get("expires_at_ms").and_then(|e| e.as_i64()).unwrap_or(0),
+        )))
     }
 
     /// Bytes the tenant stores: its datasets' files and its models' bundles.
@@ -521,12 +597,14 @@ impl TenantStore {
     }
 
     /// Append an event to a pipeline's log; returns its sequence number.
-    pub fn append_event(&self, pipeline_id: &str, mut e: EventRecord) -> Result<u64, StoreError> {
-        let seq = self.store.db.generate_id()?;
-        e.seq = seq;
-        let s = format!("{seq:020}");
-        self.put(Kind::Event, &[pipeline_id, &s], &e)?;
-        Ok(seq)
+    pub fn append_event(&self, pipeline_id: &str, e: EventRecord) -> Result<u64, StoreError> {
+        let record = serde_json::to_value(&e).map_err(|err| StoreError::Encode {
+            what: Kind::Event.tree().into(),
+            message: err.to_string(),
+        })?;
+        self.store
+            .meta
+            .append(Kind::Event.tree(), &self.key_prefix(&[pipeline_id]), record)
     }
 
     /// The events of a pipeline with a sequence number above `after`, in order (a range scan:
@@ -536,36 +614,72 @@ impl TenantStore {
         pipeline_id: &str,
         after: u64,
     ) -> Result<Vec<EventRecord>, StoreError> {
-        let tree = self.store.db.open_tree(Kind::Event.tree())?;
         let start = self.key(&[pipeline_id, &format!("{:020}", after.saturating_add(1))]);
         let mut end = self.key(&[pipeline_id]);
         // '/' + 1 = '0': every key of this pipeline sorts below `<prefix>0`.
-        end.push(b'0');
-        tree.range(start..end)
-            .map(|kv| {
-                let (_, v) = kv?;
-                decode(Kind::Event, &v)
-            })
+        end.push('0');
+        self.store
+            .meta
+            .range(Kind::Event.tree(), &start, &end)?
+            .into_iter()
+            .map(|(_, v)| decode(Kind::Event, &v))
             .collect()
     }
 
     /// How many trials a pipeline has recorded (keys only, nothing decoded).
     pub fn trial_count(&self, pipeline_id: &str) -> Result<usize, StoreError> {
-        let tree = self.store.db.open_tree(Kind::Trial.tree())?;
-        let mut p = self.key(&[pipeline_id]);
-        p.push(b'/');
-        let mut n = 0;
-        for k in tree.scan_prefix(p).keys() {
-            k?;
-            n += 1;
-        }
-        Ok(n)
+        self.store
+            .meta
+            .count_prefix(Kind::Trial.tree(), &self.key_prefix(&[pipeline_id]))
     }
 
     /// The events of a pipeline, in order.
     pub fn events(&self, pipeline_id: &str) -> Result<Vec<EventRecord>, StoreError> {
         self.scan(Kind::Event, &[pipeline_id])
     }
+}
+
+/// Open the sled database of a data directory, checking its schema version.
+fn open_sled(root: &Path) -> Result<backend::sled::SledBackend, StoreError> {
+    let db_path = root.join("meta.sled");
+    let db = sled::Config::new()
+        .path(&db_path)
+        .open()
+        .map_err(|e| StoreError::Open {
+            path: db_path.clone(),
+            message: e.to_string(),
+        })?;
+    let meta = db.open_tree(META_TREE)?;
+    match meta.get(SCHEMA_KEY)? {
+        None => {
+            meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
+            db.flush()?;
+        }
+        Some(bytes) => {
+            let found =
+                u32::from_be_bytes(bytes.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                    what: "schema version".into(),
+                    message: format!("expected 4 bytes, found {}", bytes.len()),
+                })?);
+            if found > SCHEMA_VERSION {
+                return Err(StoreError::NewerSchema {
+                    path: root.to_path_buf(),
+                    found,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+            // Versions below SCHEMA_VERSION would be migrated here, one step at a time;
+            // version 1 is the first, so there is nothing to migrate yet.
+        }
+    }
+    Ok(backend::sled::SledBackend::new(db, db_path))
+}
+
+fn encode<T: Serialize>(tree: &str, value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Encode {
+        what: tree.into(),
+        message: e.to_string(),
+    })
 }
 
 fn decode<T: DeserializeOwned>(kind: Kind, bytes: &[u8]) -> Result<T, StoreError> {

@@ -256,6 +256,9 @@ pub(crate) async fn upload(
             }
             // Hashed while it arrived: moved into the store, not read a second time.
             persist_artefact(received, &app2.store.artefacts().path(&artefact.sha256))?;
+            // In a cluster the file is only a cache until the shared store holds it too; the
+            // record is written after, so no node ever sees a dataset it cannot fetch.
+            app2.store.artefacts().publish(&artefact.sha256)?;
             let record = DatasetRecord {
                 id,
                 name: name.clone(),
@@ -338,7 +341,10 @@ pub(crate) async fn remove(
                 .join("datasets")
                 .join(format!("{}.{ext}", d.file.sha256)),
         );
-        let _ = std::fs::remove_file(app.store.artefacts().path(&d.file.sha256));
+        if let Err(e) = app.store.artefacts().remove(&d.file.sha256) {
+            // The record is gone, so the tenant is no longer charged; the file is garbage.
+            tracing::warn!(dataset = %id, error = %e, "removing a deleted dataset's file");
+        }
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -224,10 +224,7 @@ pub(crate) async fn remove(
         .iter()
         .any(|(_, other)| other.bundle.sha256 == m.bundle.sha256);
     if !shared {
-        let path = app.store.artefacts().path(&m.bundle.sha256);
-        if let Err(e) = std::fs::remove_file(&path)
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
+        if let Err(e) = app.store.artefacts().remove(&m.bundle.sha256) {
             // The record is gone, so the tenant is no longer charged; the file is garbage.
             tracing::warn!(model = %id, error = %e, "removing a deleted model's bundle");
         }

@@ -247,7 +247,9 @@ pub(crate) async fn create(
     };
     // Persisted before it is acknowledged (and before a worker can see it).
     tenant.put_pipeline(&record)?;
-    app.jobs.enqueue(&caller.tenant, &record.id);
+    // A lease that cannot be taken right now (the database is failing over) leaves the
+    // pipeline queued in the store: a node's sweep picks it up once the lease expires.
+    let _ = crate::jobs::take(&app, &caller.tenant, &record.id);
     drop(gate);
     let location = format!("/v1/pipelines/{}", record.id);
     Ok((
@@ -666,6 +668,11 @@ pub(crate) async fn cancel(
         ));
     }
     let tenant = app.store.tenant(&caller.tenant);
+    if app.store.is_shared() {
+        // It may run on another node of the cluster: that node sees this within a second
+        // and stops it.
+        tenant.request_cancel(&id)?;
+    }
     mark_cancelled(&tenant, &id);
     let p = find(&app, &caller.tenant, &id)?;
     let trials = tenant.trial_count(&id)?;

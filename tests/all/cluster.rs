@@ -1,0 +1,481 @@
+//! MicroLearn as a cluster on the real services: API nodes sharing one PostgreSQL database
+//! (`MICROLEARN_META`) and one blob store (`MICROLEARN_BLOBS`, a shared directory here), each
+//! with its own data directory. Every test gets its own database (see
+//! `microlearn_store::testing`); PostgreSQL must be running (scripts/infra.sh starts it).
+
+use crate::common::dataset;
+use crate::serve::{Server, first_row_without_target, key, trials, wait_done};
+use microlearn_store::testing::TestDatabase;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// A shared database and blob directory, and a way to start nodes on them.
+struct Cluster {
+    db: TestDatabase,
+    blobs: tempfile::TempDir,
+    homes: Vec<tempfile::TempDir>,
+}
+
+impl Cluster {
+    fn new() -> Cluster {
+        Cluster {
+            db: TestDatabase::create(),
+            blobs: tempfile::tempdir().unwrap(),
+            homes: Vec::new(),
+        }
+    }
+
+    /// Start one more API node (its own data directory: caches and temporary files only).
+    fn node(&mut self) -> Server {
+        let home = tempfile::tempdir().unwrap();
+        let blobs = format!("file://{}", self.blobs.path().display());
+        let server = Server::start_env(
+            home.path(),
+            &[],
+            &[
+                ("MICROLEARN_META", self.db.url()),
+                ("MICROLEARN_BLOBS", &blobs),
+            ],
+        );
+        self.homes.push(home);
+        server
+    }
+}
+
+fn upload(server: &Server, file: &str) -> String {
+    let csv = std::fs::read(dataset(file)).unwrap();
+    let (status, body) = server.call(
+        "POST",
+        &format!("/v1/datasets?name={file}"),
+        "text/csv",
+        &csv,
+    );
+    assert!(
+        status == 201 || status == 200,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let ds: Value = serde_json::from_slice(&body).unwrap();
+    ds["id"].as_str().unwrap().to_string()
+}
+
+/// The `id:` of every event of an SSE body, in order, and whether it ended with `end`.
+fn sse_ids(body: &[u8]) -> (Vec<u64>, bool) {
+    let text = String::from_utf8_lossy(body);
+    let ids = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("id:"))
+        .filter_map(|v| v.trim().parse().ok())
+        .collect();
+    (ids, text.lines().any(|l| l.trim() == "event: end"))
+}
+
+fn predict(server: &Server, row: &Value) -> (u16, Value) {
+    server.json("POST", "/v1/deployments/churn/predict", Some(row.clone()))
+}
+
+#[test]
+fn two_api_nodes_share_pipelines_events_and_deployments() {
+    let mut cluster = Cluster::new();
+    let a = cluster.node();
+    let b = cluster.node();
+    let ds = upload(&a, "telco_churn.train.csv");
+    let request = json!({
+        "dataset_id": ds, "target": "churn", "budget_secs": 600, "max_trials": 8,
+        "seed": 3, "threads": 1, "deployment": "churn"
+    });
+    let (status, p) = a.json("POST", "/v1/pipelines", Some(request));
+    assert_eq!(status, 202, "{p}");
+    let pl = p["id"].as_str().unwrap().to_string();
+
+    // A live event stream from the node that is not running the pipeline.
+    let b_addr = b.addr.clone();
+    let path = format!("/v1/pipelines/{pl}/events");
+    let live = std::thread::spawn(move || {
+        let b = Server::attach(&b_addr);
+        b.call("GET", &path, "application/json", b"").1
+    });
+    let done = wait_done(&b, &pl, 300);
+    assert_eq!(done["status"], json!("done"), "{done}");
+    let (live_ids, live_ended) = sse_ids(&live.join().unwrap());
+    let (stored_ids, _) = sse_ids(
+        &a.call("GET", &format!("/v1/pipelines/{pl}/events"), "", b"")
+            .1,
+    );
+    assert!(live_ended, "the stream on b ended with the pipeline");
+    assert!(stored_ids.len() > 5, "{stored_ids:?}");
+    assert_eq!(
+        live_ids, stored_ids,
+        "b streamed every event once, in order"
+    );
+
+    // The deployment a's pipeline made is served by b too, by the same model.
+    let row = first_row_without_target(&dataset("telco_churn.test.csv"), "churn");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let from_b = loop {
+        let (status, v) = predict(&b, &row);
+        if status == 200 {
+            break v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "b never served the deployment: {status} {v}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let (status, from_a) = predict(&a, &row);
+    assert_eq!(status, 200, "{from_a}");
+    assert_eq!(from_a["model_id"], from_b["model_id"]);
+    assert_eq!(from_a["predictions"], from_b["predictions"]);
+
+    // One node gone: the other still answers predicts and reads.
+    a.kill9();
+    let (status, v) = predict(&b, &row);
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = b.json("GET", &format!("/v1/pipelines/{pl}"), None);
+    assert_eq!(status, 200, "{v}");
+    b.kill9();
+}
+
+#[test]
+fn a_pipeline_whose_node_is_killed_is_finished_by_another_with_every_trial_once() {
+    const TRIALS: u64 = 16;
+    let mut cluster = Cluster::new();
+    let a = cluster.node();
+    let b = cluster.node();
+    let ds = upload(&a, "telco_churn.train.csv");
+    let request = json!({
+        "dataset_id": ds, "target": "churn", "budget_secs": 600, "max_trials": TRIALS,
+        "seed": 11, "threads": 1, "deployment": "churn"
+    });
+    let (status, p) = a.json("POST", "/v1/pipelines", Some(request.clone()));
+    assert_eq!(status, 202, "{p}");
+    let pl = p["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while trials(&b, &pl).len() < 3 {
+        assert!(Instant::now() < deadline, "the search never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    a.kill9();
+    let before = trials(&b, &pl);
+    assert!((before.len() as u64) < TRIALS, "killed mid-search");
+
+    // b takes it over once a's lease expires, and finishes it.
+    let done = wait_done(&b, &pl, 300);
+    assert_eq!(done["status"], json!("done"), "{done}");
+    let after = trials(&b, &pl);
+    let numbers: Vec<u64> = after
+        .iter()
+        .map(|t| t["number"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        numbers,
+        (0..TRIALS).collect::<Vec<_>>(),
+        "every trial exactly once"
+    );
+    for t in &before {
+        let n = t["number"].as_u64().unwrap() as usize;
+        assert_eq!(
+            key(t),
+            key(&after[n]),
+            "a trial recorded before the kill was kept"
+        );
+        assert_eq!(
+            t["started_at_ms"], after[n]["started_at_ms"],
+            "and not run again"
+        );
+    }
+    // The same request, uninterrupted, on the surviving node: the same trials.
+    let (status, p2) = b.json("POST", "/v1/pipelines", Some(request));
+    assert_eq!(status, 202, "{p2}");
+    let pl2 = p2["id"].as_str().unwrap().to_string();
+    assert_eq!(wait_done(&b, &pl2, 300)["status"], json!("done"));
+    let reference: Vec<_> = trials(&b, &pl2).iter().map(key).collect();
+    let taken_over: Vec<_> = after.iter().map(key).collect();
+    assert_eq!(
+        taken_over, reference,
+        "the takeover made the trials an uninterrupted run makes"
+    );
+    b.kill9();
+}
+
+#[test]
+fn a_cancel_on_one_node_stops_the_pipeline_running_on_another() {
+    let mut cluster = Cluster::new();
+    let a = cluster.node();
+    let b = cluster.node();
+    let ds = upload(&a, "telco_churn.train.csv");
+    // A search far longer than the test.
+    let (status, p) = a.json(
+        "POST",
+        "/v1/pipelines",
+        Some(json!({"dataset_id": ds, "target": "churn", "budget_secs": 600, "threads": 1})),
+    );
+    assert_eq!(status, 202, "{p}");
+    let pl = p["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while trials(&b, &pl).is_empty() {
+        assert!(Instant::now() < deadline, "the search never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, v) = b.json("POST", &format!("/v1/pipelines/{pl}/cancel"), None);
+    assert_eq!(status, 200, "{v}");
+    // a notices within a tick and stops: no trial is recorded after that.
+    std::thread::sleep(Duration::from_secs(3));
+    let settled = trials(&a, &pl).len();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(trials(&a, &pl).len(), settled, "a stopped searching");
+    let (_, p) = a.json("GET", &format!("/v1/pipelines/{pl}"), None);
+    assert_eq!(p["status"], json!("cancelled"), "{p}");
+    a.kill9();
+    b.kill9();
+}
+
+/// A private NATS server with JetStream on a free port, its storage in a temporary directory
+/// (a test's streams never meet another's). Restartable on the same port and storage.
+struct Nats {
+    child: Option<std::process::Child>,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Nats {
+    fn start() -> Nats {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut n = Nats {
+            child: None,
+            port,
+            dir: tempfile::tempdir().unwrap(),
+        };
+        n.restart();
+        n
+    }
+
+    fn restart(&mut self) {
+        self.kill9();
+        let bin = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .unwrap_or("nats-server");
+        let child = std::process::Command::new(bin)
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
+            .arg(self.dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nats-server runs (Debian package nats-server; scripts/infra.sh installs it)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A `microlearn worker` process.
+struct Worker(Option<std::process::Child>);
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Cluster {
+    fn env(&self, queue: &str) -> Vec<(String, String)> {
+        vec![
+            ("MICROLEARN_META".into(), self.db.url().to_string()),
+            (
+                "MICROLEARN_BLOBS".into(),
+                format!("file://{}", self.blobs.path().display()),
+            ),
+            ("MICROLEARN_QUEUE".into(), queue.to_string()),
+        ]
+    }
+
+    fn api_node(&mut self, queue: &str) -> Server {
+        let home = tempfile::tempdir().unwrap();
+        let env = self.env(queue);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let server = Server::start_env(home.path(), &[], &env);
+        self.homes.push(home);
+        server
+    }
+
+    fn worker(&mut self, queue: &str) -> Worker {
+        use std::io::BufRead;
+        let home = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new(crate::common::bin())
+            .arg("--plugins")
+            .arg(crate::common::plugin_dir())
+            .args(["worker", "--slots", "1"])
+            .env("MICROLEARN_HOME", home.path())
+            .envs(self.env(queue))
+            .env_remove("MICROLEARN_LOG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("microlearn worker starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        loop {
+            let line = lines
+                .next()
+                .expect("the worker said it was ready before exiting")
+                .unwrap();
+            if line.starts_with("worker ready") {
+                break;
+            }
+        }
+        std::thread::spawn(move || for _ in lines {});
+        self.homes.push(home);
+        Worker(Some(child))
+    }
+}
+
+#[test]
+fn workers_on_a_queue_finish_every_pipeline_through_kills_and_a_nats_restart() {
+    const TRIALS: u64 = 16;
+    let mut nats = Nats::start();
+    let queue = nats.url();
+    let mut cluster = Cluster::new();
+    let api = cluster.api_node(&queue);
+    let mut workers = vec![cluster.worker(&queue), cluster.worker(&queue)];
+    let ds = upload(&api, "telco_churn.train.csv");
+    let request = json!({
+        "dataset_id": ds, "target": "churn", "budget_secs": 600, "max_trials": TRIALS,
+        "seed": 5, "threads": 1, "deployment": "churn"
+    });
+    let (status, p) = api.json("POST", "/v1/pipelines", Some(request.clone()));
+    assert_eq!(status, 202, "{p}");
+    let pl = p["id"].as_str().unwrap().to_string();
+    let wait_trials = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while trials(&api, &pl).len() < n {
+            let (_, p) = api.json("GET", &format!("/v1/pipelines/{pl}"), None);
+            if p["terminal"] == json!(true) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "stuck below {n} trials: {p}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    // Kill each of the first two workers in turn (one of them runs the pipeline), with a
+    // fresh worker started each time, and restart NATS in between.
+    wait_trials(3);
+    drop(workers.remove(0));
+    workers.push(cluster.worker(&queue));
+    wait_trials(6);
+    nats.restart();
+    wait_trials(8);
+    drop(workers.remove(0));
+    workers.push(cluster.worker(&queue));
+
+    let done = wait_done(&api, &pl, 400);
+    assert_eq!(done["status"], json!("done"), "{done}");
+    let after = trials(&api, &pl);
+    let numbers: Vec<u64> = after
+        .iter()
+        .map(|t| t["number"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        numbers,
+        (0..TRIALS).collect::<Vec<_>>(),
+        "every trial exactly once"
+    );
+
+    // The same request without kills: the same trial sequence (number, kind, params, score).
+    let (status, p2) = api.json("POST", "/v1/pipelines", Some(request));
+    assert_eq!(status, 202, "{p2}");
+    let pl2 = p2["id"].as_str().unwrap().to_string();
+    assert_eq!(wait_done(&api, &pl2, 400)["status"], json!("done"));
+    let reference: Vec<_> = trials(&api, &pl2).iter().map(key).collect();
+    let survived: Vec<_> = after.iter().map(key).collect();
+    assert_eq!(survived, reference);
+
+    // The API node serves the deployment the workers made.
+    let row = first_row_without_target(&dataset("telco_churn.test.csv"), "churn");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, v) = predict(&api, &row);
+        if status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the API node never served it: {status} {v}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    api.kill9();
+}
+
+#[test]
+fn a_quota_holds_across_nodes_under_concurrent_requests() {
+    let mut cluster = Cluster::new();
+    let a = cluster.node();
+    let b = cluster.node();
+    let ds = upload(&a, "telco_churn.train.csv");
+    let (status, v) = a.json(
+        "PATCH",
+        "/v1/tenants/default",
+        Some(json!({"quotas": {"concurrent_pipelines": 1}})),
+    );
+    assert_eq!(status, 200, "{v}");
+    // Six requests at once, three to each node: one check-then-create must win, cluster-wide.
+    let request = json!({"dataset_id": ds, "target": "churn", "budget_secs": 600, "threads": 1});
+    let answers: Vec<u16> = [&a, &b, &a, &b, &a, &b]
+        .iter()
+        .map(|node| {
+            let node = Server::attach(&node.addr);
+            let request = request.clone();
+            std::thread::spawn(move || node.json("POST", "/v1/pipelines", Some(request)).0)
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .collect();
+    assert_eq!(
+        answers.iter().filter(|s| **s == 202).count(),
+        1,
+        "exactly one pipeline accepted: {answers:?}"
+    );
+    assert!(
+        answers.iter().all(|s| *s == 202 || *s == 429),
+        "{answers:?}"
+    );
+    a.kill9();
+    b.kill9();
+}
