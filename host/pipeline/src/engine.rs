@@ -2,13 +2,14 @@
 //! transition persisted before the next stage starts.
 
 use crate::PipelineError;
-use crate::bundle::{Bundle, BundleHeader, BundledPreparer};
+use crate::bundle::{Bundle, BundleHeader};
 use crate::config::{PipelineConfig, PluginRef, default_metric};
 use crate::control::RunControl;
 use crate::features::{
     meta_features, subset_target, table_to_matrix, target_column, train_target, y_true,
 };
 use crate::observer::Observer;
+use crate::preparer_chain::{Expected, PreparerChain};
 use crate::scoring::{Scored, to_scored};
 use crate::search::{
     Oof, SearchContext, SearchResult, TrialCost, Unit, Validation, best_per_kind, orient,
@@ -19,7 +20,7 @@ use microlearn_core::stages::{
     PluginKind, SelectionRequest,
 };
 use microlearn_core::{
-    Column, Direction, ModelId, Params, PipelineId, PipelineStatus, Schema, Stage, Table, Task,
+    Direction, ModelId, Params, PipelineId, PipelineStatus, Schema, Stage, Table, Task,
 };
 use microlearn_data::{Dataset, TargetInfo};
 use microlearn_hpo::{PlannerCandidate, Scheduler};
@@ -88,11 +89,6 @@ impl std::fmt::Debug for Engine {
             .field("store", &self.store)
             .finish()
     }
-}
-
-struct Prepared {
-    states: Vec<Vec<u8>>,
-    fitted: Table,
 }
 
 impl Engine {
@@ -652,19 +648,16 @@ impl RunCtx<'_> {
         // codes) are computed out of fold in the table its fit returns, so no row's own label
         // reaches its features; a target-aware third-party preparer must do the same
         // (documented in the SDK).
-        let final_prep = fit_chain(
+        let (chain, fitted) = PreparerChain::fit(
             preparers,
             &data.train_x,
             &target_column(&data.train_y, &all_train),
             task,
         )?;
-        let test_prepared = transform_chain(
-            preparers,
-            &final_prep.states,
-            &data.test_x,
-            &final_prep.fitted,
-        )?;
-        let x_train = table_to_matrix(&final_prep.fitted, Stage::Preparing)?;
+        // The held-out rows go through the chain a bundle scores with, so the evaluation
+        // measures what serving will do.
+        let test_prepared = chain.transform(&data.test_x, Expected::Fitted(&fitted))?;
+        let x_train = table_to_matrix(&fitted, Stage::Preparing)?;
         let x_test = table_to_matrix(&test_prepared, Stage::Preparing)?;
         self.end(
             pipeline,
@@ -1221,18 +1214,7 @@ impl RunCtx<'_> {
                     payload_sha256: String::new(),
                     probability_floor: prob_floor,
                 },
-                preparers
-                    .iter()
-                    .zip(&final_prep.states)
-                    .map(|((h, r), state)| BundledPreparer {
-                        id: h.info().id.clone(),
-                        version: h.info().version.clone(),
-                        config: r.config_string(),
-                        state: state.clone(),
-                        component_sha256: h.sha256().to_string(),
-                        component: h.component_bytes().to_vec(),
-                    })
-                    .collect(),
+                chain.bundled(),
                 model,
             );
             let bytes = bundle.to_bytes()?;
@@ -1427,86 +1409,6 @@ pub fn default_deployment_name(path: &Path, target: &str) -> String {
     } else {
         name.to_string()
     }
-}
-
-fn fit_chain(
-    preparers: &[(PreparerHandle, &PluginRef)],
-    table: &Table,
-    target: &Column,
-    task: Task,
-) -> Result<Prepared, PipelineError> {
-    let mut current = table.clone();
-    let mut states = Vec::with_capacity(preparers.len());
-    for (h, r) in preparers {
-        let rows = current.num_rows();
-        let (state, out) = h
-            .fit(&current, target, task, &r.config_string())
-            .map_err(PipelineError::plugin(Stage::Preparing))?;
-        if out.num_rows() != rows {
-            return Err(PipelineError::Stage {
-                stage: Stage::Preparing,
-                message: format!(
-                    "preparer '{}' fit returned {} rows for {rows}",
-                    h.info().id,
-                    out.num_rows()
-                ),
-            });
-        }
-        states.push(state);
-        current = out;
-    }
-    if current.num_columns() == 0 {
-        return Err(PipelineError::Stage {
-            stage: Stage::Preparing,
-            message: "no usable feature is left after preparation (every column was constant, an identifier, or empty)".into(),
-        });
-    }
-    Ok(Prepared {
-        states,
-        fitted: current,
-    })
-}
-
-fn transform_chain(
-    preparers: &[(PreparerHandle, &PluginRef)],
-    states: &[Vec<u8>],
-    table: &Table,
-    fitted: &Table,
-) -> Result<Table, PipelineError> {
-    let mut current = table.clone();
-    let last = preparers.len().saturating_sub(1);
-    for (i, ((h, _), state)) in preparers.iter().zip(states).enumerate() {
-        let rows = current.num_rows();
-        // The last preparer's output must match what it produced at fit, column for column and
-        // type for type: a model can only score rows prepared the way it was trained.
-        current = if i == last {
-            h.transform_like(state, &current, fitted)
-        } else {
-            h.transform(state, &current)
-        }
-        .map_err(PipelineError::plugin(Stage::Preparing))?;
-        if current.num_rows() != rows {
-            return Err(PipelineError::Stage {
-                stage: Stage::Preparing,
-                message: format!(
-                    "preparer '{}' transform returned {} rows for {rows}",
-                    h.info().id,
-                    current.num_rows()
-                ),
-            });
-        }
-    }
-    if current.names() != fitted.names() {
-        return Err(PipelineError::Stage {
-            stage: Stage::Preparing,
-            message: format!(
-                "transform produced columns [{}] but fit produced [{}]",
-                current.names().join(", "),
-                fitted.names().join(", ")
-            ),
-        });
-    }
-    Ok(current)
 }
 
 /// Least time between two stored progress events of one plugin function; the last report

@@ -10,6 +10,7 @@ mod ensemble;
 mod error;
 pub mod features;
 pub mod observer;
+mod preparer_chain;
 pub mod scoring;
 mod search;
 
