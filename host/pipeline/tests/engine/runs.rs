@@ -99,6 +99,11 @@ fn a_seeded_run_with_max_trials_repeats_its_trials_leaderboard_and_stage_events(
         trial_key(&b.trials),
         "same trial sequence"
     );
+    assert_eq!(
+        trial_key(&stored_a),
+        trial_key(&stored_b),
+        "same recorded trials"
+    );
     assert_eq!(board_key(&a), board_key(&b), "same leaderboard");
     assert_eq!(events_a, events_b, "same stage events");
     assert_eq!(
