@@ -8,10 +8,14 @@ mod control;
 mod engine;
 mod ensemble;
 mod error;
+mod events;
 pub mod features;
 pub mod observer;
+mod preparer_chain;
 pub mod scoring;
 mod search;
+#[doc(hidden)]
+pub mod stages;
 
 pub use bundle::{Bundle, BundleError, BundleHeader};
 pub use config::{PipelineConfig, PluginRef, default_metric};

@@ -4,8 +4,9 @@
 use crate::PipelineError;
 use crate::bundle::{Bundle, BundleHeader};
 use crate::features::table_to_matrix;
+use crate::preparer_chain::{Expected, PreparerChain};
 use microlearn_core::{Stage, Table};
-use microlearn_plugins::{PluginHost, PreparerHandle};
+use microlearn_plugins::PluginHost;
 use microlearn_train::{Predictions, TrainedModel};
 use std::io::Write;
 use std::path::Path;
@@ -14,7 +15,7 @@ use std::path::Path;
 pub struct LoadedModel {
     /// The bundle's header.
     pub header: BundleHeader,
-    preparers: Vec<(PreparerHandle, Vec<u8>)>,
+    preparers: PreparerChain,
     model: TrainedModel,
 }
 
@@ -41,16 +42,9 @@ pub struct Scored {
 impl LoadedModel {
     /// Instantiate a decoded bundle's preparers on `plugins`.
     pub fn from_bundle(bundle: Bundle, plugins: &PluginHost) -> Result<Self, PipelineError> {
-        let mut preparers = Vec::with_capacity(bundle.preparers.len());
-        for p in bundle.preparers {
-            let handle = plugins
-                .preparer_from_bytes(&p.component)
-                .map_err(PipelineError::plugin(Stage::Preparing))?;
-            preparers.push((handle, p.state));
-        }
         Ok(LoadedModel {
+            preparers: PreparerChain::from_bundle(bundle.preparers, plugins)?,
             header: bundle.header,
-            preparers,
             model: bundle.model,
         })
     }
@@ -73,34 +67,12 @@ impl LoadedModel {
     /// Score a table whose columns follow the bundle's input schema (extra columns, e.g. the
     /// target, are ignored; types are coerced; a missing column is an error naming it).
     pub fn predict(&self, input: Table) -> Result<Scored, PipelineError> {
-        let mut table = microlearn_data::apply_schema(input, &self.header.input_schema)?;
-        for (prep, state) in &self.preparers {
-            let rows = table.num_rows();
-            table = prep
-                .transform(state, &table)
-                .map_err(PipelineError::plugin(Stage::Preparing))?;
-            if table.num_rows() != rows {
-                return Err(PipelineError::Stage {
-                    stage: Stage::Preparing,
-                    message: format!(
-                        "preparer '{}' returned {} rows for {rows}",
-                        prep.info().id,
-                        table.num_rows()
-                    ),
-                });
-            }
-        }
-        let names = table.names();
-        if names != self.header.prepared_features {
-            return Err(PipelineError::Stage {
-                stage: Stage::Preparing,
-                message: format!(
-                    "prepared columns differ from training: got [{}], expected [{}]",
-                    names.join(", "),
-                    self.header.prepared_features.join(", ")
-                ),
-            });
-        }
+        let table = microlearn_data::apply_schema(input, &self.header.input_schema)?;
+        // The chain training used: the same transforms and checks, against the prepared
+        // columns the model was trained on.
+        let table = self
+            .preparers
+            .transform(&table, Expected::Names(&self.header.prepared_features))?;
         let x = table_to_matrix(&table, Stage::Preparing)?;
         let mut predictions = self.model.predict(&x);
         crate::features::apply_probability_floor(&mut predictions, self.header.probability_floor);

@@ -1,0 +1,512 @@
+//! Optimize: size the search to memory, choose how trials are validated, pick the objective's
+//! evaluator, run the seeded search under the budget (continuing a resumed pipeline's recorded
+//! trials), and select an ensemble from the trials' out-of-fold predictions.
+//!
+//! The search loop itself is in `crate::search`; this stage decides its inputs and reads its
+//! result.
+
+use crate::PipelineError;
+use crate::config::{PipelineConfig, PluginRef, default_metric};
+use crate::ensemble::SelectionByTrial;
+use crate::features::{train_target, y_true};
+use crate::search::{
+    Oof, SearchContext, SearchResult, TrialCost, Unit, Validation, best_per_kind, orient,
+    probe_objective, run_search, score,
+};
+use crate::stages::ingest::Ingested;
+use crate::stages::prepare::Prepared;
+use crate::stages::{RunCtx, StageOutput};
+use microlearn_core::{Direction, Task};
+use microlearn_data::TargetInfo;
+use microlearn_hpo::{PlannerCandidate, Scheduler};
+use microlearn_plugins::EvaluatorHandle;
+use microlearn_store::{PipelineRecord, TrialRecord, TrialStatus};
+use microlearn_train::{Matrix, Predictions, TrainedModel};
+use std::time::{Duration, Instant};
+
+/// What the optimize stage reads.
+pub(crate) struct OptimizeInput<'a> {
+    pub data: &'a Ingested,
+    pub prepared: &'a Prepared,
+    /// The selector's planned candidates.
+    pub candidates: Vec<PlannerCandidate>,
+    /// Evaluators for this task; the first that computes the objective scores the trials.
+    pub evaluators: &'a [(EvaluatorHandle, PluginRef)],
+}
+
+/// The objective the trials were scored by, and so the leaderboard is ranked by.
+pub(crate) struct Objective<'a> {
+    pub metric: String,
+    pub direction: Direction,
+    pub evaluator: &'a EvaluatorHandle,
+}
+
+/// What the optimize stage produced.
+pub(crate) struct Optimized<'a> {
+    /// Every trial, by number (the resumed ones included).
+    pub trials: Vec<TrialRecord>,
+    /// The best complete trial of each kind, best first; never empty.
+    pub ranked: Vec<TrialRecord>,
+    /// Estimated refit cost of every complete trial.
+    pub costs: Vec<TrialCost>,
+    /// The best complete trial's validation model per kind (trial number, model).
+    pub fallbacks: Vec<(usize, TrainedModel)>,
+    /// The ensemble's members by trial number, when a mix beats the best single trial.
+    pub ensemble: Option<SelectionByTrial>,
+    pub objective: Objective<'a>,
+    /// Probability floor every classifier's predictions get (see
+    /// `features::probability_floor`).
+    pub prob_floor: f64,
+    /// When the whole pipeline must be done.
+    pub budget_end: Instant,
+    /// Seconds kept for held-out evaluation, the deployer and writing bundles.
+    pub eval_secs: f64,
+}
+
+impl Optimized<'_> {
+    /// The best trial (the first refit, and the model the pipeline must return).
+    pub fn best(&self) -> &TrialRecord {
+        &self.ranked[0]
+    }
+}
+
+impl StageOutput for Optimized<'_> {
+    fn summary(&self) -> String {
+        let metric = &self.objective.metric;
+        let complete = self
+            .trials
+            .iter()
+            .filter(|t| t.status == TrialStatus::Complete)
+            .count();
+        let pruned = self
+            .trials
+            .iter()
+            .filter(|t| t.status == TrialStatus::Pruned)
+            .count();
+        format!(
+            "{} trials ({complete} complete, {pruned} pruned), best {metric} {:.4}{}",
+            self.trials.len(),
+            self.best().score.unwrap_or(f64::NAN),
+            match &self.ensemble {
+                Some(e) => format!(
+                    "; ensemble of {} members, {metric} {:.4} out of fold",
+                    e.members.len(),
+                    orient(e.score, self.objective.direction)
+                ),
+                None => String::new(),
+            }
+        )
+    }
+}
+
+#[allow(clippy::too_many_lines)]
+pub(crate) fn run<'a>(
+    ctx: &RunCtx<'_>,
+    pipeline: &PipelineRecord,
+    input: OptimizeInput<'a>,
+) -> Result<Optimized<'a>, PipelineError> {
+    let config = ctx.config;
+    let data = input.data;
+    let x_train = &input.prepared.x_train;
+    let x_test = &input.prepared.x_test;
+    let task = data.train_y.task;
+    let labels = &data.train_y.labels;
+    let planned = input.candidates;
+    let threads = ctx.threads;
+    let metric = config
+        .metric
+        .clone()
+        .unwrap_or_else(|| default_metric(task).to_string());
+    let threads_f = threads as f64;
+    // Trials run concurrently only as far as memory allows; when even one would not fit,
+    // the search trains on a seeded sample of the rows (the refit still uses them all).
+    let per_trial = planned
+        .iter()
+        .map(|c| {
+            microlearn_train::estimate_fit_bytes(
+                &c.kind,
+                x_train.n_rows(),
+                x_train.n_cols(),
+                labels.len(),
+                1,
+            )
+        })
+        .max()
+        .unwrap_or(0);
+    let memory = microlearn_train::plan_memory(
+        per_trial,
+        threads,
+        microlearn_train::available_memory_bytes(),
+    );
+    if memory.row_fraction < 1.0 {
+        ctx.observer.note(&format!(
+            "memory: a trial on all {} rows needs about {} MiB; the search fits on {:.0}% of them",
+            x_train.n_rows(),
+            per_trial >> 20,
+            100.0 * memory.row_fraction
+        ));
+    }
+    if memory.workers < threads {
+        ctx.observer.note(&format!(
+            "memory: {} trials at a time instead of {threads} (about {} MiB each)",
+            memory.workers,
+            per_trial >> 20
+        ));
+    }
+    let validation = build_validation(config, &data.train_y, x_train, memory.row_fraction);
+    ctx.observer.note(&validation_summary(&validation));
+    // The first evaluator that computes the objective scores the trials; each is probed
+    // once, and the reasons of those that do not are kept for the error.
+    let mut refusals = Vec::new();
+    let mut objective = None;
+    for (h, r) in input.evaluators {
+        match probe_objective(
+            h,
+            &r.config_string(),
+            task,
+            labels,
+            &validation.oof_true,
+            &metric,
+        ) {
+            Ok(direction) => {
+                objective = Some((h, direction, r));
+                break;
+            }
+            Err(why) => refusals.push(why),
+        }
+    }
+    let (objective_eval, direction, objective_ref) = objective.ok_or_else(|| {
+        PipelineError::Config(format!(
+            "no evaluator computes the objective '{metric}' for {task} tasks ({})",
+            refusals.join("; ")
+        ))
+    })?;
+    let budget_end = ctx.started + Duration::from_secs_f64(config.budget_secs);
+    // Trials are scored with the floor the deployed model will use, so the search selects
+    // for what ships.
+    let prob_floor = crate::features::probability_floor(x_train.n_rows(), labels.len());
+    let budget = config.budget_secs;
+    let refit_top = config.refit_top;
+    let eval_secs = eval_reserve_secs(budget, x_test.n_rows(), refit_top);
+    // What the search keeps back: refitting the likely finalists (the best trial of each
+    // of the top kinds, and two more ensemble members) on the cores in parallel, plus
+    // evaluation and bundling. Between 5% and 45% of the budget.
+    let reserve = move |costs: &[TrialCost]| -> Duration {
+        let mut sorted: Vec<&TrialCost> = costs.iter().collect();
+        sorted.sort_by(|a, b| b.score.total_cmp(&a.score));
+        let mut kinds: Vec<&str> = Vec::new();
+        let mut counted: Vec<usize> = Vec::new();
+        let mut total = 0.0;
+        for c in &sorted {
+            if kinds.len() < refit_top && !kinds.contains(&c.kind.as_str()) {
+                kinds.push(&c.kind);
+                counted.push(c.number);
+                total += c.refit_secs;
+            }
+        }
+        total += sorted
+            .iter()
+            .filter(|c| !counted.contains(&c.number))
+            .take(2)
+            .map(|c| c.refit_secs)
+            .sum::<f64>();
+        let secs = 1.25 * total / threads_f.max(1.0) + eval_secs;
+        Duration::from_secs_f64(secs.clamp(0.05 * budget, 0.45 * budget))
+    };
+    let lag = config.max_trials.map(|_| memory.workers.max(1));
+    let mut scheduler = Scheduler::new(
+        planned,
+        config.seed,
+        config.max_trials,
+        validation.rung_ends.len(),
+        3.0,
+        lag,
+    );
+    scheduler.resume(
+        &ctx.resumed
+            .iter()
+            .map(|t| validation.resumed(t, direction))
+            .collect::<Vec<_>>(),
+    );
+    let search = SearchContext {
+        task,
+        labels,
+        prob_floor,
+        validation: &validation,
+        evaluator: objective_eval,
+        evaluator_config: objective_ref.config_string(),
+        metric: &metric,
+        direction,
+        seed: config.seed,
+        threads_per_trial: 1,
+        budget_end,
+        reserve: &reserve,
+        pipeline_id: &pipeline.id,
+        store: ctx.tenant,
+    };
+    ctx.observer.search_started(
+        budget_end
+            .checked_sub(reserve(&[]))
+            .unwrap_or(budget_end)
+            .saturating_duration_since(Instant::now()),
+    );
+    // Trials run one per core; each trial trains single-threaded, which keeps every core
+    // busy without oversubscribing.
+    let SearchResult {
+        trials,
+        oof,
+        costs,
+        fallbacks,
+    } = run_search(
+        &search,
+        scheduler,
+        memory.workers,
+        ctx.observer,
+        ctx.control,
+        ctx.resumed,
+    )?;
+    ctx.control.check()?;
+    let ranked: Vec<TrialRecord> = best_per_kind(&trials, direction)
+        .into_iter()
+        .cloned()
+        .collect();
+    if ranked.is_empty() {
+        let failed: Vec<&TrialRecord> = trials
+            .iter()
+            .filter(|t| t.status == TrialStatus::Failed)
+            .collect();
+        return Err(PipelineError::NoModel {
+            budget_secs: config.budget_secs,
+            failed: failed.len(),
+            first_error: failed
+                .first()
+                .and_then(|t| t.error.as_ref())
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default(),
+        });
+    }
+    // Ensemble selection over the out-of-fold predictions of complete trials.
+    let ensemble = select_ensemble(
+        &oof,
+        &validation.oof_true,
+        &metric,
+        task,
+        direction,
+        |p: &Predictions| {
+            score(
+                objective_eval,
+                &objective_ref.config_string(),
+                task,
+                labels,
+                &validation.oof_true,
+                p,
+                &metric,
+            )
+            .map(|s| orient(s, direction))
+            .unwrap_or(f64::NEG_INFINITY)
+        },
+    );
+    Ok(Optimized {
+        trials,
+        ranked,
+        costs,
+        fallbacks,
+        ensemble,
+        objective: Objective {
+            metric,
+            direction,
+            evaluator: objective_eval,
+        },
+        prob_floor,
+        budget_end,
+        eval_secs,
+    })
+}
+
+/// Rows per stratified fold below which one fold is too noisy to judge a trial by: such
+/// searches score every fold of every trial (no pruning).
+const MIN_ROWS_FOR_PRUNING: usize = 2_000;
+
+/// Cells (rows × prepared columns) per budget-minute up to which k-fold cross-validation is
+/// affordable; larger data is scored on one holdout whose fit rows grow by rung.
+const CV_CELLS_PER_MINUTE: f64 = 2.5e6;
+
+/// Fit rows per rung at the smallest row fraction below which a holdout search is not pruned.
+const MIN_RUNG_ROWS: usize = 5_000;
+
+/// Choose and build the validation units: k stratified folds when the data is small enough
+/// for the budget (or `config.folds` says so), else one stratified holdout whose fit rows grow
+/// by rung (1/9, 1/3, all) so ASHA can drop weak configurations cheaply.
+fn build_validation(
+    config: &PipelineConfig,
+    train_y: &TargetInfo,
+    x_train: &Matrix,
+    row_fraction: f64,
+) -> Validation {
+    let n = x_train.n_rows();
+    let cells = n as f64 * x_train.n_cols().max(1) as f64;
+    let affordable = cells <= CV_CELLS_PER_MINUTE * (config.budget_secs / 60.0);
+    let k = match config.folds {
+        Some(k) => k,
+        None if affordable && row_fraction >= 1.0 && n >= 10 => 5,
+        None => 1,
+    }
+    .min(n / 2)
+    .max(1);
+    if k >= 2 {
+        let folds = microlearn_data::stratified_folds(train_y, k, config.seed.wrapping_add(1));
+        let units = (0..k)
+            .map(|f| {
+                let valid = folds[f].clone();
+                let fit: Vec<usize> = folds
+                    .iter()
+                    .enumerate()
+                    .filter(|&(g, _)| g != f)
+                    .flat_map(|(_, rows)| rows.iter().copied())
+                    .collect();
+                unit(train_y, x_train, &fit, valid)
+            })
+            .collect();
+        let rung_ends = if n < MIN_ROWS_FOR_PRUNING {
+            vec![k]
+        } else {
+            vec![1, k]
+        };
+        return Validation {
+            units,
+            cross_validated: true,
+            rung_ends,
+            n_train: n,
+            oof_true: y_true(train_y, &(0..train_y.y.len()).collect::<Vec<_>>()),
+        };
+    }
+    let split = microlearn_data::stratified_split(
+        train_y,
+        config.validation_fraction,
+        config.seed.wrapping_add(1),
+    );
+    // Each rung fits on a seeded random sample of the fit rows (files are often ordered by
+    // time or class, so a prefix would be a biased sample). Under memory pressure the largest
+    // rung is itself a sample.
+    let n_fit = split.train.len();
+    let full = ((n_fit as f64 * row_fraction.min(1.0)) as usize).max(1);
+    let fractions: &[f64] = if full >= 9 * MIN_RUNG_ROWS {
+        &[1.0 / 9.0, 1.0 / 3.0, 1.0]
+    } else if full >= 3 * MIN_RUNG_ROWS {
+        &[1.0 / 3.0, 1.0]
+    } else {
+        &[1.0]
+    };
+    let units: Vec<Unit> = fractions
+        .iter()
+        .map(|f| {
+            let take = ((full as f64 * f).round() as usize).clamp(1, full);
+            let fit: Vec<usize> =
+                microlearn_data::sample_rows(n_fit, take, config.seed.wrapping_add(2))
+                    .into_iter()
+                    .map(|i| split.train[i])
+                    .collect();
+            unit(train_y, x_train, &fit, split.test.clone())
+        })
+        .collect();
+    Validation {
+        rung_ends: (1..=units.len()).collect(),
+        units,
+        cross_validated: false,
+        n_train: n,
+        oof_true: y_true(train_y, &split.test),
+    }
+}
+
+fn unit(train_y: &TargetInfo, x_train: &Matrix, fit: &[usize], valid: Vec<usize>) -> Unit {
+    Unit {
+        x_fit: x_train.take_rows(fit),
+        y_fit: train_target(train_y, fit),
+        x_valid: x_train.take_rows(&valid),
+        y_valid: train_target(train_y, &valid),
+        y_valid_true: y_true(train_y, &valid),
+        valid_rows: valid,
+    }
+}
+
+fn validation_summary(v: &Validation) -> String {
+    if v.cross_validated {
+        format!(
+            "validation: {}-fold stratified cross-validation{}",
+            v.units.len(),
+            if v.rung_ends.len() > 1 {
+                "; trials that rank in the bottom two thirds on the first fold are pruned"
+            } else {
+                ""
+            }
+        )
+    } else {
+        format!(
+            "validation: one holdout of {} rows; trials fit on {} rows at successive rungs",
+            v.oof_true.len(),
+            v.units
+                .iter()
+                .map(|u| u.x_fit.n_rows().to_string())
+                .collect::<Vec<_>>()
+                .join(" → ")
+        )
+    }
+}
+
+/// Seconds kept for held-out evaluation, the deployer and writing bundles: a small share of
+/// the budget plus a per-row cost of predicting and scoring the test rows for each finalist.
+fn eval_reserve_secs(budget: f64, test_rows: usize, refit_top: usize) -> f64 {
+    0.02 * budget + 0.3 + test_rows as f64 * 3e-6 * (refit_top + 1) as f64
+}
+
+/// Caruana selection over the complete trials' out-of-fold predictions: `None` when fewer
+/// than two trials completed or no mix beats the best single trial.
+fn select_ensemble(
+    oof: &[Oof],
+    y: &[f64],
+    metric: &str,
+    task: Task,
+    direction: Direction,
+    plugin_score: impl Fn(&Predictions) -> f64,
+) -> Option<SelectionByTrial> {
+    let native = crate::ensemble::native_metric(metric, task).is_some();
+    // The plugin path costs a component call per evaluation: fewer candidates and rounds.
+    let (max_candidates, rounds, max_rows) = if native {
+        (24, 40, 20_000)
+    } else {
+        (8, 12, usize::MAX)
+    };
+    let cands = crate::ensemble::candidates(oof, max_candidates);
+    if cands.len() < 2 {
+        return None;
+    }
+    let preds: Vec<&Predictions> = cands.iter().map(|c| &c.predictions).collect();
+    let sel = if native {
+        let (y_sub, p_sub) = crate::ensemble::restrict(y, &preds, max_rows);
+        let scorer = crate::ensemble::native_scorer(metric, task, direction, y_sub)?;
+        let refs: Vec<&Predictions> = p_sub.iter().collect();
+        crate::ensemble::select(&refs, rounds, &scorer)?
+    } else {
+        crate::ensemble::select(&preds, rounds, &plugin_score)?
+    };
+    if sel.members.len() < 2 || sel.score <= sel.best_single {
+        return None;
+    }
+    // The reported validation score comes from the objective's evaluator, like every trial's.
+    let total: usize = sel.members.iter().map(|m| m.1).sum();
+    let mut mixed = preds[0].zeros_like();
+    for &(i, count) in &sel.members {
+        mixed.add_weighted(preds[i], count as f64 / total as f64);
+    }
+    // Rows a regression trial left unpredicted (NaN) would poison the score: keep the
+    // native restriction's view in that case.
+    let score = plugin_score(&mixed);
+    Some(SelectionByTrial {
+        members: sel
+            .members
+            .iter()
+            .map(|&(i, c)| (cands[i].number, c))
+            .collect(),
+        score: if score.is_finite() { score } else { sel.score },
+    })
+}
