@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 const ADMIN: &str = "mlk_crash_resume_test_admin_key";
 
-struct Server {
+pub(crate) struct Server {
     child: Option<Child>,
-    addr: String,
+    pub(crate) addr: String,
 }
 
 /// A test that fails must not leave its server running (it would hold the harness's output
@@ -30,7 +30,7 @@ impl Drop for Server {
 
 impl Server {
     /// Start `microlearn serve` on a free port and wait until it listens.
-    fn start(home: &Path) -> Server {
+    pub(crate) fn start(home: &Path) -> Server {
         Server::start_with(home, &[])
     }
 
@@ -69,14 +69,42 @@ impl Server {
         }
     }
 
-    fn kill9(mut self) {
+    /// The server's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Stop with SIGTERM, as an operator does, and wait for a clean exit.
+    pub(crate) fn terminate(mut self) {
+        let mut child = self.child.take().expect("running");
+        let killed = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        // Only so a hang fails instead of blocking the suite.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let exit = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("SIGTERM did not stop the server");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(exit.success(), "a stop is a clean exit: {exit}");
+    }
+
+    pub(crate) fn kill9(mut self) {
         let mut child = self.child.take().expect("running");
         child.kill().expect("SIGKILL");
         let _ = child.wait();
     }
 
     /// One HTTP/1.1 request on a fresh connection; returns status and body.
-    fn call(&self, method: &str, path: &str, ct: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    pub(crate) fn call(&self, method: &str, path: &str, ct: &str, body: &[u8]) -> (u16, Vec<u8>) {
         let mut s = TcpStream::connect(&self.addr).expect("connects");
         s.set_read_timeout(Some(Duration::from_secs(60)))
             .expect("timeout");
@@ -109,7 +137,7 @@ impl Server {
         (status, body)
     }
 
-    fn json(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub(crate) fn json(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
         let (status, body) = self.call(method, path, "application/json", &bytes);
         let v = serde_json::from_slice(&body).unwrap_or(Value::Null);
