@@ -17,3 +17,4 @@ mod e2e;
 mod keep_work;
 mod plugins_platform;
 mod serve;
+mod shared_home;

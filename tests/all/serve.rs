@@ -30,7 +30,7 @@ impl Drop for Server {
 
 impl Server {
     /// Start `microlearn serve` on a free port and wait until it listens.
-    fn start(home: &Path) -> Server {
+    pub(crate) fn start(home: &Path) -> Server {
         Server::start_with(home, &[])
     }
 
@@ -86,6 +86,34 @@ impl Server {
             child: None,
             addr: addr.to_string(),
         }
+    }
+
+    /// The server's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Stop with SIGTERM, as an operator does, and wait for a clean exit.
+    pub(crate) fn terminate(mut self) {
+        let mut child = self.child.take().expect("running");
+        let killed = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        // Only so a hang fails instead of blocking the suite.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let exit = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("SIGTERM did not stop the server");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(exit.success(), "a stop is a clean exit: {exit}");
     }
 
     pub(crate) fn kill9(mut self) {

@@ -7,7 +7,10 @@ mod cluster;
 mod config;
 mod plugin_cmd;
 mod progress;
+mod remote;
+mod remote_run;
 mod render;
+mod runtime_file;
 mod serve_cmd;
 
 use anyhow::{Context, Result, bail};
@@ -15,7 +18,7 @@ use args::{Cli, Command, PredictArgs, RunArgs};
 use clap::Parser;
 use microlearn_pipeline::{Engine, LoadedModel, PipelineConfig, PluginRef, RunInput};
 use microlearn_plugins::PluginHost;
-use microlearn_store::Store;
+use microlearn_store::{Store, StoreError};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -185,8 +188,24 @@ fn run(
         bail!("{}: no such file", args.file.display());
     }
 
-    let store = Store::open_with(home, store_config)
-        .with_context(|| format!("opening the data directory {}", home.display()))?;
+    let store = match Store::open_with(home, store_config) {
+        Ok(store) => store,
+        // sled allows one process per data directory: when a `microlearn serve` holds this
+        // one, the run goes to it; otherwise say plainly who is in the way.
+        Err(StoreError::Locked { .. }) => {
+            return match remote::holder(home) {
+                remote::Holder::Server(server) => remote_run::run(home, &server, &args, &config),
+                remote::Holder::Other { stale } => Err(locked_elsewhere(home, "run", stale)),
+            };
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e))
+                .with_context(|| format!("opening the data directory {}", home.display()));
+        }
+    };
+    // This process holds the directory, so no server does: a runtime file left by a server
+    // that was killed would only mislead the next run.
+    runtime_file::remove_stale(home);
     let engine = Engine::new(store, plugin_host(home, extra)?);
     let progress = progress::CliProgress::new(args.progress, args.json);
     let outcome = engine
@@ -218,15 +237,40 @@ fn run(
             .write(p)
             .map_err(anyhow::Error::msg)?;
     }
+    let report = render::RunReport::of_outcome(&outcome);
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&render::outcome_json(&outcome, &out))?
+            serde_json::to_string_pretty(&render::outcome_json(&report, &out))?
         );
     } else {
-        render::print_outcome(&outcome, &out, home);
+        render::print_outcome(&report, &out, &home.display().to_string());
     }
     Ok(())
+}
+
+/// The error of `command` when the data directory is locked and no live server holds it.
+fn locked_elsewhere(
+    home: &Path,
+    command: &str,
+    stale: Option<(runtime_file::RuntimeFile, String)>,
+) -> anyhow::Error {
+    let mut message = format!(
+        "cannot {command}: the data directory {} is locked by another microlearn process (a \
+         `microlearn run`, or a `microlearn serve` still starting); wait for it to finish, or \
+         use another --home",
+        home.display()
+    );
+    if let Some((file, why)) = stale {
+        message.push_str(&format!(
+            ". {} names a server (pid {}, {}) that is not the one holding it ({why}); it was \
+             left by a server that did not stop cleanly",
+            runtime_file::path(home).display(),
+            file.pid,
+            file.url
+        ));
+    }
+    anyhow::anyhow!(message)
 }
 
 fn parse_refs(specs: &[String]) -> Result<Vec<PluginRef>> {

@@ -1,11 +1,11 @@
 //! Tables and summaries for the terminal, and the `--json` outcome.
 
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
-use microlearn_core::Direction;
-use microlearn_core::stages::DeployAction;
+use microlearn_core::stages::{Decision, DeployAction};
+use microlearn_core::{Direction, Metric, Params, Task};
 use microlearn_pipeline::PipelineOutcome;
 use microlearn_plugins::InstalledPlugin;
-use microlearn_store::TrialStatus;
+use microlearn_store::{PluginFailure, TrialStatus};
 use std::path::Path;
 
 /// Metrics shown per task in the leaderboard, after the objective.
@@ -17,10 +17,77 @@ fn shown_metrics(task: microlearn_core::Task) -> &'static [&'static str] {
     }
 }
 
-pub fn print_outcome(outcome: &PipelineOutcome, bundle: &Path, home: &Path) {
+/// What `run` prints about a finished pipeline: built from the engine's outcome after a local
+/// run, or from the server's answers after a run submitted to `microlearn serve`, so both print
+/// the same tables and the same JSON.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub pipeline_id: String,
+    pub task: Task,
+    /// Objective metric and its direction.
+    pub metric: (String, Direction),
+    /// Refit models, best validation score first.
+    pub leaderboard: Vec<ReportModel>,
+    /// Index into `leaderboard` of the recommended model.
+    pub best: usize,
+    pub decision: Option<Decision>,
+    /// The deployment the deployer decided about.
+    pub deployment: Option<String>,
+    pub plugin_errors: Vec<PluginFailure>,
+    /// Status of every trial.
+    pub trials: Vec<TrialStatus>,
+    pub test_rows: usize,
+    pub elapsed_secs: f64,
+}
+
+/// One leaderboard entry of a [`RunReport`].
+#[derive(Debug, Clone)]
+pub struct ReportModel {
+    pub id: String,
+    pub kind: String,
+    pub params: Params,
+    pub validation_score: f64,
+    pub test_metrics: Vec<Metric>,
+    pub fit_seconds: f64,
+    /// Largest first (shown for the best model).
+    pub feature_importance: Vec<(String, f64)>,
+}
+
+impl RunReport {
+    /// The report of a local run.
+    pub fn of_outcome(outcome: &PipelineOutcome) -> RunReport {
+        RunReport {
+            pipeline_id: outcome.pipeline.id.clone(),
+            task: outcome.leaderboard[0].model.task,
+            metric: outcome.metric.clone(),
+            leaderboard: outcome
+                .leaderboard
+                .iter()
+                .map(|e| ReportModel {
+                    id: e.model.id.clone(),
+                    kind: e.model.kind.clone(),
+                    params: e.model.params.clone(),
+                    validation_score: e.model.validation_score,
+                    test_metrics: e.model.test_metrics.clone(),
+                    fit_seconds: e.model.fit_seconds,
+                    feature_importance: e.model.feature_importance.clone(),
+                })
+                .collect(),
+            best: outcome.best,
+            decision: outcome.decision.clone(),
+            deployment: outcome.pipeline.deployment.clone(),
+            plugin_errors: outcome.pipeline.plugin_errors.clone(),
+            trials: outcome.trials.iter().map(|t| t.status).collect(),
+            test_rows: outcome.test_rows,
+            elapsed_secs: outcome.elapsed_secs,
+        }
+    }
+}
+
+/// `records`: where the pipeline's records are (the data directory, or the server holding it).
+pub fn print_outcome(outcome: &RunReport, bundle: &Path, records: &str) {
     let (metric, direction) = &outcome.metric;
-    let task = outcome.leaderboard[0].model.task;
-    let names = shown_metrics(task);
+    let names = shown_metrics(outcome.task);
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED);
     let mut header = vec![
@@ -36,8 +103,7 @@ pub fn print_outcome(outcome: &PipelineOutcome, bundle: &Path, home: &Path) {
         Some(DeployAction::Promote(id)) => Some(id.as_str()),
         Some(DeployAction::Keep) | None => None,
     };
-    for (i, e) in outcome.leaderboard.iter().enumerate() {
-        let m = &e.model;
+    for (i, m) in outcome.leaderboard.iter().enumerate() {
         let mark = if deployed == Some(m.id.as_str()) {
             " ★"
         } else {
@@ -65,7 +131,7 @@ pub fn print_outcome(outcome: &PipelineOutcome, bundle: &Path, home: &Path) {
         row.push(Cell::new(format!("{:.2}", m.fit_seconds)).set_alignment(CellAlignment::Right));
         table.add_row(row);
     }
-    let count = |status: TrialStatus| outcome.trials.iter().filter(|t| t.status == status).count();
+    let count = |status: TrialStatus| outcome.trials.iter().filter(|&&t| t == status).count();
     let (complete, pruned) = (count(TrialStatus::Complete), count(TrialStatus::Pruned));
     println!();
     println!(
@@ -78,18 +144,18 @@ pub fn print_outcome(outcome: &PipelineOutcome, bundle: &Path, home: &Path) {
         outcome.test_rows
     );
     println!("{table}");
-    let best = &outcome.leaderboard[outcome.best].model;
+    let best = &outcome.leaderboard[outcome.best];
     match &outcome.decision {
         Some(decision) => println!(
             "Deployment '{}': {}",
-            outcome.pipeline.deployment.as_deref().unwrap_or("?"),
+            outcome.deployment.as_deref().unwrap_or("?"),
             decision.reason
         ),
         None => println!("Deployment: nothing was deployed"),
     }
     // Failures the pipeline went on without, so a user sees why a metric or a deployment is
     // missing without digging in the data directory.
-    for f in &outcome.pipeline.plugin_errors {
+    for f in &outcome.plugin_errors {
         println!(
             "Warning: {} '{}' failed in {} ({}): {}",
             microlearn_pipeline::stage_plugin_kind(f.stage),
@@ -115,10 +181,8 @@ pub fn print_outcome(outcome: &PipelineOutcome, bundle: &Path, home: &Path) {
         println!("Top features: {}", top.join(", "));
     }
     println!(
-        "Pipeline {} finished in {:.1} s (records in {})",
-        outcome.pipeline.id,
-        outcome.elapsed_secs,
-        home.display()
+        "Pipeline {} finished in {:.1} s (records in {records})",
+        outcome.pipeline_id, outcome.elapsed_secs,
     );
     println!(
         "Score new rows: microlearn predict --model {} FILE -o predictions.csv",
@@ -126,24 +190,24 @@ pub fn print_outcome(outcome: &PipelineOutcome, bundle: &Path, home: &Path) {
     );
 }
 
-pub fn outcome_json(outcome: &PipelineOutcome, bundle: &Path) -> serde_json::Value {
+pub fn outcome_json(outcome: &RunReport, bundle: &Path) -> serde_json::Value {
     serde_json::json!({
-        "pipeline": outcome.pipeline.id,
+        "pipeline": outcome.pipeline_id,
         "metric": outcome.metric.0,
         "elapsed_secs": outcome.elapsed_secs,
         "trials": outcome.trials.len(),
         "bundle": bundle.display().to_string(),
-        "best": outcome.leaderboard[outcome.best].model.id,
+        "best": outcome.leaderboard[outcome.best].id,
         "decision": outcome.decision,
         "deployed": outcome.decision.is_some(),
-        "plugin_errors": outcome.pipeline.plugin_errors,
-        "leaderboard": outcome.leaderboard.iter().map(|e| serde_json::json!({
-            "model": e.model.id,
-            "kind": e.model.kind,
-            "params": e.model.params,
-            "validation_score": e.model.validation_score,
-            "test_metrics": e.model.test_metrics,
-            "fit_seconds": e.model.fit_seconds,
+        "plugin_errors": outcome.plugin_errors,
+        "leaderboard": outcome.leaderboard.iter().map(|m| serde_json::json!({
+            "model": m.id,
+            "kind": m.kind,
+            "params": m.params,
+            "validation_score": m.validation_score,
+            "test_metrics": m.test_metrics,
+            "fit_seconds": m.fit_seconds,
         })).collect::<Vec<_>>(),
     })
 }

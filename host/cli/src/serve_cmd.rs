@@ -203,7 +203,23 @@ pub fn serve(
         .or_else(|| file.listen.clone())
         .unwrap_or_else(|| "127.0.0.1:8080".into());
 
-    let started = App::start(config)?;
+    let started = match App::start(config) {
+        Ok(s) => s,
+        Err(e) => {
+            // A second server on the same directory: say which one is there.
+            if let crate::remote::Holder::Server(other) = crate::remote::holder(home) {
+                anyhow::bail!(
+                    "microlearn serve already runs on the data directory {} (pid {}, {}); stop \
+                     it first, or use another --home",
+                    home.display(),
+                    other.file.pid,
+                    other.file.url
+                );
+            }
+            return Err(e);
+        }
+    };
+    let local_token = started.local_token.clone();
     for w in &started.plugin_warnings {
         eprintln!("warning: {w}");
     }
@@ -226,6 +242,16 @@ pub fn serve(
             .await
             .with_context(|| format!("listening on {listen}"))?;
         let addr = listener.local_addr()?;
+        // `microlearn run` on this data directory finds the server here (see runtime_file);
+        // written once the port is bound, removed on the way out.
+        let _runtime_file = crate::runtime_file::Guard::write(
+            home,
+            &crate::runtime_file::RuntimeFile {
+                url: format!("http://{}", reachable(addr)),
+                pid: std::process::id(),
+                token: local_token,
+            },
+        )?;
         println!("listening on http://{addr}");
         let _ = std::io::stdout().flush();
         microlearn_server::serve(started.app, listener, shutdown_signal())
@@ -287,6 +313,17 @@ pub fn worker(
         std::thread::sleep(Duration::from_millis(50));
     }
     Ok(())
+}
+
+/// The address a client on this machine connects to: a server listening on every interface
+/// (`0.0.0.0`, `::`) is reached on loopback.
+fn reachable(addr: std::net::SocketAddr) -> std::net::SocketAddr {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => (Ipv4Addr::LOCALHOST, addr.port()).into(),
+        IpAddr::V6(ip) if ip.is_unspecified() => (Ipv6Addr::LOCALHOST, addr.port()).into(),
+        _ => addr,
+    }
 }
 
 /// Ctrl-C or SIGTERM.

@@ -217,11 +217,18 @@ impl Engine {
         }
         pipeline.start_stage(Stage::Ingest, ingest_started);
         control.check()?;
-        self.finish(
+        // The split's sizes ride on the event, so a client following the pipeline over the API
+        // (`microlearn run` submitting to a server) can print the same leaderboard header.
+        let rows = serde_json::json!({
+            "train_rows": data.train_x.num_rows(),
+            "test_rows": data.test_x.num_rows(),
+        });
+        self.finish_with(
             &tenant,
             &mut pipeline,
             Stage::Ingest,
             &data.summary(),
+            rows,
             observer,
         )?;
 
@@ -350,14 +357,34 @@ impl Engine {
         summary: &str,
         observer: &dyn Observer,
     ) -> Result<(), PipelineError> {
+        let none = serde_json::Value::Object(Default::default());
+        self.finish_with(tenant, pipeline, stage, summary, none, observer)
+    }
+
+    /// [`Self::finish`] with more fields on the event's data (`extra` is an object).
+    fn finish_with(
+        &self,
+        tenant: &TenantStore,
+        pipeline: &mut PipelineRecord,
+        stage: Stage,
+        summary: &str,
+        extra: serde_json::Value,
+        observer: &dyn Observer,
+    ) -> Result<(), PipelineError> {
         pipeline.finish_stage(stage, now_ms());
         tenant.put_pipeline(pipeline)?;
+        // The summary also stands alone in the data, so a reader need not cut it out of the
+        // message.
+        let mut data = serde_json::json!({ "stage": stage, "summary": summary });
+        if let (Some(d), serde_json::Value::Object(more)) = (data.as_object_mut(), extra) {
+            d.extend(more);
+        }
         self.event(
             tenant,
             &pipeline.id,
             "stage_finished",
             &format!("{stage}: {summary}"),
-            serde_json::json!({ "stage": stage }),
+            data,
         )?;
         observer.stage_finished(stage, summary);
         Ok(())

@@ -37,6 +37,22 @@ pub fn new_key(tenant: &str, admin: bool, label: &str) -> (String, ApiKeyRecord)
     (key, record)
 }
 
+/// Prefix of a local token, so one is told apart from an API key in a log or a leak scan.
+pub const LOCAL_TOKEN_PREFIX: &str = "mll_";
+
+/// The key id a local token shows as (`/v1/me`, request logs).
+pub const LOCAL_KEY_ID: &str = "local";
+
+/// A fresh local token (256 random bits): the credential `microlearn run` uses to reach the
+/// `microlearn serve` that holds its data directory. One per server process, held in memory
+/// only and never in the store, so it ends with the process and a leftover runtime file grants
+/// nothing. It acts for the default tenant without admin rights: a CLI run needs the default
+/// tenant's datasets, pipelines and models, never tenants or keys.
+pub fn new_local_token() -> String {
+    let secret: [u8; 32] = rand::random();
+    format!("{LOCAL_TOKEN_PREFIX}{}", hex::encode(secret))
+}
+
 /// Whether `name` is usable as a tenant name (it becomes a key prefix, so no `/`).
 pub fn valid_tenant_name(name: &str) -> bool {
     !name.is_empty()
@@ -124,15 +140,26 @@ pub async fn authenticate(
                     "the Authorization header must be `Bearer <key>`",
                 )
             })?;
-        let record = app
-            .store
-            .api_key_by_hash(&hash_key(key))?
-            .ok_or_else(|| ApiError::new(ProblemKind::Unauthorized, "unknown API key"))?;
-        req.extensions_mut().insert(Caller {
-            tenant: record.tenant,
-            admin: record.admin,
-            key_id: record.id,
-        });
+        let hash = hash_key(key);
+        // Compared as hashes, as stored keys are: the comparison never sees the secret.
+        let caller = if hash == app.local_token_sha256 {
+            Caller {
+                tenant: DEFAULT_TENANT.into(),
+                admin: false,
+                key_id: LOCAL_KEY_ID.into(),
+            }
+        } else {
+            let record = app
+                .store
+                .api_key_by_hash(&hash)?
+                .ok_or_else(|| ApiError::new(ProblemKind::Unauthorized, "unknown API key"))?;
+            Caller {
+                tenant: record.tenant,
+                admin: record.admin,
+                key_id: record.id,
+            }
+        };
+        req.extensions_mut().insert(caller);
     }
     Ok(next.run(req).await)
 }
@@ -149,6 +176,14 @@ mod tests {
         assert!(a.starts_with(KEY_PREFIX) && a.len() == KEY_PREFIX.len() + 64);
         assert_eq!(ra.sha256, hash_key(&a));
         assert!(!serde_json::to_string(&ra).expect("encodes").contains(&a));
+    }
+
+    #[test]
+    fn local_tokens_are_random_and_not_api_keys() {
+        let (a, b) = (new_local_token(), new_local_token());
+        assert_ne!(a, b);
+        assert!(a.starts_with(LOCAL_TOKEN_PREFIX) && a.len() == LOCAL_TOKEN_PREFIX.len() + 64);
+        assert!(!a.starts_with(KEY_PREFIX));
     }
 
     #[test]

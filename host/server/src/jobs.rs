@@ -615,6 +615,17 @@ struct EventObserver {
 impl Observer for EventObserver {
     fn stage_started(&self, _stage: Stage) {}
 
+    /// Recorded so a client following the events can draw the search's time bar.
+    fn search_started(&self, budget: std::time::Duration) {
+        let _ = append(
+            &self.tenant,
+            &self.pipeline_id,
+            "search_started",
+            &format!("search started with {:.1} s", budget.as_secs_f64()),
+            serde_json::json!({ "budget_secs": budget.as_secs_f64() }),
+        );
+    }
+
     fn trial_finished(&self, trial: &TrialRecord, best: Option<f64>) {
         let _ = append(
             &self.tenant,
@@ -625,7 +636,9 @@ impl Observer for EventObserver {
                 "number": trial.number,
                 "kind": trial.kind,
                 "status": trial.status,
+                "metric": trial.metric,
                 "score": trial.score,
+                "error": trial.error,
                 "fidelity": trial.fidelity,
                 "fold_scores": trial.fold_scores,
                 "started_at_ms": trial.started_at_ms,

@@ -17,7 +17,7 @@ mod routes;
 mod serving;
 mod upload;
 
-pub use auth::{KEY_PREFIX, hash_key};
+pub use auth::{KEY_PREFIX, LOCAL_TOKEN_PREFIX, hash_key};
 pub use error::{ApiError, ProblemKind};
 pub use serving::ServingLimits;
 
@@ -134,6 +134,8 @@ pub struct AppInner {
     metrics: metrics::Metrics,
     /// The cluster's work queue, when there is one.
     queue: Option<Arc<queue::WorkQueue>>,
+    /// sha256 of this process's local token ([`Started::local_token`]).
+    local_token_sha256: String,
 }
 
 impl std::ops::Deref for App {
@@ -154,6 +156,10 @@ pub struct Started {
     pub plugin_warnings: Vec<String>,
     /// Pipelines queued again because a previous run of the host left them unfinished.
     pub resumed: Vec<String>,
+    /// A credential of this process only, for clients on the same machine that can read its
+    /// data directory (the CLI finds it in the runtime file `microlearn serve` writes there):
+    /// it acts for the default tenant, without admin rights, until the process ends.
+    pub local_token: String,
 }
 
 impl App {
@@ -203,8 +209,10 @@ impl App {
             .iter()
             .map(|(p, e)| format!("plugin at {} was not loaded: {e}", p.display()))
             .collect();
+        let local_token = auth::new_local_token();
         let app = App {
             inner: Arc::new(AppInner {
+                local_token_sha256: hash_key(&local_token),
                 jobs: jobs::Jobs::new(
                     config
                         .workers_per_tenant
@@ -234,6 +242,7 @@ impl App {
             new_admin_key,
             plugin_warnings,
             resumed,
+            local_token,
         })
     }
 

@@ -179,3 +179,32 @@ async fn me_names_the_keys_tenant() {
     let r = call(&router, "GET", "/v1/me", Some("mlk_unknown")).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
+
+/// The local token `microlearn serve` writes into its runtime file (issue #14: `run` submits
+/// to the server holding its data directory): it acts for the default tenant, is no admin
+/// key, and belongs to one process only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_token_acts_for_the_default_tenant_without_admin_rights() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = ServerConfig::new(&dir.path().join("home"));
+    config.admin_key = Some(ADMIN.into());
+    let started = App::start(config).expect("service starts");
+    let token = started.local_token.clone();
+    assert!(token.starts_with(microlearn_server::LOCAL_TOKEN_PREFIX));
+    let app = started.app.clone();
+    let router = microlearn_server::router(started.app);
+    let r = call(&router, "GET", "/v1/me", Some(&token)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let v: Value = serde_json::from_slice(&r.body).expect("JSON");
+    assert_eq!(v["tenant"], "default");
+    assert_eq!(v["admin"], false);
+    assert_eq!(v["key_id"], "local");
+    let r = call(&router, "GET", "/v1/pipelines", Some(&token)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = call(&router, "GET", "/v1/tenants", Some(&token)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    // Never stored: the store knows no key with its hash.
+    let hash = microlearn_server::hash_key(&token);
+    let keys = app.store().api_keys().expect("keys");
+    assert!(!keys.is_empty() && keys.iter().all(|k| k.sha256 != hash));
+}

@@ -20,6 +20,20 @@ pub enum StoreError {
         /// Cause.
         message: String,
     },
+    /// Another process holds the data directory: sled allows one process per directory, and
+    /// its lock file is taken. Callers can tell this apart from a damaged database and offer
+    /// another route (the CLI submits to the `microlearn serve` that holds it).
+    #[error(
+        "the data directory {} is in use by another microlearn process (its lock {} is held)",
+        home.display(),
+        lock.display()
+    )]
+    Locked {
+        /// The data directory.
+        home: PathBuf,
+        /// The lock file that is held.
+        lock: PathBuf,
+    },
     /// The metadata database failed.
     #[error("metadata database error: {0}")]
     Db(#[from] sled::Error),

@@ -54,6 +54,20 @@ pub struct StoreConfig {
     pub blobs: Option<String>,
 }
 
+/// The lock file sled takes in `db_path` when another process holds it, probed after sled's
+/// open failed. sled reports a held lock only as an I/O error whose text says so; taking the
+/// same `flock` ourselves (std's `File::try_lock` is `flock(LOCK_EX | LOCK_NB)` on Unix, as
+/// sled's fs2 call is) tells a held lock from a damaged database without matching that text.
+/// The probe's lock, if it gets one, is released when the file closes at once.
+fn lock_holder(db_path: &Path) -> Option<PathBuf> {
+    let lock = db_path.join("db");
+    let file = std::fs::OpenOptions::new().read(true).open(&lock).ok()?;
+    match file.try_lock() {
+        Err(std::fs::TryLockError::WouldBlock) => Some(lock),
+        Ok(()) | Err(std::fs::TryLockError::Error(_)) => None,
+    }
+}
+
 /// An open data directory.
 #[derive(Clone)]
 pub struct Store {
@@ -642,13 +656,20 @@ impl TenantStore {
 /// Open the sled database of a data directory, checking its schema version.
 fn open_sled(root: &Path) -> Result<backend::sled::SledBackend, StoreError> {
     let db_path = root.join("meta.sled");
-    let db = sled::Config::new()
-        .path(&db_path)
-        .open()
-        .map_err(|e| StoreError::Open {
-            path: db_path.clone(),
-            message: e.to_string(),
-        })?;
+    let db =
+        sled::Config::new()
+            .path(&db_path)
+            .open()
+            .map_err(|e| match lock_holder(&db_path) {
+                Some(lock) => StoreError::Locked {
+                    home: root.to_path_buf(),
+                    lock,
+                },
+                None => StoreError::Open {
+                    path: db_path.clone(),
+                    message: e.to_string(),
+                },
+            })?;
     let meta = db.open_tree(META_TREE)?;
     match meta.get(SCHEMA_KEY)? {
         None => {

@@ -51,6 +51,32 @@ on_both!(records_survive_reopening_the_data_directory, |env: &Env| {
     assert_eq!(p.stages[0].finished_at_ms, Some(9));
 });
 
+/// sled's own error for a held lock is an I/O error with prose; callers need to tell it apart
+/// (issue #14: `run` while `serve` holds the directory).
+#[test]
+fn a_data_directory_open_elsewhere_reports_locked_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let held = Store::open(dir.path()).unwrap();
+    match Store::open(dir.path()) {
+        Err(StoreError::Locked { home, lock }) => {
+            assert_eq!(home, dir.path());
+            assert!(
+                lock.starts_with(dir.path().join("meta.sled")),
+                "{}",
+                lock.display()
+            );
+        }
+        other => panic!("expected Locked, got {other:?}"),
+    }
+    let message = Store::open(dir.path()).unwrap_err().to_string();
+    assert!(
+        message.contains(&dir.path().display().to_string()) && message.contains("in use"),
+        "{message}"
+    );
+    drop(held);
+    Store::open(dir.path()).expect("opens once the holder has closed it");
+}
+
 on_both!(tenants_do_not_see_each_others_records, |env: &Env| {
     let store = env.open();
     store
