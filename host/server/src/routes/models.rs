@@ -223,11 +223,9 @@ pub(crate) async fn remove(
         .all_models()?
         .iter()
         .any(|(_, other)| other.bundle.sha256 == m.bundle.sha256);
-    if !shared {
-        if let Err(e) = app.store.artefacts().remove(&m.bundle.sha256) {
-            // The record is gone, so the tenant is no longer charged; the file is garbage.
-            tracing::warn!(model = %id, error = %e, "removing a deleted model's bundle");
-        }
+    if !shared && let Err(e) = app.store.artefacts().remove(&m.bundle.sha256) {
+        // The record is gone, so the tenant is no longer charged; the file is garbage.
+        tracing::warn!(model = %id, error = %e, "removing a deleted model's bundle");
     }
     Ok(StatusCode::NO_CONTENT)
 }
