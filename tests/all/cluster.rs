@@ -335,31 +335,14 @@ impl Cluster {
     }
 
     fn worker(&mut self, queue: &str) -> Worker {
-        use std::io::BufRead;
         let home = tempfile::tempdir().unwrap();
-        let mut child = std::process::Command::new(crate::common::bin())
-            .arg("--plugins")
+        let mut cmd = std::process::Command::new(crate::common::bin());
+        cmd.arg("--plugins")
             .arg(crate::common::plugin_dir())
             .args(["worker", "--slots", "1"])
             .env("MICROLEARN_HOME", home.path())
-            .envs(self.env(queue))
-            .env_remove("MICROLEARN_LOG")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
-            .spawn()
-            .expect("microlearn worker starts");
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = std::io::BufReader::new(stdout).lines();
-        loop {
-            let line = lines
-                .next()
-                .expect("the worker said it was ready before exiting")
-                .unwrap();
-            if line.starts_with("worker ready") {
-                break;
-            }
-        }
-        std::thread::spawn(move || for _ in lines {});
+            .envs(self.env(queue));
+        let (child, _) = crate::serve::spawn_ready(&mut cmd, "worker ready");
         self.homes.push(home);
         Worker(Some(child))
     }

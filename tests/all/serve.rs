@@ -51,31 +51,13 @@ impl Server {
         for dir in std::iter::once(plugin_dir()).chain(extra_plugins.iter().cloned()) {
             cmd.arg("--plugins").arg(dir);
         }
-        let mut child = cmd
-            .args(["serve", "--listen", "127.0.0.1:0"])
+        cmd.args(["serve", "--listen", "127.0.0.1:0"])
             .env("MICROLEARN_HOME", home)
-            .env("MICROLEARN_ADMIN_KEY", ADMIN)
-            .env_remove("MICROLEARN_LOG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("microlearn serve starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("serve printed its address before exiting")
-                .expect("stdout is text");
-            if let Some(a) = line.strip_prefix("listening on http://") {
-                break a.trim().to_string();
-            }
-        };
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+            .env("MICROLEARN_ADMIN_KEY", ADMIN);
+        let (child, addr) = spawn_ready(&mut cmd, "listening on http://");
         Server {
             child: Some(child),
-            addr,
+            addr: addr.trim().to_string(),
         }
     }
 
@@ -179,6 +161,31 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
         b = b.get(eol + 4 + size..).unwrap_or_default();
     }
     out
+}
+
+/// Start a `microlearn` process and wait for the stdout line starting with `ready`; returns
+/// the child and the rest of that line. Stdout is drained afterwards, so the process never
+/// blocks on a full pipe.
+pub(crate) fn spawn_ready(cmd: &mut Command, ready: &str) -> (Child, String) {
+    let mut child = cmd
+        .env_remove("MICROLEARN_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("microlearn starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let rest = loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("the process printed {ready:?} before exiting"))
+            .expect("stdout is text");
+        if let Some(rest) = line.strip_prefix(ready) {
+            break rest.to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, rest)
 }
 
 pub(crate) fn trials(server: &Server, pl: &str) -> Vec<Value> {

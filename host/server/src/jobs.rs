@@ -431,8 +431,12 @@ fn worker_loop(app: &App, jobs: &Jobs, run: &dyn Fn(&App, &Job, &RunControl)) {
                 tracing::warn!(pipeline = %job.pipeline_id, error = %e, "clearing a start count");
             }
             if let Some(q) = &app.queue {
-                let ended = matches!(tenant.pipeline(&job.pipeline_id), Ok(Some(p)) if p.status.is_terminal())
-                    || matches!(tenant.pipeline(&job.pipeline_id), Ok(None));
+                // Ended, or deleted meanwhile: either way no worker need run it again.
+                let ended = match tenant.pipeline(&job.pipeline_id) {
+                    Ok(Some(p)) => p.status.is_terminal(),
+                    Ok(None) => true,
+                    Err(_) => false,
+                };
                 q.finished(&job.pipeline_id, ended);
             }
         }

@@ -593,14 +593,8 @@ impl TenantStore {
         else {
             return Ok(None);
         };
-        let v: serde_json::Value = decode_named(LEASES_TREE, &bytes)?;
-        Ok(Some((
-            v.get("node")
-                .and_then(|n| n.as_str())
-                .unwrap_or_default()
-                .to_string(),
-            v.get("expires_at_ms").and_then(|e| e.as_i64()).unwrap_or(0),
-        )))
+        let lease: backend::Lease = decode_named(LEASES_TREE, &bytes)?;
+        Ok(Some((lease.node, lease.expires_at_ms)))
     }
 
     /// Bytes the tenant stores: its datasets' files and its models' bundles.

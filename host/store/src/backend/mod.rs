@@ -10,6 +10,15 @@ pub(crate) mod sled;
 
 use crate::StoreError;
 
+/// A lease record as both backends store it (PostgreSQL builds the same JSON in SQL).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Lease {
+    /// The holder.
+    pub node: String,
+    /// When it lapses, by the clock that judges expiry.
+    pub expires_at_ms: i64,
+}
+
 /// One key and its value, as a scan returns them.
 pub(crate) type Entry = (String, Vec<u8>);
 

@@ -2,7 +2,7 @@
 //! record kind. The on-disk format is the one MicroLearn has always written, so an existing
 //! data directory opens unchanged.
 
-use super::{Backend, Entry};
+use super::{Backend, Entry, Lease};
 use crate::StoreError;
 
 pub(crate) struct SledBackend {
@@ -133,15 +133,17 @@ impl Backend for SledBackend {
         loop {
             let old = t.get(key.as_bytes())?;
             let now = crate::now_ms();
-            if let Some(v) = &old {
-                let lease: serde_json::Value = serde_json::from_slice(v).unwrap_or_default();
-                let holder = lease.get("node").and_then(|n| n.as_str());
-                let expires = lease.get("expires_at_ms").and_then(|e| e.as_i64());
-                if holder != Some(owner) && expires.is_some_and(|e| e >= now) {
-                    return Ok(false);
-                }
+            if let Some(v) = &old
+                && let Ok(lease) = serde_json::from_slice::<Lease>(v)
+                && lease.node != owner
+                && lease.expires_at_ms >= now
+            {
+                return Ok(false);
             }
-            let new = serde_json::json!({"node": owner, "expires_at_ms": now + ttl_ms});
+            let new = Lease {
+                node: owner.to_string(),
+                expires_at_ms: now + ttl_ms,
+            };
             let bytes = serde_json::to_vec(&new).map_err(|e| StoreError::Encode {
                 what: tree.into(),
                 message: e.to_string(),
@@ -157,12 +159,11 @@ impl Backend for SledBackend {
 
     fn release(&self, tree: &'static str, key: &str, owner: &str) -> Result<(), StoreError> {
         let t = self.tree(tree)?;
-        if let Some(v) = t.get(key.as_bytes())? {
-            let lease: serde_json::Value = serde_json::from_slice(&v).unwrap_or_default();
-            if lease.get("node").and_then(|n| n.as_str()) == Some(owner) {
-                let _ = t.compare_and_swap(key.as_bytes(), Some(v), None::<Vec<u8>>)?;
-                t.flush()?;
-            }
+        if let Some(v) = t.get(key.as_bytes())?
+            && serde_json::from_slice::<Lease>(&v).is_ok_and(|l| l.node == owner)
+        {
+            let _ = t.compare_and_swap(key.as_bytes(), Some(v), None::<Vec<u8>>)?;
+            t.flush()?;
         }
         Ok(())
     }
