@@ -11,15 +11,29 @@ use std::time::{Duration, Instant};
 
 /// A shared database and blob directory, and a way to start nodes on them.
 struct Cluster {
-    db: TestDatabase,
+    /// The database's URL, and the guard that drops it (none for a private server's).
+    url: String,
+    _db: Option<TestDatabase>,
     blobs: tempfile::TempDir,
     homes: Vec<tempfile::TempDir>,
 }
 
 impl Cluster {
     fn new() -> Cluster {
+        let db = TestDatabase::create();
         Cluster {
-            db: TestDatabase::create(),
+            url: db.url().to_string(),
+            _db: Some(db),
+            blobs: tempfile::tempdir().unwrap(),
+            homes: Vec::new(),
+        }
+    }
+
+    /// A cluster on a database of its own PostgreSQL server.
+    fn on(pg: &PrivatePostgres) -> Cluster {
+        Cluster {
+            url: pg.url(),
+            _db: None,
             blobs: tempfile::tempdir().unwrap(),
             homes: Vec::new(),
         }
@@ -32,10 +46,7 @@ impl Cluster {
         let server = Server::start_env(
             home.path(),
             &[],
-            &[
-                ("MICROLEARN_META", self.db.url()),
-                ("MICROLEARN_BLOBS", &blobs),
-            ],
+            &[("MICROLEARN_META", &self.url), ("MICROLEARN_BLOBS", &blobs)],
         );
         self.homes.push(home);
         server
@@ -316,7 +327,7 @@ impl Drop for Worker {
 impl Cluster {
     fn env(&self, queue: &str) -> Vec<(String, String)> {
         vec![
-            ("MICROLEARN_META".into(), self.db.url().to_string()),
+            ("MICROLEARN_META".into(), self.url.clone()),
             (
                 "MICROLEARN_BLOBS".into(),
                 format!("file://{}", self.blobs.path().display()),
@@ -461,4 +472,347 @@ fn a_quota_holds_across_nodes_under_concurrent_requests() {
     );
     a.kill9();
     b.kill9();
+}
+
+/// A small seeded generator for kill points (no dependency; the seed is printed for a rerun).
+struct KillDice(u64);
+
+impl KillDice {
+    fn next(&mut self, below: u64) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) % below.max(1)
+    }
+}
+
+#[test]
+fn trials_spread_over_workers_survive_twenty_random_kills_and_match_an_embedded_run() {
+    const TRIALS: u64 = 40;
+    const KILLS: usize = 20;
+    let seed = std::env::var("MICROLEARN_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| microlearn_store::now_ms() as u64 | 1);
+    eprintln!("kill points: MICROLEARN_KILL_SEED={seed}");
+    let mut dice = KillDice(seed);
+    let nats = Nats::start();
+    let queue = nats.url();
+    let mut cluster = Cluster::new();
+    let api = cluster.api_node(&queue);
+    let mut workers: Vec<Worker> = (0..3).map(|_| cluster.worker(&queue)).collect();
+    let ds = upload(&api, "telco_churn.train.csv");
+    let request = json!({
+        "dataset_id": ds, "target": "churn", "budget_secs": 900, "max_trials": TRIALS,
+        "seed": 23, "threads": 1
+    });
+    let (status, p) = api.json("POST", "/v1/pipelines", Some(request.clone()));
+    assert_eq!(status, 202, "{p}");
+    let pl = p["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while trials(&api, &pl).is_empty() {
+        assert!(Instant::now() < deadline, "the search never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // kill -9 a random worker (the coordinator among them) at random moments, starting a
+    // fresh one each time so the cluster keeps three.
+    for k in 0..KILLS {
+        std::thread::sleep(Duration::from_millis(300 + dice.next(1200)));
+        let (_, p) = api.json("GET", &format!("/v1/pipelines/{pl}"), None);
+        assert_ne!(
+            p["terminal"],
+            json!(true),
+            "the pipeline ended after only {k} kills; the search must outlast {KILLS}: {p}"
+        );
+        let victim = dice.next(workers.len() as u64) as usize;
+        drop(workers.remove(victim));
+        workers.push(cluster.worker(&queue));
+    }
+    let done = wait_done(&api, &pl, 900);
+    assert_eq!(done["status"], json!("done"), "{done}");
+    let after = trials(&api, &pl);
+    let numbers: Vec<u64> = after
+        .iter()
+        .map(|t| t["number"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        numbers,
+        (0..TRIALS).collect::<Vec<_>>(),
+        "every trial exactly once"
+    );
+    let mut ran_on: Vec<String> = after
+        .iter()
+        .flat_map(|t| t["workers"].as_array().cloned().unwrap_or_default())
+        .filter_map(|w| w.as_str().map(str::to_string))
+        .collect();
+    assert!(
+        after
+            .iter()
+            .all(|t| t["workers"].as_array().is_some_and(|w| !w.is_empty())),
+        "every trial ran on a cluster worker"
+    );
+    ran_on.sort_unstable();
+    ran_on.dedup();
+    assert!(
+        ran_on.len() >= 3,
+        "the trials spread over the workers: {ran_on:?}"
+    );
+
+    // The ledger and the predictions it pointed at are gone with the search.
+    let home = tempfile::tempdir().unwrap();
+    let store = microlearn_store::Store::open_with(
+        home.path(),
+        &microlearn_store::StoreConfig {
+            meta: Some(cluster.url.clone()),
+            blobs: Some(format!("file://{}", cluster.blobs.path().display())),
+        },
+    )
+    .unwrap();
+    assert!(
+        store
+            .tenant(microlearn_store::DEFAULT_TENANT)
+            .rungs::<Value>(&pl)
+            .unwrap()
+            .is_empty(),
+        "the trial ledger is removed when the pipeline ends"
+    );
+
+    // The same request on an embedded server (one process, sled, local trials): the same
+    // trial sequence — number, kind, parameters and score.
+    let home = tempfile::tempdir().unwrap();
+    let embedded = Server::start(home.path());
+    let ds2 = upload(&embedded, "telco_churn.train.csv");
+    assert_eq!(ds2, ds, "datasets are content-addressed");
+    let (status, p2) = embedded.json("POST", "/v1/pipelines", Some(request));
+    assert_eq!(status, 202, "{p2}");
+    let pl2 = p2["id"].as_str().unwrap().to_string();
+    assert_eq!(wait_done(&embedded, &pl2, 900)["status"], json!("done"));
+    let reference: Vec<_> = trials(&embedded, &pl2).iter().map(key).collect();
+    let clustered: Vec<_> = after.iter().map(key).collect();
+    assert_eq!(
+        clustered, reference,
+        "the cluster ran the embedded sequence"
+    );
+    embedded.kill9();
+    api.kill9();
+}
+
+/// A PostgreSQL server of the test's own (initdb in a temporary folder, a free port), so it
+/// can be restarted without disturbing the tests sharing the machine's server. As root the
+/// server runs as the `postgres` user, which PostgreSQL requires.
+struct PrivatePostgres {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl PrivatePostgres {
+    fn bin(tool: &str) -> std::path::PathBuf {
+        let mut found: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path().join("bin").join(tool))
+            .filter(|p| p.exists())
+            .collect();
+        found.sort();
+        found.pop().unwrap_or_else(|| {
+            panic!("PostgreSQL's {tool} is not installed (Debian package postgresql; scripts/infra.sh installs it)")
+        })
+    }
+
+    fn as_server_user(tool: &str) -> std::process::Command {
+        let is_root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+        if is_root {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(Self::bin(tool));
+            c
+        } else {
+            std::process::Command::new(Self::bin(tool))
+        }
+    }
+
+    fn start() -> PrivatePostgres {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        // The server user must own its data folder and reach it through the temporary one.
+        std::fs::create_dir(&data).unwrap();
+        let _ = std::process::Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(dir.path())
+            .status();
+        let _ = std::process::Command::new("chmod")
+            .arg("755")
+            .arg(dir.path())
+            .status();
+        let out = Self::as_server_user("initdb")
+            .args(["-A", "trust", "-U", "postgres", "-D"])
+            .arg(&data)
+            .output()
+            .expect("initdb runs");
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let pg = PrivatePostgres { dir, port };
+        pg.ctl(&["start", "-w"]);
+        pg
+    }
+
+    fn ctl(&self, args: &[&str]) {
+        let data = self.dir.path().join("data");
+        let opts = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -k {}",
+            self.port,
+            self.dir.path().display()
+        );
+        let out = Self::as_server_user("pg_ctl")
+            .args(args)
+            .arg("-D")
+            .arg(&data)
+            .args(["-o", &opts, "-l"])
+            .arg(self.dir.path().join("server.log"))
+            .output()
+            .expect("pg_ctl runs");
+        assert!(
+            out.status.success(),
+            "pg_ctl {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Stop without a clean shutdown (as a crash would: every connection dropped, recovery on
+    /// the next start), and start again at once.
+    fn restart_immediately(&self) {
+        self.ctl(&["stop", "-m", "immediate", "-w"]);
+        self.ctl(&["start", "-w"]);
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let _ = Self::as_server_user("pg_ctl")
+            .args(["stop", "-m", "immediate", "-D"])
+            .arg(&data)
+            .output();
+    }
+}
+
+#[test]
+fn a_search_survives_an_immediate_postgres_restart_with_every_trial_once() {
+    const TRIALS: u64 = 16;
+    let pg = PrivatePostgres::start();
+    let nats = Nats::start();
+    let queue = nats.url();
+    let mut cluster = Cluster::on(&pg);
+    let api = cluster.api_node(&queue);
+    let _workers = [cluster.worker(&queue), cluster.worker(&queue)];
+    let ds = upload(&api, "telco_churn.train.csv");
+    let request = json!({
+        "dataset_id": ds, "target": "churn", "budget_secs": 900, "max_trials": TRIALS,
+        "seed": 31, "threads": 1, "deployment": "churn"
+    });
+    let (status, p) = api.json("POST", "/v1/pipelines", Some(request.clone()));
+    assert_eq!(status, 202, "{p}");
+    let pl = p["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while trials(&api, &pl).len() < 4 {
+        assert!(Instant::now() < deadline, "the search never got going");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    pg.restart_immediately();
+    let done = wait_done(&api, &pl, 600);
+    assert_eq!(done["status"], json!("done"), "{done}");
+    let after = trials(&api, &pl);
+    let numbers: Vec<u64> = after
+        .iter()
+        .map(|t| t["number"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        numbers,
+        (0..TRIALS).collect::<Vec<_>>(),
+        "every trial exactly once"
+    );
+    // Once more with no restart: the same trials.
+    let (status, p2) = api.json("POST", "/v1/pipelines", Some(request));
+    assert_eq!(status, 202, "{p2}");
+    let pl2 = p2["id"].as_str().unwrap().to_string();
+    assert_eq!(wait_done(&api, &pl2, 600)["status"], json!("done"));
+    let reference: Vec<_> = trials(&api, &pl2).iter().map(key).collect();
+    assert_eq!(after.iter().map(key).collect::<Vec<_>>(), reference);
+    api.kill9();
+}
+
+#[test]
+fn microlearn_run_with_the_cluster_settings_submits_to_the_workers_and_writes_the_bundle() {
+    let nats = Nats::start();
+    let queue = nats.url();
+    let mut cluster = Cluster::new();
+    let _worker = cluster.worker(&queue);
+    let home = tempfile::tempdir().unwrap();
+    let out = home.path().join("churn.mlbundle");
+    let run = std::process::Command::new(crate::common::bin())
+        .arg("--plugins")
+        .arg(crate::common::plugin_dir())
+        .arg("run")
+        .arg(dataset("telco_churn.train.csv"))
+        .args(["--target", "churn", "--max-trials", "6", "--seed", "3"])
+        .args(["--budget", "300", "--json", "--out"])
+        .arg(&out)
+        .env("MICROLEARN_HOME", home.path())
+        .envs(cluster.env(&queue))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("submitting this run to the cluster (work queue nats://127.0.0.1:"),
+        "{stderr}"
+    );
+    let report: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert!(
+        report["leaderboard"]
+            .as_array()
+            .is_some_and(|l| !l.is_empty()),
+        "{report}"
+    );
+    assert!(
+        std::fs::metadata(&out).unwrap().len() > 0,
+        "the bundle is written"
+    );
+
+    // The workers ran it: its trials name them, and none ran in the submitting process.
+    let store = microlearn_store::Store::open_with(
+        home.path(),
+        &microlearn_store::StoreConfig {
+            meta: Some(cluster.url.clone()),
+            blobs: Some(format!("file://{}", cluster.blobs.path().display())),
+        },
+    )
+    .unwrap();
+    let t = store.tenant(microlearn_store::DEFAULT_TENANT);
+    let pipelines = t.pipelines().unwrap();
+    assert_eq!(pipelines.len(), 1);
+    let trials = t.trials(&pipelines[0].id).unwrap();
+    assert_eq!(trials.len(), 6);
+    assert!(trials.iter().all(|t| !t.workers.is_empty()), "{trials:?}");
+    assert!(
+        t.rungs::<Value>(&pipelines[0].id).unwrap().is_empty(),
+        "the ledger went with the search"
+    );
 }

@@ -82,7 +82,7 @@ fn dispatch(cli: Cli) -> Result<()> {
     let mut dirs = file.plugin_dirs.clone();
     dirs.extend(cli.plugins.iter().cloned());
     match cli.command {
-        Command::Run(args) => run(&home, &cluster.store, &dirs, *args, &file.run),
+        Command::Run(args) => run(&home, &cluster, &dirs, *args, &file.run),
         Command::Predict(args) => predict(&home, &dirs, args),
         Command::Serve(args) => {
             serve_cmd::serve(&home, cluster, plugin_dirs(&home, &dirs), args, &file.serve)
@@ -144,7 +144,7 @@ fn plugin_host(home: &Path, extra: &[PathBuf]) -> Result<PluginHost> {
 
 fn run(
     home: &Path,
-    store_config: &microlearn_store::StoreConfig,
+    cluster: &cluster::ClusterSettings,
     extra: &[PathBuf],
     args: RunArgs,
     file: &config::RunDefaults,
@@ -188,13 +188,25 @@ fn run(
         bail!("{}: no such file", args.file.display());
     }
 
-    let store = match Store::open_with(home, store_config) {
+    if cluster.queue.is_some() {
+        // A cluster with workers: the run is theirs; this process only submits and follows.
+        return serve_cmd::submit_to_cluster(
+            home,
+            cluster,
+            plugin_dirs(home, extra),
+            &args,
+            &config,
+        );
+    }
+    let store = match Store::open_with(home, &cluster.store) {
         Ok(store) => store,
         // sled allows one process per data directory: when a `microlearn serve` holds this
         // one, the run goes to it; otherwise say plainly who is in the way.
         Err(StoreError::Locked { .. }) => {
             return match remote::holder(home) {
-                remote::Holder::Server(server) => remote_run::run(home, &server, &args, &config),
+                remote::Holder::Server(server) => {
+                    remote_run::run(&remote_run::Via::HeldHome(home), &server, &args, &config)
+                }
                 remote::Holder::Other { stale } => Err(locked_elsewhere(home, "run", stale)),
             };
         }

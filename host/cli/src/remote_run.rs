@@ -15,28 +15,53 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// Why a run goes to a server rather than running in this process.
+pub enum Via<'a> {
+    /// A `microlearn serve` holds the data directory.
+    HeldHome(&'a Path),
+    /// The settings name a cluster with a work queue: the run goes to its workers, through
+    /// an API node of this process's own (`description` says where the cluster is).
+    Cluster { description: String },
+}
+
 /// Run `config` on the server, following it like a local run.
-pub fn run(home: &Path, server: &Server, args: &RunArgs, config: &PipelineConfig) -> Result<()> {
-    let held = format!(
-        "the data directory {} is in use by microlearn serve (pid {}, {})",
-        home.display(),
-        server.file.pid,
-        server.file.url
-    );
+pub fn run(via: &Via, server: &Server, args: &RunArgs, config: &PipelineConfig) -> Result<()> {
+    let (held, note, records) = match via {
+        Via::HeldHome(home) => {
+            let held = format!(
+                "the data directory {} is in use by microlearn serve (pid {}, {})",
+                home.display(),
+                server.file.pid,
+                server.file.url
+            );
+            let note = format!("note: {held}; submitting this run to it");
+            let records = format!(
+                "{}, through microlearn serve at {}",
+                home.display(),
+                server.file.url
+            );
+            (
+                format!(
+                    "{held}, and its API does not return held-out predictions; drop --predictions, stop the server, or use another --home"
+                ),
+                note,
+                records,
+            )
+        }
+        Via::Cluster { description } => (
+            format!(
+                "the run goes to the cluster ({description}), whose API does not return \
+                 held-out predictions; drop --predictions, or run without the cluster settings"
+            ),
+            format!("note: submitting this run to the cluster ({description})"),
+            format!("the cluster ({description})"),
+        ),
+    };
     // Refused before anything is uploaded, naming the flag.
     if let Some(p) = &args.predictions {
-        bail!(
-            "cannot run with --predictions {}: {held}, and its API does not return held-out \
-             predictions; drop --predictions, stop the server, or use another --home",
-            p.display()
-        );
+        bail!("cannot run with --predictions {}: {held}", p.display());
     }
-    eprintln!(
-        "note: {} is in use by microlearn serve (pid {}, {}); submitting this run to it",
-        home.display(),
-        server.file.pid,
-        server.file.url
-    );
+    eprintln!("{note}");
     let client = &server.client;
     let progress = CliProgress::new(args.progress, args.json);
     let result = submit_and_follow(client, args, config, &progress);
@@ -79,11 +104,6 @@ pub fn run(home: &Path, server: &Server, args: &RunArgs, config: &PipelineConfig
             serde_json::to_string_pretty(&crate::render::outcome_json(&report, &out))?
         );
     } else {
-        let records = format!(
-            "{}, through microlearn serve at {}",
-            home.display(),
-            server.file.url
-        );
         crate::render::print_outcome(&report, &out, &records);
     }
     Ok(())
@@ -255,6 +275,7 @@ fn trial_of(pipeline_id: &str, d: &Value) -> Option<TrialRecord> {
         duration_secs: d["duration_secs"].as_f64().unwrap_or(0.0),
         fidelity: d["fidelity"].as_f64().unwrap_or(1.0),
         fold_scores: Vec::new(),
+        workers: Vec::new(),
     })
 }
 

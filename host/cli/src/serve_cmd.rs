@@ -348,6 +348,68 @@ async fn shutdown_signal() {
     }
 }
 
+/// `microlearn run` with a cluster's work queue configured: start an API node inside this
+/// process (on loopback, for this process only: it mints no admin key and serves no
+/// deployments), submit the run through it like a run beside `microlearn serve`, and follow
+/// it to the end while the cluster's workers do the work.
+pub fn submit_to_cluster(
+    home: &Path,
+    cluster: &crate::cluster::ClusterSettings,
+    plugin_dirs: Vec<PathBuf>,
+    args: &crate::args::RunArgs,
+    run_config: &microlearn_pipeline::PipelineConfig,
+) -> Result<()> {
+    let queue = cluster.queue.clone().unwrap_or_default();
+    let mut config = ServerConfig::new(home);
+    config.role = Role::Api;
+    config.submit_only = true;
+    config.store = cluster.store.clone();
+    config.queue = Some(queue.clone());
+    config.plugin_dirs = plugin_dirs;
+    config.runtime = crate::plugin_cmd::runtime_config(home)?;
+    let started = App::start(config).context("joining the cluster")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .context("listening on loopback")?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let app = started.app.clone();
+    runtime.spawn(async move {
+        let _ = microlearn_server::serve(app, listener, async {
+            let _ = stopped.await;
+        })
+        .await;
+    });
+    let server = crate::remote::Server {
+        client: crate::remote::Client::new(&url, &started.local_token),
+        file: crate::runtime_file::RuntimeFile {
+            url,
+            pid: std::process::id(),
+            token: started.local_token.clone(),
+        },
+    };
+    // Never a password in a message: the queue's address only.
+    let shown = match queue.split_once('@') {
+        Some((scheme_user, host)) => {
+            let scheme = scheme_user.split("://").next().unwrap_or("nats");
+            format!("{scheme}://{host}")
+        }
+        None => queue,
+    };
+    let via = crate::remote_run::Via::Cluster {
+        description: format!("work queue {shown}"),
+    };
+    let result = crate::remote_run::run(&via, &server, args, run_config);
+    let _ = stop.send(());
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -69,12 +69,15 @@ pub struct PipelineOutcome {
 pub struct Engine {
     store: Store,
     plugins: PluginHost,
+    /// Where searches send their trials; `None` runs them on this process's threads.
+    trials: Option<std::sync::Arc<dyn crate::trials::TrialDispatch>>,
 }
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
             .field("store", &self.store)
+            .field("distributed_trials", &self.trials.is_some())
             .finish()
     }
 }
@@ -82,7 +85,27 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// An engine over a store and a plugin host.
     pub fn new(store: Store, plugins: PluginHost) -> Self {
-        Engine { store, plugins }
+        Engine {
+            store,
+            plugins,
+            trials: None,
+        }
+    }
+
+    /// Send searches' trials to `dispatch` (a cluster's workers) instead of running them on
+    /// this process's threads. The seeded reproducible mode proposes the same trials either
+    /// way.
+    pub fn with_trials(
+        mut self,
+        dispatch: std::sync::Arc<dyn crate::trials::TrialDispatch>,
+    ) -> Self {
+        self.trials = Some(dispatch);
+        self
+    }
+
+    /// Where searches send their trials, if not to this process's threads.
+    pub(crate) fn trials(&self) -> Option<&dyn crate::trials::TrialDispatch> {
+        self.trials.as_deref()
     }
 
     /// The plugin host.

@@ -16,6 +16,7 @@ pub mod scoring;
 mod search;
 #[doc(hidden)]
 pub mod stages;
+mod trials;
 
 pub use bundle::{Bundle, BundleError, BundleHeader};
 pub use config::{PipelineConfig, PluginRef, default_metric};
@@ -26,3 +27,7 @@ pub use engine::{
 pub use error::PipelineError;
 pub use observer::{NoopObserver, Observer};
 pub use scoring::{LoadedModel, Scored};
+pub use trials::{
+    MAX_RUNG_DELIVERIES, RungEnd, RungJob, RungResult, RungServed, TrialDispatch, UnitOutcome,
+    forget_trial_ledger, serve_rung,
+};

@@ -16,7 +16,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-/// One validation unit: train on `x_fit`, score on `x_valid`.
+/// One validation unit: train on `x_fit`, score on `x_valid`. It travels to cluster workers
+/// inside a search's context blob.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct Unit {
     pub x_fit: Matrix,
     pub y_fit: Target,
@@ -134,6 +136,20 @@ pub(crate) struct SearchContext<'a> {
     pub reserve: &'a (dyn Fn(&[TrialCost]) -> Duration + Sync),
     pub pipeline_id: &'a str,
     pub store: &'a TenantStore,
+    /// Where the trials' units are fitted.
+    pub executor: Executor<'a>,
+}
+
+/// Where a search fits its trials' validation units.
+pub(crate) enum Executor<'a> {
+    /// On this process's threads.
+    Local,
+    /// On the cluster's workers: each rung goes out as a job naming the search's context blob.
+    Remote {
+        dispatch: &'a dyn crate::trials::TrialDispatch,
+        /// Content hash of the search's context.
+        context: String,
+    },
 }
 
 /// What a complete trial cost, for sizing the time kept back for its refit.
@@ -301,6 +317,163 @@ fn assemble_oof(v: &Validation, preds: &[Option<Predictions>]) -> Option<Predict
     }
 }
 
+/// What fitting one validation unit gave.
+pub(crate) struct UnitDone {
+    pub score: f64,
+    pub fitted: Params,
+    pub predictions: Predictions,
+    /// Single-threaded fit seconds, and the rows fitted.
+    pub fit_secs: f64,
+    pub fit_rows: usize,
+    /// The fitted model (kept by a local search as a fallback; not sent across the cluster).
+    pub model: Option<TrainedModel>,
+}
+
+/// How a run of units ended.
+pub(crate) enum UnitsEnd {
+    /// Every unit was fitted and scored.
+    Done,
+    /// A unit failed with this message.
+    Failed(String),
+    /// The time ran out (or the search stopped) before the next unit.
+    Budget,
+}
+
+/// One trial's units to fit, with everything fitting and scoring them reads.
+pub(crate) struct UnitsCall<'a> {
+    pub units: &'a [Unit],
+    pub range: std::ops::Range<usize>,
+    pub task: Task,
+    pub labels: &'a [String],
+    pub prob_floor: f64,
+    pub evaluator: &'a EvaluatorHandle,
+    pub evaluator_config: &'a str,
+    pub metric: &'a str,
+    pub kind: &'a str,
+    pub params: &'a Params,
+    pub seed: u64,
+    pub threads: usize,
+    /// When the search ends (read before each unit: it moves as trials report their cost).
+    pub deadline: &'a dyn Fn() -> Instant,
+    /// Units the trial fitted before these; the first unit of a trial always runs.
+    pub units_before: usize,
+    pub halt: &'a AtomicBool,
+    pub stopped: &'a dyn Fn() -> bool,
+}
+
+/// Fit and score `call.range` of the validation units in order, stopping at the first failure
+/// or when the time is up. The one definition of a unit's work, used by a local search and by
+/// a cluster worker serving a rung job alike.
+pub(crate) fn fit_units(call: &UnitsCall) -> (Vec<UnitDone>, UnitsEnd) {
+    let mut done = Vec::new();
+    for u in call.range.clone() {
+        if call.units_before + done.len() > 0
+            && (Instant::now() >= (call.deadline)() || (call.stopped)())
+        {
+            return (done, UnitsEnd::Budget);
+        }
+        let unit = &call.units[u];
+        let opts = FitOptions {
+            threads: call.threads,
+            deadline: Some((call.deadline)().max(Instant::now() + Duration::from_millis(1))),
+            seed: call.seed,
+            valid: Some((&unit.x_valid, &unit.y_valid)),
+            cancel: Some(call.halt),
+        };
+        let f0 = Instant::now();
+        let outcome = microlearn_train::fit(
+            call.kind,
+            call.params,
+            call.task,
+            &unit.x_fit,
+            &unit.y_fit,
+            &opts,
+        )
+        .map_err(|e| e.to_string())
+        .and_then(|model| {
+            let mut p = model.predict(&unit.x_valid);
+            crate::features::apply_probability_floor(&mut p, call.prob_floor);
+            let s = score(
+                call.evaluator,
+                call.evaluator_config,
+                call.task,
+                call.labels,
+                &unit.y_valid_true,
+                &p,
+                call.metric,
+            )?;
+            if !s.is_finite() {
+                return Err(format!("{} is not finite ({s})", call.metric));
+            }
+            Ok((model, p, s))
+        });
+        match outcome {
+            Ok((model, predictions, score)) => {
+                // Only the last unit's model is kept (the fallback): fold models are large.
+                if let Some(prev) = done.last_mut() {
+                    prev.model = None;
+                }
+                done.push(UnitDone {
+                    score,
+                    fitted: model.fitted_params(),
+                    predictions,
+                    fit_secs: f0.elapsed().as_secs_f64(),
+                    fit_rows: unit.x_fit.n_rows(),
+                    model: Some(model),
+                });
+            }
+            Err(e) => return (done, UnitsEnd::Failed(e)),
+        }
+    }
+    (done, UnitsEnd::Done)
+}
+
+/// Run one rung on the cluster and read its units back (their predictions from their blobs).
+fn remote_units(
+    ctx: &SearchContext,
+    shared: &Shared,
+    dispatch: &dyn crate::trials::TrialDispatch,
+    job: &crate::trials::RungJob,
+    stopped: &dyn Fn() -> bool,
+) -> (Vec<UnitDone>, UnitsEnd, Option<String>) {
+    use crate::trials::RungEnd;
+    // A job the cluster has not answered a little after the search's end is given up: its
+    // fit stops at the deadline, so only a lost or starved job waits that long.
+    let give_up = || stopped() || Instant::now() >= shared.search_end() + Duration::from_secs(5);
+    let result = match dispatch.run(job, &give_up) {
+        Ok(Some(r)) => r,
+        Ok(None) => return (Vec::new(), UnitsEnd::Budget, None),
+        Err(e) => {
+            return (
+                Vec::new(),
+                UnitsEnd::Failed(format!("trial dispatch: {e}")),
+                None,
+            );
+        }
+    };
+    let worker = Some(result.node.clone());
+    let mut done = Vec::with_capacity(result.units.len());
+    for u in &result.units {
+        match crate::trials::load_predictions(ctx.store.store(), &u.predictions) {
+            Ok(predictions) => done.push(UnitDone {
+                score: u.score,
+                fitted: u.fitted.clone(),
+                predictions,
+                fit_secs: u.fit_secs,
+                fit_rows: u.fit_rows,
+                model: None,
+            }),
+            Err(e) => return (done, UnitsEnd::Failed(e), worker),
+        }
+    }
+    let end = match result.end {
+        RungEnd::Done => UnitsEnd::Done,
+        RungEnd::Failed(e) => UnitsEnd::Failed(e),
+        RungEnd::Budget => UnitsEnd::Budget,
+    };
+    (done, end, worker)
+}
+
 struct TrialRun {
     record: TrialRecord,
     oof: Option<Predictions>,
@@ -337,6 +510,7 @@ fn run_trial(
         duration_secs: 0.0,
         fidelity: 0.0,
         fold_scores: Vec::new(),
+        workers: Vec::new(),
     };
     let mut preds: Vec<Option<Predictions>> = vec![None; v.units.len()];
     let mut fitted = Vec::new();
@@ -344,69 +518,76 @@ fn run_trial(
     let (mut fit_secs, mut fit_rows, mut units_done) = (0.0, 0usize, 0usize);
     let seed = ctx.seed ^ (proposal.number as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     'rungs: for rung in 0..n_rungs {
-        for u in v.units_for(rung) {
-            if units_done > 0 && (Instant::now() >= shared.search_end() || stopped()) {
+        let range = v.units_for(rung);
+        let (done, end, worker) = match &ctx.executor {
+            Executor::Local => {
+                let (done, end) = fit_units(&UnitsCall {
+                    units: &v.units,
+                    range: range.clone(),
+                    task: ctx.task,
+                    labels: ctx.labels,
+                    prob_floor: ctx.prob_floor,
+                    evaluator: ctx.evaluator,
+                    evaluator_config: &ctx.evaluator_config,
+                    metric: ctx.metric,
+                    kind: &proposal.kind,
+                    params: &proposal.params,
+                    seed,
+                    threads: ctx.threads_per_trial,
+                    deadline: &|| shared.search_end(),
+                    units_before: units_done,
+                    halt,
+                    stopped,
+                });
+                (done, end, None)
+            }
+            Executor::Remote { dispatch, context } => {
+                let job = crate::trials::RungJob {
+                    tenant: ctx.store.name().to_string(),
+                    pipeline_id: ctx.pipeline_id.to_string(),
+                    context: context.clone(),
+                    number: proposal.number,
+                    kind: proposal.kind.clone(),
+                    params: proposal.params.clone(),
+                    rung,
+                    units: (range.start, range.end),
+                    units_before: units_done,
+                    seed,
+                    deadline_unix_ms: now_ms()
+                        + shared
+                            .search_end()
+                            .saturating_duration_since(Instant::now())
+                            .as_millis() as i64,
+                };
+                remote_units(ctx, shared, *dispatch, &job, stopped)
+            }
+        };
+        record.workers.extend(worker);
+        for (u, d) in range.zip(done) {
+            fit_secs = d.fit_secs;
+            fit_rows = d.fit_rows;
+            fitted.push(d.fitted);
+            if d.model.is_some() {
+                last_model = d.model;
+            }
+            preds[u] = Some(d.predictions);
+            record.fold_scores.push(d.score);
+            units_done += 1;
+        }
+        match end {
+            UnitsEnd::Done => {}
+            UnitsEnd::Failed(e) => {
+                record.status = TrialStatus::Failed;
+                record.error = Some(e);
+                break 'rungs;
+            }
+            UnitsEnd::Budget => {
                 record.status = TrialStatus::Pruned;
                 record.error = Some(format!(
                     "stopped by the time budget after {units_done} of {} validation units",
                     v.units.len()
                 ));
                 break 'rungs;
-            }
-            let unit = &v.units[u];
-            let opts = FitOptions {
-                threads: ctx.threads_per_trial,
-                deadline: Some(
-                    shared
-                        .search_end()
-                        .max(Instant::now() + Duration::from_millis(1)),
-                ),
-                seed,
-                valid: Some((&unit.x_valid, &unit.y_valid)),
-                cancel: Some(halt),
-            };
-            let f0 = Instant::now();
-            let outcome = microlearn_train::fit(
-                &proposal.kind,
-                &proposal.params,
-                ctx.task,
-                &unit.x_fit,
-                &unit.y_fit,
-                &opts,
-            )
-            .map_err(|e| e.to_string())
-            .and_then(|model| {
-                let mut p = model.predict(&unit.x_valid);
-                crate::features::apply_probability_floor(&mut p, ctx.prob_floor);
-                let s = score(
-                    ctx.evaluator,
-                    &ctx.evaluator_config,
-                    ctx.task,
-                    ctx.labels,
-                    &unit.y_valid_true,
-                    &p,
-                    ctx.metric,
-                )?;
-                if !s.is_finite() {
-                    return Err(format!("{} is not finite ({s})", ctx.metric));
-                }
-                Ok((model, p, s))
-            });
-            match outcome {
-                Ok((model, p, s)) => {
-                    fit_secs = f0.elapsed().as_secs_f64();
-                    fit_rows = unit.x_fit.n_rows();
-                    fitted.push(model.fitted_params());
-                    last_model = Some(model);
-                    preds[u] = Some(p);
-                    record.fold_scores.push(s);
-                    units_done += 1;
-                }
-                Err(e) => {
-                    record.status = TrialStatus::Failed;
-                    record.error = Some(e);
-                    break 'rungs;
-                }
             }
         }
         let Some(rung_score) = v.rung_score(rung, &record.fold_scores) else {

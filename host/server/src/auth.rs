@@ -12,6 +12,18 @@ use microlearn_store::{
 };
 use sha2::{Digest, Sha256};
 
+/// Create the default tenant (with `default_quotas`) unless it exists.
+pub fn ensure_default_tenant(store: &Store, default_quotas: &Quotas) -> Result<(), StoreError> {
+    if store.tenant_record(DEFAULT_TENANT)?.is_none() {
+        store.put_tenant(&TenantRecord {
+            name: DEFAULT_TENANT.into(),
+            quotas: default_quotas.clone(),
+            created_at_ms: now_ms(),
+        })?;
+    }
+    Ok(())
+}
+
 /// Prefix of every key, so leaked keys are easy to recognise (and to scan for).
 pub const KEY_PREFIX: &str = "mlk_";
 
@@ -76,13 +88,7 @@ pub fn bootstrap(
     configured: Option<&str>,
     default_quotas: &Quotas,
 ) -> Result<Option<String>, StoreError> {
-    if store.tenant_record(DEFAULT_TENANT)?.is_none() {
-        store.put_tenant(&TenantRecord {
-            name: DEFAULT_TENANT.into(),
-            quotas: default_quotas.clone(),
-            created_at_ms: now_ms(),
-        })?;
-    }
+    ensure_default_tenant(store, default_quotas)?;
     let current = configured.map(hash_key);
     for old in store.api_keys()? {
         let from_config = old.configured || (old.admin && old.label == CONFIGURED_LABEL);

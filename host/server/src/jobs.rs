@@ -79,6 +79,11 @@ impl Jobs {
         }
     }
 
+    /// This process's name in the cluster (leases, the ledger).
+    pub(crate) fn node(&self) -> &str {
+        &self.node
+    }
+
     /// Whether this node has the pipeline queued or running.
     fn knows(&self, pipeline_id: &str) -> bool {
         self.controls
@@ -549,7 +554,10 @@ fn run_job(app: &App, job: &Job, control: &RunControl) {
         let plugins = app
             .plugins_for(&job.tenant)
             .map_err(|e| PipelineError::Config(e.detail))?;
-        let engine = Engine::new(app.store.clone(), plugins);
+        let mut engine = Engine::new(app.store.clone(), plugins);
+        if let Some(t) = &app.trials {
+            engine = engine.with_trials(t.clone());
+        }
         let observer = EventObserver {
             tenant: tenant.clone(),
             pipeline_id: job.pipeline_id.clone(),
@@ -560,6 +568,14 @@ fn run_job(app: &App, job: &Job, control: &RunControl) {
         }
         Ok(())
     })();
+    if app.trials.is_some() && !matches!(outcome, Err(PipelineError::Interrupted)) {
+        // Ended: nothing reads its trials' ledger or predictions any more.
+        if let Err(e) =
+            microlearn_pipeline::forget_trial_ledger(&app.store, &job.tenant, &job.pipeline_id)
+        {
+            tracing::warn!(pipeline = %job.pipeline_id, error = %e, "removing the trial ledger");
+        }
+    }
     match outcome {
         Ok(()) | Err(PipelineError::Interrupted) => {}
         Err(PipelineError::Cancelled) => mark_cancelled(&tenant, &job.pipeline_id),
@@ -645,6 +661,7 @@ impl Observer for EventObserver {
                 "error": trial.error,
                 "fidelity": trial.fidelity,
                 "fold_scores": trial.fold_scores,
+                "workers": trial.workers,
                 "started_at_ms": trial.started_at_ms,
                 "duration_secs": trial.duration_secs,
                 "best": best,

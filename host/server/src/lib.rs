@@ -15,6 +15,7 @@ mod queue;
 mod quota;
 mod routes;
 mod serving;
+mod trial_queue;
 mod upload;
 
 pub use auth::{KEY_PREFIX, LOCAL_TOKEN_PREFIX, hash_key};
@@ -65,6 +66,10 @@ pub struct ServerConfig {
     pub queue: Option<String>,
     /// What this process does in a cluster.
     pub role: Role,
+    /// An API node of a `microlearn run` submitting to a cluster, for that process alone: it
+    /// mints and revokes no admin key (the cluster's API nodes own those) and serves no
+    /// deployments.
+    pub submit_only: bool,
 }
 
 /// What a process does: everything (embedded, or a cluster without a work queue, where each
@@ -102,6 +107,7 @@ impl ServerConfig {
             store: StoreConfig::default(),
             queue: None,
             role: Role::Standalone,
+            submit_only: false,
         }
     }
 }
@@ -134,6 +140,8 @@ pub struct AppInner {
     metrics: metrics::Metrics,
     /// The cluster's work queue, when there is one.
     queue: Option<Arc<queue::WorkQueue>>,
+    /// Where a worker's searches send their trials (the cluster's trial queue).
+    trials: Option<Arc<trial_queue::TrialQueue>>,
     /// sha256 of this process's local token ([`Started::local_token`]).
     local_token_sha256: String,
 }
@@ -194,6 +202,10 @@ impl App {
         // API nodes were configured with (a configured key not given here would be).
         let new_admin_key = if config.role == Role::Worker {
             None
+        } else if config.submit_only {
+            auth::ensure_default_tenant(&store, &config.default_quotas)
+                .map_err(|e| anyhow::anyhow!(format!("creating the default tenant: {e}")))?;
+            None
         } else {
             auth::bootstrap(&store, config.admin_key.as_deref(), &config.default_quotas)
                 .map_err(|e| anyhow::anyhow!(format!("creating the admin key: {e}")))?
@@ -201,6 +213,13 @@ impl App {
         let queue = match &config.queue {
             Some(url) => Some(Arc::new(queue::WorkQueue::connect(url)?)),
             None => None,
+        };
+        // Workers coordinate searches, and run trials, across the cluster.
+        let trials = match (&config.queue, config.role) {
+            (Some(url), Role::Worker) => {
+                Some(trial_queue::TrialQueue::connect(url, store.clone())?)
+            }
+            _ => None,
         };
         let plugins = new_plugin_host(&config.runtime)?;
         let report = plugins.scan(&config.plugin_dirs);
@@ -225,17 +244,21 @@ impl App {
                 plugins,
                 store,
                 queue,
+                trials,
                 config,
             }),
         };
         sweep_temporary_files(&app.config.home);
-        if app.config.role != Role::Worker {
+        if app.config.role != Role::Worker && !app.config.submit_only {
             app.serving.restore(&app);
         }
         let resumed = jobs::start(&app)?;
         if let (Some(q), Role::Worker) = (&app.queue, app.config.role) {
             q.consume(app.clone(), app.config.workers.max(1))?;
             tracing::info!(queue = %q.describe(), slots = app.config.workers, "worker pulling pipelines");
+        }
+        if let Some(t) = &app.trials {
+            t.consume(app.clone(), app.config.workers.max(1))?;
         }
         Ok(Started {
             app,

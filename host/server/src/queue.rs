@@ -46,14 +46,21 @@ struct Job {
     pipeline_id: String,
 }
 
-fn err(shown: &str, what: &str, e: impl std::fmt::Display) -> anyhow::Error {
+pub(crate) fn err(shown: &str, what: &str, e: impl std::fmt::Display) -> anyhow::Error {
     anyhow::anyhow!("work queue {shown}: {what}: {e}")
 }
 
-impl WorkQueue {
-    /// Connect to `url` (`nats://HOST:PORT[?stream=NAME]`) and make sure the stream and the
-    /// workers' consumer exist (idempotent: every node does this on start).
-    pub(crate) fn connect(url: &str) -> anyhow::Result<WorkQueue> {
+/// A work queue URL, `nats://HOST:PORT[?stream=NAME]`, read.
+pub(crate) struct QueueUrl {
+    /// `nats://HOST:PORT`, for messages and for connecting.
+    pub shown: String,
+    /// The pipelines' stream (`ML_PIPELINES` unless named); the trials' stream is named after
+    /// it, so a test giving its own name gets its own streams.
+    pub stream: String,
+}
+
+impl QueueUrl {
+    pub(crate) fn parse(url: &str) -> anyhow::Result<QueueUrl> {
         let parsed = url::Url::parse(url).map_err(|e| {
             anyhow::anyhow!("work queue URL {url:?}: {e} (expected nats://HOST:PORT)")
         })?;
@@ -61,35 +68,52 @@ impl WorkQueue {
             parsed.scheme() == "nats",
             "work queue URL {url:?}: expected nats://HOST:PORT"
         );
-        let stream_name = parsed
+        let stream = parsed
             .query_pairs()
             .find(|(k, _)| k == "stream")
             .map_or_else(|| "ML_PIPELINES".to_string(), |(_, v)| v.into_owned());
         anyhow::ensure!(
-            !stream_name.is_empty()
-                && stream_name
+            !stream.is_empty()
+                && stream
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
             "work queue URL {url:?}: the stream name may hold letters, digits, '_' and '-' only"
         );
-        let shown = format!(
-            "nats://{}:{}",
-            parsed.host_str().unwrap_or("127.0.0.1"),
-            parsed.port().unwrap_or(4222)
-        );
+        Ok(QueueUrl {
+            shown: format!(
+                "nats://{}:{}",
+                parsed.host_str().unwrap_or("127.0.0.1"),
+                parsed.port().unwrap_or(4222)
+            ),
+            stream,
+        })
+    }
+}
+
+/// Connect to NATS at `addr`, retrying through restarts rather than giving up on the cluster.
+pub(crate) async fn connect_client(addr: String) -> Result<async_nats::Client, String> {
+    async_nats::ConnectOptions::new()
+        .connection_timeout(Duration::from_secs(10))
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .connect(addr)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+impl WorkQueue {
+    /// Connect to `url` (`nats://HOST:PORT[?stream=NAME]`) and make sure the stream and the
+    /// workers' consumer exist (idempotent: every node does this on start).
+    pub(crate) fn connect(url: &str) -> anyhow::Result<WorkQueue> {
+        let QueueUrl {
+            shown,
+            stream: stream_name,
+        } = QueueUrl::parse(url)?;
         let addr = shown.clone();
         let subject = format!("ml.{}.pipelines", stream_name.to_ascii_lowercase());
         let (name, subj) = (stream_name.clone(), subject.clone());
         let js = bridge::run(async move {
-            let client = async_nats::ConnectOptions::new()
-                .connection_timeout(Duration::from_secs(10))
-                // Keep trying through a NATS restart rather than giving up on the cluster.
-                .retry_on_initial_connect()
-                .max_reconnects(None)
-                .connect(addr)
-                .await
-                .map_err(|e| e.to_string())?;
-            let js = jetstream::new(client);
+            let js = jetstream::new(connect_client(addr).await?);
             let stream = js
                 .get_or_create_stream(stream::Config {
                     name: name.clone(),

@@ -42,6 +42,13 @@ const SCHEMA_KEY: &[u8] = b"schema_version";
 const LEASES_TREE: &str = "pipeline_leases";
 /// Cancels asked for on one node of a pipeline another node runs, per `<tenant>/<pipeline>`.
 const CANCELS_TREE: &str = "pipeline_cancels";
+/// The ledger of distributed trials: one result per rung job, the first recorded standing.
+const RUNGS_TREE: &str = "trial_rungs";
+/// How often each rung job was delivered to a worker (bounds the retries of a job that kills
+/// its workers).
+const RUNG_DELIVERIES_TREE: &str = "trial_rung_deliveries";
+/// Live cluster workers and their trial slots, each under its own expiry.
+const NODES_TREE: &str = "cluster_nodes";
 
 /// Where a store keeps its metadata and artefacts. The default (both `None`) is the embedded
 /// one: sled and files under the data directory.
@@ -278,12 +285,13 @@ impl Store {
         for k in self.api_keys()?.iter().filter(|k| k.tenant == name) {
             self.remove_api_key(&k.sha256)?;
         }
-        for tree in
-            Kind::ALL
-                .iter()
-                .map(|k| k.tree())
-                .chain([STARTS_TREE, LEASES_TREE, CANCELS_TREE])
-        {
+        for tree in Kind::ALL.iter().map(|k| k.tree()).chain([
+            STARTS_TREE,
+            LEASES_TREE,
+            CANCELS_TREE,
+            RUNGS_TREE,
+            RUNG_DELIVERIES_TREE,
+        ]) {
             self.meta.remove_prefix(tree, &t.prefix)?;
         }
         self.remove_tenant(name)?;
@@ -301,6 +309,32 @@ impl Store {
             }
         }
         Ok(removed)
+    }
+
+    /// Announce that cluster worker `node` is alive with `slots` trial slots, until `ttl_ms`
+    /// from now unless announced again.
+    pub fn announce_node(&self, node: &str, slots: usize, ttl_ms: i64) -> Result<(), StoreError> {
+        let record = serde_json::json!({ "slots": slots, "expires_at_ms": now_ms() + ttl_ms });
+        self.meta
+            .put(NODES_TREE, node, encode(NODES_TREE, &record)?)
+    }
+
+    /// A worker stopped: its slots are no longer counted.
+    pub fn forget_node(&self, node: &str) -> Result<(), StoreError> {
+        self.meta.remove(NODES_TREE, node).map(|_| ())
+    }
+
+    /// Trial slots of the cluster's live workers, summed (announcements not yet expired).
+    pub fn live_slots(&self) -> Result<usize, StoreError> {
+        let now = now_ms();
+        let mut total = 0;
+        for (_, v) in self.meta.scan_prefix(NODES_TREE, "")? {
+            let r: serde_json::Value = decode_named(NODES_TREE, &v)?;
+            if r["expires_at_ms"].as_i64().unwrap_or(0) > now {
+                total += r["slots"].as_u64().unwrap_or(0) as usize;
+            }
+        }
+        Ok(total)
     }
 
     fn scan_all_tenants<T: DeserializeOwned>(
@@ -526,6 +560,7 @@ impl TenantStore {
         self.clear_starts(id)?;
         self.store.meta.remove(LEASES_TREE, &self.key(&[id]))?;
         self.store.meta.remove(CANCELS_TREE, &self.key(&[id]))?;
+        self.remove_rungs(id)?;
         self.remove(Kind::Pipeline, &[id])
     }
 
@@ -595,6 +630,78 @@ impl TenantStore {
         };
         let lease: backend::Lease = decode_named(LEASES_TREE, &bytes)?;
         Ok(Some((lease.node, lease.expires_at_ms)))
+    }
+
+    /// Record the result of one rung job of a distributed trial under `job` (a key naming the
+    /// trial, its rung and its parameters), unless one is recorded already; returns the result
+    /// that stands. However often a job is delivered and run, its first recorded result is the
+    /// only one anybody reads, so a trial is counted once.
+    pub fn record_rung<T: Serialize + DeserializeOwned>(
+        &self,
+        pipeline_id: &str,
+        job: &str,
+        result: &T,
+    ) -> Result<T, StoreError> {
+        let key = self.key(&[pipeline_id, job]);
+        match self
+            .store
+            .meta
+            .insert_new(RUNGS_TREE, &key, encode(RUNGS_TREE, result)?)?
+        {
+            None => {
+                // Round-tripped so the caller sees what every reader will see.
+                let bytes = encode(RUNGS_TREE, result)?;
+                decode_named(RUNGS_TREE, &bytes)
+            }
+            Some(standing) => decode_named(RUNGS_TREE, &standing),
+        }
+    }
+
+    /// The recorded result of a rung job, if any.
+    pub fn rung<T: DeserializeOwned>(
+        &self,
+        pipeline_id: &str,
+        job: &str,
+    ) -> Result<Option<T>, StoreError> {
+        self.store
+            .meta
+            .get(RUNGS_TREE, &self.key(&[pipeline_id, job]))?
+            .map(|b| decode_named(RUNGS_TREE, &b))
+            .transpose()
+    }
+
+    /// Every recorded rung result of a pipeline, as `(job, result)` in job order.
+    pub fn rungs<T: DeserializeOwned>(
+        &self,
+        pipeline_id: &str,
+    ) -> Result<Vec<(String, T)>, StoreError> {
+        let prefix = self.key_prefix(&[pipeline_id]);
+        self.store
+            .meta
+            .scan_prefix(RUNGS_TREE, &prefix)?
+            .into_iter()
+            .map(|(k, v)| {
+                let job = k.strip_prefix(&prefix).unwrap_or(&k).to_string();
+                Ok((job, decode_named(RUNGS_TREE, &v)?))
+            })
+            .collect()
+    }
+
+    /// Count one more delivery of a rung job to a worker; returns the count including this one.
+    pub fn note_rung_delivery(&self, pipeline_id: &str, job: &str) -> Result<u32, StoreError> {
+        self.store
+            .meta
+            .increment(RUNG_DELIVERIES_TREE, &self.key(&[pipeline_id, job]))
+    }
+
+    /// Forget a pipeline's rung ledger and delivery counts (it ended, or was deleted); returns
+    /// how many results went.
+    pub fn remove_rungs(&self, pipeline_id: &str) -> Result<usize, StoreError> {
+        let prefix = self.key_prefix(&[pipeline_id]);
+        self.store
+            .meta
+            .remove_prefix(RUNG_DELIVERIES_TREE, &prefix)?;
+        self.store.meta.remove_prefix(RUNGS_TREE, &prefix)
     }
 
     /// Bytes the tenant stores: its datasets' files and its models' bundles.

@@ -227,6 +227,10 @@ pub struct TrialRecord {
     #[serde(default)]
     #[schemars(with = "Vec<Option<f64>>")]
     pub fold_scores: Vec<f64>,
+    /// The cluster workers that fitted it, one per rung, in order (empty when it ran in the
+    /// process running its pipeline).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workers: Vec<String>,
 }
 
 fn full_fidelity() -> f64 {

@@ -107,6 +107,7 @@ on_both!(saving_a_trial_number_twice_replaces_it, |env: &Env| {
         duration_secs: 0.1,
         fidelity: 1.0,
         fold_scores: vec![0.5],
+        workers: Vec::new(),
     };
     t.put_trial(&trial).unwrap();
     trial.score = Some(0.9);
@@ -286,6 +287,7 @@ on_both!(
             duration_secs: 0.1,
             fidelity: 1.0,
             fold_scores: vec![0.5],
+            workers: Vec::new(),
         };
         t.put_trial(&trial).unwrap();
         trial.number = 1;
@@ -658,3 +660,84 @@ fn postgres_leases_have_one_winner_among_racing_nodes() {
         .sum();
     assert_eq!(winners, 1);
 }
+
+on_both!(
+    a_rung_result_is_recorded_once_however_often_it_is_delivered,
+    |env: &Env| {
+        let store = env.open();
+        let t = store.tenant("acme");
+        let first = serde_json::json!({ "score": 0.9, "by": "node-a" });
+        let again = serde_json::json!({ "score": 0.7, "by": "node-b" });
+        assert_eq!(t.record_rung("pl_1", "000003-0-ab", &first).unwrap(), first);
+        assert_eq!(
+            t.record_rung("pl_1", "000003-0-ab", &again).unwrap(),
+            first,
+            "a redelivered job's second result does not replace the first"
+        );
+        assert_eq!(
+            t.rung::<serde_json::Value>("pl_1", "000003-0-ab").unwrap(),
+            Some(first.clone())
+        );
+        assert_eq!(t.note_rung_delivery("pl_1", "000003-0-ab").unwrap(), 1);
+        assert_eq!(t.note_rung_delivery("pl_1", "000003-0-ab").unwrap(), 2);
+        t.record_rung("pl_1", "000004-0-cd", &again).unwrap();
+        store
+            .tenant("acme-2")
+            .record_rung("pl_1", "000003-0-ab", &again)
+            .unwrap();
+        let all = t.rungs::<serde_json::Value>("pl_1").unwrap();
+        assert_eq!(
+            all.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+            ["000003-0-ab", "000004-0-cd"],
+            "per pipeline and per tenant"
+        );
+        assert_eq!(t.remove_rungs("pl_1").unwrap(), 2);
+        assert!(t.rungs::<serde_json::Value>("pl_1").unwrap().is_empty());
+        assert_eq!(
+            t.note_rung_delivery("pl_1", "000003-0-ab").unwrap(),
+            1,
+            "delivery counts go with the ledger"
+        );
+        assert_eq!(
+            store
+                .tenant("acme-2")
+                .rungs::<serde_json::Value>("pl_1")
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+);
+
+#[test]
+fn postgres_racing_rung_recorders_agree_on_one_result() {
+    let env = Env::postgres();
+    let standing: Vec<serde_json::Value> = (0..8)
+        .map(|i| {
+            let store = env.open();
+            std::thread::spawn(move || {
+                store
+                    .tenant("acme")
+                    .record_rung("pl_1", "000001-0-ff", &serde_json::json!({ "by": i }))
+                    .unwrap()
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .collect();
+    assert!(standing.windows(2).all(|w| w[0] == w[1]), "{standing:?}");
+}
+
+on_both!(
+    live_workers_count_their_slots_until_they_expire,
+    |env: &Env| {
+        let store = env.open();
+        store.announce_node("node-a", 2, 60_000).unwrap();
+        store.announce_node("node-b", 3, 60_000).unwrap();
+        store.announce_node("node-dead", 4, -1).unwrap();
+        assert_eq!(store.live_slots().unwrap(), 5);
+        store.forget_node("node-b").unwrap();
+        assert_eq!(store.live_slots().unwrap(), 2);
+    }
+);

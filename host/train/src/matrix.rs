@@ -1,12 +1,17 @@
 //! Inputs and outputs of every model kind: a column-major feature matrix, targets and predictions.
 
 use crate::TrainError;
+use serde::{Deserialize, Serialize};
 
 /// Column-major feature matrix of `f64`; NaN marks a missing value.
 ///
 /// Column-major because both trainers scan one feature at a time (binning, histograms,
 /// coordinate descent), and because the host's tables are columnar already.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// It travels between cluster nodes (a search's validation units); deserializing checks the
+/// shape, so a matrix that was not whole is refused rather than indexed out of bounds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "MatrixParts")]
 pub struct Matrix {
     n_rows: usize,
     n_cols: usize,
@@ -15,6 +20,43 @@ pub struct Matrix {
     /// Columns holding category codes (non-negative integers, NaN = missing) rather than
     /// ordered values; tree models split them by category sets instead of thresholds.
     categorical: Vec<bool>,
+}
+
+/// A [`Matrix`] as it arrives, before its shape is checked.
+#[derive(Deserialize)]
+struct MatrixParts {
+    n_rows: usize,
+    n_cols: usize,
+    data: Vec<f64>,
+    names: Vec<String>,
+    categorical: Vec<bool>,
+}
+
+impl TryFrom<MatrixParts> for Matrix {
+    type Error = String;
+
+    fn try_from(p: MatrixParts) -> Result<Matrix, String> {
+        if p.names.len() != p.n_cols
+            || p.categorical.len() != p.n_cols
+            || Some(p.data.len()) != p.n_rows.checked_mul(p.n_cols)
+        {
+            return Err(format!(
+                "matrix of {} rows × {} columns holds {} values, {} names and {} categorical flags",
+                p.n_rows,
+                p.n_cols,
+                p.data.len(),
+                p.names.len(),
+                p.categorical.len()
+            ));
+        }
+        Ok(Matrix {
+            n_rows: p.n_rows,
+            n_cols: p.n_cols,
+            data: p.data,
+            names: p.names,
+            categorical: p.categorical,
+        })
+    }
 }
 
 impl Matrix {
@@ -160,7 +202,7 @@ impl Matrix {
 }
 
 /// What to learn.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Target {
     /// Real values, one per row.
     Regression(Vec<f64>),
@@ -200,7 +242,7 @@ impl Target {
 }
 
 /// What a model returns for a batch of rows.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Predictions {
     /// One value per row (regression).
     Values(Vec<f64>),
@@ -340,5 +382,35 @@ pub(crate) fn validate_inputs(
                 "{role} target variant does not match the {task} task for model kind '{kind}'"
             ),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Matrix;
+
+    #[test]
+    fn a_matrix_survives_the_wire_and_a_torn_one_is_refused() {
+        let mut m = Matrix::from_columns(
+            vec!["a".into(), "b".into()],
+            vec![vec![1.0, f64::NAN, 3.0], vec![0.0, 1.0, 1.0]],
+        )
+        .unwrap();
+        m.set_categorical(1, true).unwrap();
+        let bytes = postcard::to_stdvec(&m).unwrap();
+        let back: Matrix = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back.n_rows(), 3);
+        assert!(back.is_categorical(1) && !back.is_categorical(0));
+        assert!(back.get(1, 0).is_nan());
+        assert_eq!(back.column(1), m.column(1));
+
+        // JSON has no NaN: a whole matrix here, then one value short.
+        let plain = Matrix::from_columns(vec!["a".into()], vec![vec![1.0, 2.0]]).unwrap();
+        let mut torn = serde_json::to_value(&plain).unwrap();
+        torn["data"].as_array_mut().unwrap().pop();
+        let err = serde_json::from_value::<Matrix>(torn)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("2 rows × 1 columns holds 1 values"), "{err}");
     }
 }

@@ -10,7 +10,7 @@ use crate::config::{PipelineConfig, PluginRef, default_metric};
 use crate::ensemble::SelectionByTrial;
 use crate::features::{train_target, y_true};
 use crate::search::{
-    Oof, SearchContext, SearchResult, TrialCost, Unit, Validation, best_per_kind, orient,
+    Executor, Oof, SearchContext, SearchResult, TrialCost, Unit, Validation, best_per_kind, orient,
     probe_objective, run_search, score,
 };
 use crate::stages::ingest::Ingested;
@@ -213,7 +213,11 @@ pub(crate) fn run<'a>(
         let secs = 1.25 * total / threads_f.max(1.0) + eval_secs;
         Duration::from_secs_f64(secs.clamp(0.05 * budget, 0.45 * budget))
     };
-    let lag = config.max_trials.map(|_| memory.workers.max(1));
+    // A seeded search with a trial count is reproducible: trial n sees exactly the results
+    // of the trials numbered below n − lag. The lag is a constant, not this machine's core
+    // count, so the sequence is the same on any machine and on a cluster of any size (which
+    // then runs at most about `lag` of its trials at a time).
+    let lag = config.max_trials.map(|_| REPRODUCIBLE_LAG);
     let mut scheduler = Scheduler::new(
         planned,
         config.seed,
@@ -228,6 +232,36 @@ pub(crate) fn run<'a>(
             .map(|t| validation.resumed(t, direction))
             .collect::<Vec<_>>(),
     );
+    // In a cluster the trials go to the workers, which read the validation units from one
+    // content-addressed blob per search.
+    let executor = match ctx.engine.trials() {
+        Some(dispatch) => {
+            let bytes = crate::trials::encode_context(
+                &pipeline.id,
+                task,
+                labels,
+                prob_floor,
+                &objective_ref.id,
+                &objective_ref.config_string(),
+                &metric,
+                &validation.units,
+            )
+            .map_err(PipelineError::Config)?;
+            let context = ctx.engine.store().artefacts().put(&bytes)?.sha256;
+            Executor::Remote { dispatch, context }
+        }
+        None => Executor::Local,
+    };
+    // Locally, trials run one per core (as far as memory allows); in a cluster, one per
+    // live worker slot.
+    let workers = match &executor {
+        Executor::Local => memory.workers,
+        Executor::Remote { dispatch, .. } => dispatch.slots().max(1),
+    };
+    let context_blob = match &executor {
+        Executor::Remote { context, .. } => Some(context.clone()),
+        Executor::Local => None,
+    };
     let search = SearchContext {
         task,
         labels,
@@ -243,6 +277,7 @@ pub(crate) fn run<'a>(
         reserve: &reserve,
         pipeline_id: &pipeline.id,
         store: ctx.tenant,
+        executor,
     };
     ctx.observer.search_started(
         budget_end
@@ -260,11 +295,18 @@ pub(crate) fn run<'a>(
     } = run_search(
         &search,
         scheduler,
-        memory.workers,
+        workers,
         ctx.observer,
         ctx.control,
         ctx.resumed,
     )?;
+    if let Some(sha) = context_blob {
+        // No job of this search runs after it (a late one finds its pipeline ended); a
+        // coordinator taking over stores the same bytes again.
+        if let Err(e) = ctx.engine.store().artefacts().remove(&sha) {
+            tracing::warn!(pipeline = %pipeline.id, error = %e, "removing the search context");
+        }
+    }
     ctx.control.check()?;
     let ranked: Vec<TrialRecord> = best_per_kind(&trials, direction)
         .into_iter()
@@ -322,6 +364,9 @@ pub(crate) fn run<'a>(
         eval_secs,
     })
 }
+
+/// Trials a reproducible (seeded, counted) search may have in flight: see `run`.
+const REPRODUCIBLE_LAG: usize = 4;
 
 /// Rows per stratified fold below which one fold is too noisy to judge a trial by: such
 /// searches score every fold of every trial (no pruning).

@@ -8,3 +8,4 @@ mod control;
 mod runs;
 mod scoring;
 mod stages;
+mod trials;

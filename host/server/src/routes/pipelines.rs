@@ -691,6 +691,8 @@ pub(crate) async fn remove(
             format!("pipeline '{id}' is still {}; cancel it first", p.status),
         ));
     }
+    // A cluster's distributed trials leave predictions blobs behind a ledger entry each.
+    microlearn_pipeline::forget_trial_ledger(&app.store, &caller.tenant, &id)?;
     app.store.tenant(&caller.tenant).delete_pipeline(&id)?;
     Ok(StatusCode::NO_CONTENT)
 }

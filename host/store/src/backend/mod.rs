@@ -28,6 +28,14 @@ pub(crate) trait Backend: Send + Sync + 'static {
     fn get(&self, tree: &'static str, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Store `value` under `key` (replacing), durably.
     fn put(&self, tree: &'static str, key: &str, value: Vec<u8>) -> Result<(), StoreError>;
+    /// Store `value` under `key` unless a value is there already, as one atomic step: `None`
+    /// when this call stored it, else the value that stands (left unchanged).
+    fn insert_new(
+        &self,
+        tree: &'static str,
+        key: &str,
+        value: Vec<u8>,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
     /// Remove `key`; `false` when it was not there.
     fn remove(&self, tree: &'static str, key: &str) -> Result<bool, StoreError>;
     /// Every entry whose key starts with `prefix`, in key order.

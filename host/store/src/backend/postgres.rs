@@ -273,6 +273,48 @@ impl Backend for PgBackend {
         })
     }
 
+    fn insert_new(
+        &self,
+        tree: &'static str,
+        key: &str,
+        value: Vec<u8>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = key.to_string();
+        let value = text(tree, value)?;
+        self.call(move |pool| {
+            let (key, value) = (key.clone(), value.clone());
+            async move {
+                // Insert-or-nothing, then read what stands; a row removed in between sends
+                // it round again.
+                loop {
+                    let inserted = sqlx::query(
+                        "INSERT INTO ml_records (tree, key, value) VALUES ($1, $2, $3::json)
+                         ON CONFLICT (tree, key) DO NOTHING",
+                    )
+                    .bind(tree)
+                    .bind(&key)
+                    .bind(&value)
+                    .execute(&pool)
+                    .await?;
+                    if inserted.rows_affected() == 1 {
+                        return Ok(None);
+                    }
+                    let standing: Option<String> = sqlx::query_scalar(
+                        "SELECT value::text FROM ml_records WHERE tree = $1 AND key = $2",
+                    )
+                    .bind(tree)
+                    .bind(&key)
+                    .fetch_optional(&pool)
+                    .await?;
+                    // Gone between the two statements (removed): try the insert again.
+                    if let Some(v) = standing {
+                        return Ok(Some(v.into_bytes()));
+                    }
+                }
+            }
+        })
+    }
+
     fn remove(&self, tree: &'static str, key: &str) -> Result<bool, StoreError> {
         let key = key.to_string();
         self.call(move |pool| {

@@ -38,6 +38,21 @@ impl Backend for SledBackend {
         Ok(())
     }
 
+    fn insert_new(
+        &self,
+        tree: &'static str,
+        key: &str,
+        value: Vec<u8>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let t = self.tree(tree)?;
+        let standing = match t.compare_and_swap(key.as_bytes(), None::<&[u8]>, Some(value))? {
+            Ok(()) => None,
+            Err(e) => e.current.map(|v| v.to_vec()),
+        };
+        t.flush()?;
+        Ok(standing)
+    }
+
     fn remove(&self, tree: &'static str, key: &str) -> Result<bool, StoreError> {
         let t = self.tree(tree)?;
         let old = t.remove(key.as_bytes())?;
