@@ -77,7 +77,8 @@ recovery        each kind on a fresh cluster of 2 workers --slots 1 running the 
                 {"node": "node-<pid>-<hex>"}: the pid names the process). "lease taken over" =
                 another node holds the lease (15 s TTL); "next trial recorded" = the first trial
                 not recorded before the kill appeared.
-  nats          kill -9 nats-server and start it again on the same port and store directory.
+  nats          kill -9 nats-server and start it again on the same port and store directory
+                (at once, or after --nats-down seconds).
                 "next trial recorded" (jobs already running finish and go to PostgreSQL, so it
                 can be quick); "first job started after" = the first rung a worker started after
                 the kill, i.e. dispatch through NATS works again.
@@ -96,7 +97,9 @@ Output: a markdown table on stdout and every raw number (trials, events, ledger 
 kill times, load averages before and after each run) in a JSON file (--out, default
 bench/results/cluster-<date>.json). The 1-minute load average before and after each run, and
 the share of the CPUs busy just before it (from /proc/stat, none of this script's processes
-running), are kept: on a shared 2-core machine another job's load skews every number.
+running), and the CPU time other processes used during each run (the machine's busy time from
+/proc/stat minus this script's and its children's), are kept: on a shared 2-core machine
+another job's load skews every number.
 --wait-idle 0.75 waits (up to --wait-max s) before each run until 75% of the CPUs are idle.
 
 On 8 cores or several machines
@@ -186,6 +189,40 @@ def cpu_busy(secs=3.0):
     return round(1.0 - (b[1] - a[1]) / (b[0] - a[0]), 3)
 
 
+class CpuMeter:
+    """CPU seconds over one run: the whole machine's (/proc/stat), this script's and its reaped
+    children's (os.times), and the difference: what other work on the machine used meanwhile.
+    Read `stop()` only after every child of the run has been waited for."""
+
+    def __init__(self):
+        self.t0, self.machine0, self.ours0 = time.time(), self._machine(), self._ours()
+
+    @staticmethod
+    def _machine():
+        try:
+            v = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        except (OSError, ValueError):
+            return None
+        busy = v[0] + v[1] + v[2] + sum(v[5:8])  # user nice system irq softirq steal
+        return busy / os.sysconf("SC_CLK_TCK")
+
+    @staticmethod
+    def _ours():
+        t = os.times()
+        return t.user + t.system + t.children_user + t.children_system
+
+    def stop(self):
+        wall = time.time() - self.t0
+        m1, ours = self._machine(), self._ours() - self.ours0
+        if m1 is None or self.machine0 is None:
+            return {"wall_s": round(wall, 2), "ours_cpu_s": round(ours, 2)}
+        machine = m1 - self.machine0
+        others = max(0.0, machine - ours)
+        return {"wall_s": round(wall, 2), "machine_cpu_s": round(machine, 2), "ours_cpu_s": round(ours, 2),
+                "others_cpu_s": round(others, 2),
+                "others_share": round(others / (wall * (os.cpu_count() or 1)), 3) if wall > 0 else None}
+
+
 def wait_quiet(args):
     """Before a run: with --wait-idle, wait (up to --wait-max s) until the machine's other work
     leaves at least that fraction of the CPUs idle. Returns what was measured last."""
@@ -198,10 +235,6 @@ def wait_quiet(args):
         time.sleep(10)
         busy = cpu_busy(3.0)
     return {"cpu_busy_before": busy, "waited_s": round(time.time() - t0, 1)}
-
-
-def now_ms():
-    return int(time.time() * 1000)
 
 
 def target_dir() -> Path:
@@ -223,10 +256,6 @@ def pct(xs, q):
 
 def median(xs):
     return pct(xs, 50)
-
-
-def rnd(x, n=3):
-    return None if x is None else round(x, n)
 
 
 # ---------------------------------------------------------------------------- processes
@@ -847,6 +876,7 @@ class Bench:
         say(f"throughput: {cfg['label']}, {self.args.trials} trials")
         out = {"config": cid, "label": cfg["label"], **wait_quiet(self.args), "load1_before": load1(),
                "started_at": time.time()}
+        meter = CpuMeter()
         cluster = None
         try:
             if cfg["workers"] == 0:
@@ -878,6 +908,7 @@ class Bench:
                 cluster.close()
             _kill_all()
             out["load1_after"] = load1()
+            out["cpu"] = meter.stop()
         return out
 
     @staticmethod
@@ -905,6 +936,7 @@ class Bench:
         a = self.args
         say(f"recovery: {kind} kill, run {rep + 1} of {a.repeats}")
         out = {"kind": kind, "repeat": rep, **wait_quiet(a), "load1_before": load1()}
+        meter = CpuMeter()
         cluster = None
         mon = None
         try:
@@ -966,6 +998,7 @@ class Bench:
             if kind == "nats":
                 cluster.nats.kill9()
                 out["nats_down_at"] = t_kill
+                time.sleep(a.nats_down)
                 t_back = cluster.nats.start()
                 out["nats_back_s"] = t_back - t_kill
             else:
@@ -995,6 +1028,7 @@ class Bench:
                 cluster.close()
             _kill_all()
             out["load1_after"] = load1()
+            out["cpu"] = meter.stop()
         return out
 
     @staticmethod
@@ -1168,7 +1202,8 @@ def f(x, nd=2, unit=""):
 
 def busy(r):
     b = r.get("cpu_busy_before")
-    return "–" if b is None else f"{100 * b:.0f}%"
+    o = (r.get("cpu") or {}).get("others_share")
+    return f"{'–' if b is None else f'{100 * b:.0f}%'} / {'–' if o is None else f'{100 * o:.0f}%'}"
 
 
 def report(results):
@@ -1181,7 +1216,7 @@ def report(results):
     w(f"## Cluster benchmark: {results['trials']} trials, seed {results['seed']}, "
       f"{Path(results['csv']).name} (target {results['target']}), {results['machine']['cores']} cores")
     w("")
-    w("| configuration | trial slots | trials | search s | trials/s | × embedded | span s | span trials/s | × embedded (span) | same sequence | CPU busy before | load1 before→after |")
+    w("| configuration | trial slots | trials | search s | trials/s | × embedded | span s | span trials/s | × embedded (span) | same sequence | CPU busy before / others' during | load1 before→after |")
     w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|")
     for cid, r in runs.items():
         cfg = CONFIGS[cid]
@@ -1199,7 +1234,9 @@ def report(results):
           f"{f(ratio, 2, '×')} | {f(r.get('span_s'), 1)} | {f(r.get('span_trials_per_s'), 3)} | {f(ratio_span, 2, '×')} | "
           f"{same} | {busy(r)} | {r.get('load1_before')}→{r.get('load1_after')} |")
     w("")
-    w("search s: the optimizing stage, from its stage_started/stage_finished events; span: first trial start to last trial end.")
+    w("search s: the optimizing stage, from its stage_started/stage_finished events; span: first trial start to last trial end. "
+      "CPU busy before: share of all CPUs busy just before the run (none of this script's processes running); "
+      "others' during: CPU time other processes on the machine used during the run, as a share of all CPUs.")
     ov = results.get("overhead") or {}
     if ov:
         w("")
@@ -1227,7 +1264,7 @@ def report(results):
         w("")
         w("### Recovery (seconds from the kill; 2 workers × 1 slot; median over runs)")
         w("")
-        w("| kill | measure | median s | per run | every trial once, same sequence | CPU busy before |")
+        w("| kill | measure | median s | per run | every trial once, same sequence | CPU busy before / others' during |")
         w("|---|---|---:|---|---|---|")
         measures = {
             "worker": [("job_redelivered_s", "interrupted job started again (redelivery)"),
@@ -1285,6 +1322,8 @@ def main():
                                       "[all; --quick embedded,w1s2,w2s1]")
     ap.add_argument("--recoveries", default=",".join(RECOVERIES), help="kill kinds ('' for none)")
     ap.add_argument("--kill-after", type=int, default=3, help="trials recorded before a kill [3]")
+    ap.add_argument("--nats-down", type=float, default=0.0,
+                    help="seconds nats-server stays down before its restart (nats kind) [0]")
     ap.add_argument("--timeout", type=float, default=900, help="seconds per pipeline before giving up")
     ap.add_argument("--poll", type=float, default=0.5, help="ledger poll interval, throughput runs (s)")
     ap.add_argument("--recovery-poll", type=float, default=0.2, help="ledger poll interval, recovery runs (s)")
@@ -1297,7 +1336,9 @@ def main():
     args = ap.parse_args()
     args.trials = args.trials or (10 if args.quick else 24)
     args.repeats = args.repeats or 1
-    args.configs = [c for c in (args.configs or ("embedded,w1s2,w2s1" if args.quick else ",".join(CONFIGS))).split(",") if c]
+    if args.configs is None:
+        args.configs = "embedded,w1s2,w2s1" if args.quick else ",".join(CONFIGS)
+    args.configs = [c for c in args.configs.split(",") if c]
     args.recoveries = [r for r in args.recoveries.split(",") if r]
     for c in args.configs:
         if c not in CONFIGS:
@@ -1314,6 +1355,7 @@ def main():
     results = {
         "trials": args.trials, "seed": args.seed, "budget_secs": args.budget, "csv": args.csv,
         "target": args.target, "quick": args.quick, "repeats": args.repeats, "kill_after": args.kill_after,
+        "nats_down_s": args.nats_down, "wait_idle": args.wait_idle,
         "configs": args.configs, "recoveries": args.recoveries, "bin": args.bin, "plugins": args.plugins,
         "machine": {"platform": platform.platform(), "cores": os.cpu_count(), "python": platform.python_version()},
         "started": datetime.datetime.now().isoformat(timespec="seconds"), "load1_start": load1(),

@@ -13,6 +13,11 @@ rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2 || rustup ta
 
 echo "==> services for the cluster tests (PostgreSQL; scripts/infra.sh starts what is not running)"
 bash scripts/infra.sh
+echo "==> S3 for the object-storage tests (moto's server, from PyPI, in a venv under $target_dir)"
+moto_venv="$target_dir/moto-venv"
+[[ -x "$moto_venv/bin/python" ]] || python3 -m venv "$moto_venv"
+"$moto_venv/bin/python" -m pip install --quiet --disable-pip-version-check "moto[server]==5.2.5"
+export MICROLEARN_TEST_MOTO="$moto_venv/bin/moto_server"
 echo "==> building plugin components"
 bash scripts/build-plugins.sh "$target_dir/microlearn-plugins"
 echo "==> building the Python evaluator (componentize-py, in a venv under $target_dir)"

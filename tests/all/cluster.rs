@@ -474,6 +474,101 @@ fn a_quota_holds_across_nodes_under_concurrent_requests() {
     b.kill9();
 }
 
+/// Upload `body` as a client that sends `Expect: 100-continue` does: the body goes only when
+/// the server asks for it, so a request refused before its body is read still gets its answer
+/// (rather than a reset connection). Returns the final status.
+fn upload_with_expect(addr: &str, name: &str, body: &[u8]) -> u16 {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "POST /v1/datasets?name={name} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: text/csv\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\
+         Connection: close\r\n\r\n",
+        crate::serve::ADMIN,
+        body.len()
+    )
+    .unwrap();
+    let mut reader = BufReader::new(s.try_clone().unwrap());
+    let status = |line: &str| -> u16 {
+        line.split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0)
+    };
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    if status(&line) != 100 {
+        return status(&line);
+    }
+    // Skip the interim response's blank line, send the body, read the final answer.
+    let mut blank = String::new();
+    reader.read_line(&mut blank).unwrap();
+    s.write_all(body).unwrap();
+    let mut rest = String::new();
+    reader.read_to_string(&mut rest).unwrap();
+    status(&rest)
+}
+
+#[test]
+fn a_storage_quota_holds_across_nodes_for_concurrent_uploads() {
+    let mut cluster = Cluster::new();
+    let a = cluster.node();
+    let b = cluster.node();
+    // Two different tables (content-addressed uploads of one table would be one dataset),
+    // each a little over half the quota, one to each node at once: one fits. (One upload
+    // per node: a node admits one upload per tenant at a time.)
+    let base = std::fs::read_to_string(dataset("telco_churn.train.csv")).unwrap();
+    let last_row = base.trim_end().lines().last().unwrap().to_string();
+    let tables: Vec<Vec<u8>> = (1..=2)
+        .map(|k| {
+            let mut t = base.trim_end().to_string();
+            for _ in 0..k {
+                t.push('\n');
+                t.push_str(&last_row);
+            }
+            t.push('\n');
+            t.into_bytes()
+        })
+        .collect();
+    let quota = tables[0].len() * 3 / 2;
+    let (status, v) = a.json(
+        "PATCH",
+        "/v1/tenants/default",
+        Some(json!({"quotas": {"storage_bytes": quota}})),
+    );
+    assert_eq!(status, 200, "{v}");
+    let answers: Vec<u16> = tables
+        .into_iter()
+        .zip([&a, &b])
+        .enumerate()
+        .map(|(i, (csv, node))| {
+            let addr = node.addr.clone();
+            std::thread::spawn(move || upload_with_expect(&addr, &format!("t{i}.csv"), &csv))
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .collect();
+    assert_eq!(
+        answers.iter().filter(|s| **s == 201).count(),
+        1,
+        "one upload fits the quota, cluster-wide: {answers:?}"
+    );
+    assert!(
+        answers.iter().all(|s| *s == 201 || *s == 403),
+        "{answers:?}"
+    );
+    let (_, list) = b.json("GET", "/v1/datasets", None);
+    assert_eq!(
+        list["datasets"].as_array().map(Vec::len),
+        Some(1),
+        "exactly one dataset recorded: {list}"
+    );
+    a.kill9();
+    b.kill9();
+}
+
 /// A small seeded generator for kill points (no dependency; the seed is printed for a rerun).
 struct KillDice(u64);
 
@@ -594,6 +689,30 @@ fn trials_spread_over_workers_survive_twenty_random_kills_and_match_an_embedded_
         clustered, reference,
         "the cluster ran the embedded sequence"
     );
+    // And chose the same models, the ensemble included: a coordinator that took over read
+    // its predecessor's out-of-fold predictions back from the ledger.
+    let board = |server: &Server, pl: &str| -> Vec<(String, String, String, String)> {
+        let (status, v) = server.json("GET", &format!("/v1/pipelines/{pl}/leaderboard"), None);
+        assert_eq!(status, 200, "{v}");
+        v["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["kind"].to_string(),
+                    m["params"].to_string(),
+                    m["validation_score"].to_string(),
+                    m["test_metrics"].to_string(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        board(&api, &pl),
+        board(&embedded, &pl2),
+        "the same leaderboard"
+    );
     embedded.kill9();
     api.kill9();
 }
@@ -636,6 +755,20 @@ impl PrivatePostgres {
     }
 
     fn start() -> PrivatePostgres {
+        Self::start_with(false)
+    }
+
+    /// A server that takes TLS connections only, with a self-signed certificate for
+    /// 127.0.0.1 (`ca()` is its path, to verify it by).
+    fn start_tls() -> PrivatePostgres {
+        Self::start_with(true)
+    }
+
+    fn ca(&self) -> std::path::PathBuf {
+        self.dir.path().join("data").join("ca.crt")
+    }
+
+    fn start_with(tls: bool) -> PrivatePostgres {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         // The server user must own its data folder and reach it through the temporary one.
@@ -658,6 +791,89 @@ impl PrivatePostgres {
             "initdb: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        if tls {
+            // A CA and a server certificate it signs (for 127.0.0.1): verifiers refuse a CA
+            // certificate presented as the server's own.
+            let openssl = |args: &[&str]| {
+                let out = std::process::Command::new("openssl")
+                    .current_dir(&data)
+                    .args(args)
+                    .output()
+                    .expect("openssl runs");
+                assert!(
+                    out.status.success(),
+                    "openssl {args:?}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            };
+            std::fs::write(
+                data.join("server.ext"),
+                "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+            )
+            .unwrap();
+            openssl(&[
+                "req",
+                "-new",
+                "-x509",
+                "-days",
+                "2",
+                "-nodes",
+                "-subj",
+                "/CN=test-ca",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+            ]);
+            openssl(&[
+                "req",
+                "-new",
+                "-nodes",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+            ]);
+            openssl(&[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "server.ext",
+                "-out",
+                "server.crt",
+            ]);
+            let _ = std::process::Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(data.join("server.key"))
+                .arg(data.join("server.crt"))
+                .status();
+            let _ = std::process::Command::new("chmod")
+                .arg("600")
+                .arg(data.join("server.key"))
+                .status();
+            let mut conf = std::fs::read_to_string(data.join("postgresql.conf")).unwrap();
+            conf.push_str("\nssl = on\n");
+            std::fs::write(data.join("postgresql.conf"), conf).unwrap();
+            // TLS or nothing over TCP.
+            std::fs::write(
+                data.join("pg_hba.conf"),
+                "local all all trust\n\
+                 hostssl all all 127.0.0.1/32 trust\n\
+                 hostnossl all all 127.0.0.1/32 reject\n",
+            )
+            .unwrap();
+        }
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -815,4 +1031,38 @@ fn microlearn_run_with_the_cluster_settings_submits_to_the_workers_and_writes_th
         t.rungs::<Value>(&pipelines[0].id).unwrap().is_empty(),
         "the ledger went with the search"
     );
+}
+
+#[test]
+fn metadata_goes_over_tls_and_verifies_the_server_when_asked() {
+    let pg = PrivatePostgres::start_tls();
+    let home = tempfile::tempdir().unwrap();
+    let open = |query: &str| {
+        microlearn_store::Store::open_with(
+            home.path(),
+            &microlearn_store::StoreConfig {
+                meta: Some(format!("{}?{query}", pg.url())),
+                blobs: None,
+            },
+        )
+    };
+    let err = open("sslmode=disable").unwrap_err().to_string();
+    assert!(
+        err.contains("no encryption"),
+        "the server refuses plain TCP: {err}"
+    );
+    let err = open("sslmode=verify-full").unwrap_err().to_string();
+    assert!(
+        err.to_lowercase().contains("certificate"),
+        "a self-signed server fails verification against the system's roots: {err}"
+    );
+    for query in [
+        "sslmode=require".to_string(),
+        format!("sslmode=verify-full&sslrootcert={}", pg.ca().display()),
+    ] {
+        let store = open(&query).unwrap_or_else(|e| panic!("{query}: {e}"));
+        let t = store.tenant("acme");
+        t.request_cancel("pl_1").unwrap();
+        assert!(t.cancel_requested("pl_1").unwrap(), "{query}");
+    }
 }

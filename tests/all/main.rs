@@ -16,5 +16,6 @@ mod datetimes;
 mod e2e;
 mod keep_work;
 mod plugins_platform;
+mod s3;
 mod serve;
 mod shared_home;

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const ADMIN: &str = "mlk_crash_resume_test_admin_key";
+pub(crate) const ADMIN: &str = "mlk_crash_resume_test_admin_key";
 
 pub(crate) struct Server {
     child: Option<Child>,

@@ -34,7 +34,12 @@ pub fn run(via: &Via, server: &Server, args: &RunArgs, config: &PipelineConfig) 
                 server.file.pid,
                 server.file.url
             );
-            let note = format!("note: {held}; submitting this run to it");
+            let note = format!(
+                "note: {} is in use by microlearn serve (pid {}, {}); submitting this run to it",
+                home.display(),
+                server.file.pid,
+                server.file.url
+            );
             let records = format!(
                 "{}, through microlearn serve at {}",
                 home.display(),

@@ -474,6 +474,81 @@ fn remote_units(
     (done, end, worker)
 }
 
+/// The seed trial `number` of a search seeded with `seed` fits with.
+fn trial_seed(seed: u64, number: usize) -> u64 {
+    seed ^ (number as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// The rung job of trial `t`'s rung `rung` in a distributed search over `context`, as the
+/// coordinator sent it (what names its result in the ledger).
+fn rung_job(
+    ctx: &SearchContext,
+    context: &str,
+    t: &TrialProposal,
+    rung: usize,
+) -> crate::trials::RungJob {
+    let range = ctx.validation.units_for(rung);
+    crate::trials::RungJob {
+        tenant: ctx.store.name().to_string(),
+        pipeline_id: ctx.pipeline_id.to_string(),
+        context: context.to_string(),
+        number: t.number,
+        kind: t.kind.clone(),
+        params: t.params.clone(),
+        rung,
+        units: (range.start, range.end),
+        units_before: 0,
+        seed: trial_seed(ctx.seed, t.number),
+        deadline_unix_ms: 0,
+    }
+}
+
+/// A distributed search taken over from a coordinator that died: the out-of-fold predictions
+/// of the complete trials it recorded, read back from the ledger and the predictions blobs, so
+/// the ensemble chooses among the same trials as an uninterrupted search. (A local search
+/// kept them in memory only: none come back.)
+fn recovered_oof(ctx: &SearchContext, resumed: &[TrialRecord]) -> Vec<Oof> {
+    let Executor::Remote { context, .. } = &ctx.executor else {
+        return Vec::new();
+    };
+    let v = ctx.validation;
+    let mut out = Vec::new();
+    'trials: for t in resumed.iter().filter(|t| t.status == TrialStatus::Complete) {
+        let Some(score) = t.score else { continue };
+        let proposal = TrialProposal {
+            number: t.number,
+            kind: t.kind.clone(),
+            params: t.params.clone(),
+            warm_start: t.warm_start,
+        };
+        let mut preds: Vec<Option<Predictions>> = vec![None; v.units.len()];
+        for rung in 0..v.rung_ends.len() {
+            let job = rung_job(ctx, context, &proposal, rung);
+            let Ok(Some(r)) = ctx
+                .store
+                .rung::<crate::trials::RungResult>(ctx.pipeline_id, &job.ledger_key())
+            else {
+                continue 'trials;
+            };
+            for u in &r.units {
+                match crate::trials::load_predictions(ctx.store.store(), &u.predictions) {
+                    Ok(p) if u.unit < preds.len() => preds[u.unit] = Some(p),
+                    _ => continue 'trials,
+                }
+            }
+        }
+        if let Some(predictions) = assemble_oof(v, &preds) {
+            out.push(Oof {
+                number: t.number,
+                kind: t.kind.clone(),
+                score: orient(score, ctx.direction),
+                predictions,
+            });
+        }
+    }
+    out
+}
+
 struct TrialRun {
     record: TrialRecord,
     oof: Option<Predictions>,
@@ -516,7 +591,7 @@ fn run_trial(
     let mut fitted = Vec::new();
     let mut last_model = None;
     let (mut fit_secs, mut fit_rows, mut units_done) = (0.0, 0usize, 0usize);
-    let seed = ctx.seed ^ (proposal.number as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let seed = trial_seed(ctx.seed, proposal.number);
     'rungs: for rung in 0..n_rungs {
         let range = v.units_for(rung);
         let (done, end, worker) = match &ctx.executor {
@@ -543,21 +618,13 @@ fn run_trial(
             }
             Executor::Remote { dispatch, context } => {
                 let job = crate::trials::RungJob {
-                    tenant: ctx.store.name().to_string(),
-                    pipeline_id: ctx.pipeline_id.to_string(),
-                    context: context.clone(),
-                    number: proposal.number,
-                    kind: proposal.kind.clone(),
-                    params: proposal.params.clone(),
-                    rung,
-                    units: (range.start, range.end),
                     units_before: units_done,
-                    seed,
                     deadline_unix_ms: now_ms()
                         + shared
                             .search_end()
                             .saturating_duration_since(Instant::now())
                             .as_millis() as i64,
+                    ..rung_job(ctx, context, proposal, rung)
                 };
                 remote_units(ctx, shared, *dispatch, &job, stopped)
             }
@@ -667,7 +734,11 @@ pub(crate) fn run_search(
     };
     shared.update_end(ctx);
     let results: Mutex<Vec<TrialRecord>> = Mutex::new(resumed.to_vec());
-    let oofs: Mutex<Vec<Oof>> = Mutex::new(Vec::new());
+    let oofs: Mutex<Vec<Oof>> = Mutex::new({
+        let mut recovered = recovered_oof(ctx, resumed);
+        cap_oof(&mut recovered);
+        recovered
+    });
     // Per kind: (oriented score, trial number, model).
     let fallbacks: Mutex<Vec<(String, f64, usize, TrainedModel)>> = Mutex::new(Vec::new());
     let store_error: Mutex<Option<microlearn_store::StoreError>> = Mutex::new(None);

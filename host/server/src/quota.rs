@@ -80,18 +80,34 @@ impl App {
     }
 }
 
+/// How long a cluster-wide storage promise lasts: longer than any upload takes to read and
+/// parse, short enough that a node dying mid-upload does not hold the quota for long.
+const RESERVATION_TTL_MS: i64 = 15 * 60 * 1000;
+
 /// Bytes counted as used until dropped (the record that stores them is written by then, so
 /// they count twice for a moment, never zero times).
 pub(crate) struct StorageReservation {
     ledger: Arc<TenantLedger>,
     bytes: u64,
+    /// In a cluster the promise is in the shared metadata, so every node counts it.
+    shared: Option<(TenantStore, String)>,
 }
 
 impl Drop for StorageReservation {
     fn drop(&mut self) {
-        self.ledger
-            .reserved_bytes
-            .fetch_sub(self.bytes, Ordering::SeqCst);
+        match self.shared.take() {
+            Some((tenant, id)) => {
+                if let Err(e) = tenant.release_bytes(&id) {
+                    // It lapses on its own (RESERVATION_TTL_MS).
+                    tracing::warn!(tenant = %tenant.name(), error = %e, "releasing a storage reservation");
+                }
+            }
+            None => {
+                self.ledger
+                    .reserved_bytes
+                    .fetch_sub(self.bytes, Ordering::SeqCst);
+            }
+        }
     }
 }
 
@@ -115,6 +131,15 @@ fn dir_bytes(dir: &std::path::Path) -> u64 {
 }
 
 impl TenantGate {
+    /// Bytes promised to uploads in progress: on this node, or (in a cluster) on any node.
+    fn reserved(&self, app: &App) -> ApiResult<u64> {
+        if app.store.is_shared() {
+            Ok(app.store.tenant(&self.record.name).reserved_bytes()?)
+        } else {
+            Ok(self.ledger.reserved_bytes.load(Ordering::SeqCst))
+        }
+    }
+
     /// Refuse (403) unless `bytes` more fit the storage quota, counting what other requests
     /// have reserved; the caller holds the returned reservation until its record is written.
     pub(crate) fn reserve_storage(
@@ -125,8 +150,8 @@ impl TenantGate {
     ) -> ApiResult<StorageReservation> {
         let tenant = &self.record.name;
         if let Some(quota) = self.record.quotas.storage_bytes {
-            let used =
-                storage_used(app, tenant)? + self.ledger.reserved_bytes.load(Ordering::SeqCst);
+            let used = storage_used(app, tenant)? + self.reserved(app)?;
+            tracing::debug!(tenant, used, bytes, quota, "storage quota check");
             if used.saturating_add(bytes) > quota {
                 return Err(ApiError::new(
                     ProblemKind::QuotaExceeded,
@@ -138,12 +163,25 @@ impl TenantGate {
                 .with("limit", quota));
             }
         }
-        self.ledger
-            .reserved_bytes
-            .fetch_add(bytes, Ordering::SeqCst);
+        let shared = if app.store.is_shared() {
+            let t = app.store.tenant(tenant);
+            let id = format!(
+                "{}-{}",
+                app.jobs.node(),
+                hex::encode(rand::random::<[u8; 8]>())
+            );
+            t.reserve_bytes(&id, bytes, RESERVATION_TTL_MS)?;
+            Some((t, id))
+        } else {
+            self.ledger
+                .reserved_bytes
+                .fetch_add(bytes, Ordering::SeqCst);
+            None
+        };
         Ok(StorageReservation {
             ledger: self.ledger.clone(),
             bytes,
+            shared,
         })
     }
 
@@ -151,8 +189,7 @@ impl TenantGate {
     /// bundles, so it may not start without room for them.
     pub(crate) fn check_storage_left(&self, app: &App) -> ApiResult<()> {
         if let Some(quota) = self.record.quotas.storage_bytes {
-            let used = storage_used(app, &self.record.name)?
-                + self.ledger.reserved_bytes.load(Ordering::SeqCst);
+            let used = storage_used(app, &self.record.name)? + self.reserved(app)?;
             if used >= quota {
                 return Err(ApiError::new(
                     ProblemKind::QuotaExceeded,

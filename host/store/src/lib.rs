@@ -47,6 +47,9 @@ const RUNGS_TREE: &str = "trial_rungs";
 /// How often each rung job was delivered to a worker (bounds the retries of a job that kills
 /// its workers).
 const RUNG_DELIVERIES_TREE: &str = "trial_rung_deliveries";
+/// Bytes promised to uploads still being read, per tenant and reservation, each with an expiry
+/// (a node that dies mid-upload leaves one that lapses rather than holding the quota).
+const RESERVATIONS_TREE: &str = "storage_reservations";
 /// Live cluster workers and their trial slots, each under its own expiry.
 const NODES_TREE: &str = "cluster_nodes";
 
@@ -702,6 +705,42 @@ impl TenantStore {
             .meta
             .remove_prefix(RUNG_DELIVERIES_TREE, &prefix)?;
         self.store.meta.remove_prefix(RUNGS_TREE, &prefix)
+    }
+
+    /// Promise `bytes` of storage to an upload still being read (`id` names the promise), for
+    /// `ttl_ms` at most; every node counts it in [`Self::reserved_bytes`] until it is released.
+    pub fn reserve_bytes(&self, id: &str, bytes: u64, ttl_ms: i64) -> Result<(), StoreError> {
+        let record = serde_json::json!({ "bytes": bytes, "expires_at_ms": now_ms() + ttl_ms });
+        self.store.meta.put(
+            RESERVATIONS_TREE,
+            &self.key(&[id]),
+            encode(RESERVATIONS_TREE, &record)?,
+        )
+    }
+
+    /// Give a promise of storage back (its upload was recorded, or failed).
+    pub fn release_bytes(&self, id: &str) -> Result<(), StoreError> {
+        self.store
+            .meta
+            .remove(RESERVATIONS_TREE, &self.key(&[id]))
+            .map(|_| ())
+    }
+
+    /// Bytes promised to uploads in progress anywhere, not yet lapsed.
+    pub fn reserved_bytes(&self) -> Result<u64, StoreError> {
+        let now = now_ms();
+        let mut total = 0u64;
+        for (_, v) in self
+            .store
+            .meta
+            .scan_prefix(RESERVATIONS_TREE, &self.key_prefix(&[]))?
+        {
+            let r: serde_json::Value = decode_named(RESERVATIONS_TREE, &v)?;
+            if r["expires_at_ms"].as_i64().unwrap_or(0) > now {
+                total = total.saturating_add(r["bytes"].as_u64().unwrap_or(0));
+            }
+        }
+        Ok(total)
     }
 
     /// Bytes the tenant stores: its datasets' files and its models' bundles.

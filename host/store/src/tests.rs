@@ -741,3 +741,25 @@ on_both!(
         assert_eq!(store.live_slots().unwrap(), 2);
     }
 );
+
+on_both!(
+    storage_promises_count_until_released_or_lapsed,
+    |env: &Env| {
+        let store = env.open();
+        let t = store.tenant("acme");
+        t.reserve_bytes("r1", 1_000, 60_000).unwrap();
+        t.reserve_bytes("r2", 500, 60_000).unwrap();
+        t.reserve_bytes("dead-node", 7_000, -1).unwrap();
+        store
+            .tenant("acme-2")
+            .reserve_bytes("r1", 9, 60_000)
+            .unwrap();
+        assert_eq!(
+            t.reserved_bytes().unwrap(),
+            1_500,
+            "live promises of this tenant only"
+        );
+        t.release_bytes("r1").unwrap();
+        assert_eq!(t.reserved_bytes().unwrap(), 500);
+    }
+);
