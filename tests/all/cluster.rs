@@ -1066,3 +1066,86 @@ fn metadata_goes_over_tls_and_verifies_the_server_when_asked() {
         assert!(t.cancel_requested("pl_1").unwrap(), "{query}");
     }
 }
+
+#[test]
+fn a_plugin_a_tenant_uploads_to_one_node_runs_on_the_workers() {
+    let nats = Nats::start();
+    let queue = nats.url();
+    let mut cluster = Cluster::new();
+    let api = cluster.api_node(&queue);
+    let _worker = cluster.worker(&queue);
+    // A test selector no node has in its plugin folders, uploaded to the API node only.
+    let dir = crate::common::plugin_dir()
+        .parent()
+        .unwrap()
+        .join("microlearn-test-plugins")
+        .join("hostile-selector");
+    let manifest = std::fs::read(dir.join("plugin.toml")).unwrap();
+    let component = std::fs::read(dir.join("hostile-selector.wasm")).unwrap();
+    let boundary = "----microlearn-cluster-boundary";
+    let mut body = Vec::new();
+    for (name, file, data) in [
+        ("manifest", "plugin.toml", &manifest),
+        ("component", "hostile-selector.wasm", &component),
+    ] {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{file}\"\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let (status, answer) = api.call(
+        "POST",
+        "/v1/plugins",
+        &format!("multipart/form-data; boundary={boundary}"),
+        &body,
+    );
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&answer));
+
+    let ds = upload(&api, "telco_churn.train.csv");
+    let (status, p) = api.json(
+        "POST",
+        "/v1/pipelines",
+        Some(json!({
+            "dataset_id": ds, "target": "churn", "budget_secs": 300, "max_trials": 3,
+            "seed": 4, "threads": 1,
+            "selector": {"id": "hostile-selector", "config": {"mode": "ok"}}
+        })),
+    );
+    assert_eq!(status, 202, "{p}");
+    let pl = p["id"].as_str().unwrap().to_string();
+    let done = wait_done(&api, &pl, 300);
+    assert_eq!(
+        done["status"],
+        json!("done"),
+        "the worker fetched the tenant's selector: {done}"
+    );
+
+    // Removed on the API node: the workers drop it too, and a pipeline naming it fails.
+    let (status, _) = api.call("DELETE", "/v1/plugins/hostile-selector", "text/plain", b"");
+    assert_eq!(status, 204);
+    let (status, p) = api.json(
+        "POST",
+        "/v1/pipelines",
+        Some(json!({
+            "dataset_id": ds, "target": "churn", "budget_secs": 300, "max_trials": 1,
+            "seed": 4, "threads": 1,
+            "selector": {"id": "hostile-selector", "config": {"mode": "ok"}}
+        })),
+    );
+    if status == 202 {
+        let done = wait_done(&api, p["id"].as_str().unwrap(), 300);
+        assert_eq!(done["status"], json!("failed"), "{done}");
+        assert!(
+            done["error"].to_string().contains("hostile-selector"),
+            "{done}"
+        );
+    } else {
+        assert!(p.to_string().contains("hostile-selector"), "{status} {p}");
+    }
+    api.kill9();
+}

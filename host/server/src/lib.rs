@@ -11,6 +11,7 @@ mod extract;
 mod jobs;
 mod metrics;
 pub mod openapi;
+mod plugin_sync;
 mod queue;
 mod quota;
 mod routes;
@@ -288,6 +289,10 @@ impl App {
     /// server runs is selectable by the next pipeline, without a restart. Handles already
     /// given to running pipelines keep the version they started with.
     pub fn plugins_for(&self, tenant: &str) -> Result<PluginHost, ApiError> {
+        // In a cluster a tenant's uploads may have been accepted by another node.
+        if self.store.is_shared() && plugin_sync::sync(self, tenant)? {
+            self.reset_plugins(tenant);
+        }
         let cached = self
             .tenant_plugins
             .read()

@@ -50,6 +50,8 @@ const RUNG_DELIVERIES_TREE: &str = "trial_rung_deliveries";
 /// Bytes promised to uploads still being read, per tenant and reservation, each with an expiry
 /// (a node that dies mid-upload leaves one that lapses rather than holding the quota).
 const RESERVATIONS_TREE: &str = "storage_reservations";
+/// Tenants' uploaded plugins as published to a cluster (their files as blobs).
+const PLUGIN_FILES_TREE: &str = "tenant_plugin_files";
 /// Live cluster workers and their trial slots, each under its own expiry.
 const NODES_TREE: &str = "cluster_nodes";
 
@@ -283,6 +285,13 @@ impl Store {
         let mut candidates: Vec<String> =
             t.datasets()?.into_iter().map(|d| d.file.sha256).collect();
         candidates.extend(t.models()?.into_iter().map(|m| m.bundle.sha256));
+        for (_, files) in t.plugin_files::<serde_json::Value>()? {
+            for f in files["files"].as_array().into_iter().flatten() {
+                if let Some(sha) = f["sha256"].as_str() {
+                    candidates.push(sha.to_string());
+                }
+            }
+        }
         candidates.sort();
         candidates.dedup();
         for k in self.api_keys()?.iter().filter(|k| k.tenant == name) {
@@ -741,6 +750,34 @@ impl TenantStore {
             }
         }
         Ok(total)
+    }
+
+    /// Record an uploaded plugin as published to the cluster (`record` names its files' blobs).
+    pub fn put_plugin_files<T: Serialize>(&self, id: &str, record: &T) -> Result<(), StoreError> {
+        self.store.meta.put(
+            PLUGIN_FILES_TREE,
+            &self.key(&[id]),
+            encode(PLUGIN_FILES_TREE, record)?,
+        )
+    }
+
+    /// The tenant's published plugins, as `(id, record)` by id.
+    pub fn plugin_files<T: DeserializeOwned>(&self) -> Result<Vec<(String, T)>, StoreError> {
+        let prefix = self.key_prefix(&[]);
+        self.store
+            .meta
+            .scan_prefix(PLUGIN_FILES_TREE, &prefix)?
+            .into_iter()
+            .map(|(k, v)| {
+                let id = k.strip_prefix(&prefix).unwrap_or(&k).to_string();
+                Ok((id, decode_named(PLUGIN_FILES_TREE, &v)?))
+            })
+            .collect()
+    }
+
+    /// Forget a published plugin (removed); `false` when none was recorded.
+    pub fn remove_plugin_files(&self, id: &str) -> Result<bool, StoreError> {
+        self.store.meta.remove(PLUGIN_FILES_TREE, &self.key(&[id]))
     }
 
     /// Bytes the tenant stores: its datasets' files and its models' bundles.

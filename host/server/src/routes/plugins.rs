@@ -221,8 +221,16 @@ pub(crate) async fn upload(
         .run(app.serving.limits.upload_timeout, move || {
             // The folder now exists, so this is the tenant's own host, never the shared one.
             let host = app2.plugins_for(&tenant)?;
-            host.install(&staged, &app2.tenant_plugin_dir(&tenant))
-                .map_err(|e| ApiError::new(ProblemKind::InvalidPlugin, e.to_string()))
+            let installed = host
+                .install(&staged, &app2.tenant_plugin_dir(&tenant))
+                .map_err(|e| ApiError::new(ProblemKind::InvalidPlugin, e.to_string()))?;
+            // In a cluster every node (workers included) fetches it from the shared store.
+            if app2.store.is_shared()
+                && let Some(dir) = &installed.dir
+            {
+                crate::plugin_sync::publish(&app2, &tenant, &installed.info.id, dir)?;
+            }
+            Ok(installed)
         })
         .await?;
     drop(gate);
@@ -268,8 +276,13 @@ pub(crate) async fn remove(
         return Err(ApiError::not_found("plugin", &id));
     }
     let dir = app.tenant_plugin_dir(&caller.tenant).join(&id);
-    if dir.join(MANIFEST_FILE).is_file() {
-        std::fs::remove_dir_all(&dir).map_err(ApiError::internal)?;
+    // Other nodes drop their copies on their next use of the tenant's plugins.
+    let published =
+        app.store.is_shared() && app.store.tenant(&caller.tenant).remove_plugin_files(&id)?;
+    if dir.join(MANIFEST_FILE).is_file() || published {
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(ApiError::internal)?;
+        }
         app.reset_plugins(&caller.tenant);
         return Ok(StatusCode::NO_CONTENT);
     }
