@@ -19,7 +19,9 @@ pub(crate) const SOURCE_API: &str = "api";
 
 /// Runs of one pipeline that may end without returning (the host crashed or was killed during
 /// each) before the next start fails it instead of resuming it: a pipeline that takes the host
-/// down every time it runs would otherwise take it down after every restart, forever.
+/// down every time it runs would otherwise take it down after every restart, forever. A run
+/// that records a trial clears the count: only runs in a row that made no progress add up, so
+/// a cluster's coordinator killed from outside many times over still finishes its search.
 pub(crate) const MAX_UNFINISHED_STARTS: u32 = 3;
 
 /// How long a node's claim on running a pipeline lasts without renewal (clusters only). A node
@@ -515,7 +517,7 @@ fn run_job(app: &App, job: &Job, control: &RunControl) {
                 &tenant,
                 &job.pipeline_id,
                 &format!(
-                    "the host stopped without finishing this pipeline {} times in a row (crashed or killed while it ran); it is not resumed again",
+                    "the host stopped without finishing this pipeline {} times in a row, none of them recording a trial (crashed or killed while it ran); it is not resumed again",
                     n - 1
                 ),
             );
@@ -561,6 +563,7 @@ fn run_job(app: &App, job: &Job, control: &RunControl) {
         let observer = EventObserver {
             tenant: tenant.clone(),
             pipeline_id: job.pipeline_id.clone(),
+            progressed: AtomicBool::new(false),
         };
         let outcome = engine.run_with(&RunInput { train, test }, &config, &observer, control)?;
         if let Some(name) = &outcome.pipeline.deployment {
@@ -630,6 +633,8 @@ fn append(
 struct EventObserver {
     tenant: TenantStore,
     pipeline_id: String,
+    /// Whether this run recorded a trial yet (see `MAX_UNFINISHED_STARTS`).
+    progressed: AtomicBool,
 }
 
 impl Observer for EventObserver {
@@ -647,6 +652,11 @@ impl Observer for EventObserver {
     }
 
     fn trial_finished(&self, trial: &TrialRecord, best: Option<f64>) {
+        // A run that records a trial is making progress: the runs cut short before it (a
+        // cluster's coordinators killed from outside, say) no longer count towards giving up.
+        if !self.progressed.swap(true, Ordering::SeqCst) {
+            let _ = self.tenant.clear_starts(&self.pipeline_id);
+        }
         let _ = append(
             &self.tenant,
             &self.pipeline_id,
