@@ -4,7 +4,9 @@
 //! `microlearn_store::testing`); PostgreSQL must be running (scripts/infra.sh starts it).
 
 use crate::common::dataset;
-use crate::serve::{Server, first_row_without_target, key, trials, wait_done};
+use crate::serve::{
+    Server, every_trial_once, first_row_without_target, key, run_to_done, trials, wait_done,
+};
 use microlearn_store::testing::TestDatabase;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -174,16 +176,7 @@ fn a_pipeline_whose_node_is_killed_is_finished_by_another_with_every_trial_once(
     // b takes it over once a's lease expires, and finishes it.
     let done = wait_done(&b, &pl, 300);
     assert_eq!(done["status"], json!("done"), "{done}");
-    let after = trials(&b, &pl);
-    let numbers: Vec<u64> = after
-        .iter()
-        .map(|t| t["number"].as_u64().unwrap())
-        .collect();
-    assert_eq!(
-        numbers,
-        (0..TRIALS).collect::<Vec<_>>(),
-        "every trial exactly once"
-    );
+    let after = every_trial_once(&b, &pl, TRIALS);
     for t in &before {
         let n = t["number"].as_u64().unwrap() as usize;
         assert_eq!(
@@ -197,10 +190,7 @@ fn a_pipeline_whose_node_is_killed_is_finished_by_another_with_every_trial_once(
         );
     }
     // The same request, uninterrupted, on the surviving node: the same trials.
-    let (status, p2) = b.json("POST", "/v1/pipelines", Some(request));
-    assert_eq!(status, 202, "{p2}");
-    let pl2 = p2["id"].as_str().unwrap().to_string();
-    assert_eq!(wait_done(&b, &pl2, 300)["status"], json!("done"));
+    let pl2 = run_to_done(&b, request, 300);
     let reference: Vec<_> = trials(&b, &pl2).iter().map(key).collect();
     let taken_over: Vec<_> = after.iter().map(key).collect();
     assert_eq!(
@@ -399,22 +389,10 @@ fn workers_on_a_queue_finish_every_pipeline_through_kills_and_a_nats_restart() {
 
     let done = wait_done(&api, &pl, 400);
     assert_eq!(done["status"], json!("done"), "{done}");
-    let after = trials(&api, &pl);
-    let numbers: Vec<u64> = after
-        .iter()
-        .map(|t| t["number"].as_u64().unwrap())
-        .collect();
-    assert_eq!(
-        numbers,
-        (0..TRIALS).collect::<Vec<_>>(),
-        "every trial exactly once"
-    );
+    let after = every_trial_once(&api, &pl, TRIALS);
 
     // The same request without kills: the same trial sequence (number, kind, params, score).
-    let (status, p2) = api.json("POST", "/v1/pipelines", Some(request));
-    assert_eq!(status, 202, "{p2}");
-    let pl2 = p2["id"].as_str().unwrap().to_string();
-    assert_eq!(wait_done(&api, &pl2, 400)["status"], json!("done"));
+    let pl2 = run_to_done(&api, request, 400);
     let reference: Vec<_> = trials(&api, &pl2).iter().map(key).collect();
     let survived: Vec<_> = after.iter().map(key).collect();
     assert_eq!(survived, reference);
@@ -626,16 +604,7 @@ fn trials_spread_over_workers_survive_twenty_random_kills_and_match_an_embedded_
     }
     let done = wait_done(&api, &pl, 900);
     assert_eq!(done["status"], json!("done"), "{done}");
-    let after = trials(&api, &pl);
-    let numbers: Vec<u64> = after
-        .iter()
-        .map(|t| t["number"].as_u64().unwrap())
-        .collect();
-    assert_eq!(
-        numbers,
-        (0..TRIALS).collect::<Vec<_>>(),
-        "every trial exactly once"
-    );
+    let after = every_trial_once(&api, &pl, TRIALS);
     let mut ran_on: Vec<String> = after
         .iter()
         .flat_map(|t| t["workers"].as_array().cloned().unwrap_or_default())
@@ -679,10 +648,7 @@ fn trials_spread_over_workers_survive_twenty_random_kills_and_match_an_embedded_
     let embedded = Server::start(home.path());
     let ds2 = upload(&embedded, "telco_churn.train.csv");
     assert_eq!(ds2, ds, "datasets are content-addressed");
-    let (status, p2) = embedded.json("POST", "/v1/pipelines", Some(request));
-    assert_eq!(status, 202, "{p2}");
-    let pl2 = p2["id"].as_str().unwrap().to_string();
-    assert_eq!(wait_done(&embedded, &pl2, 900)["status"], json!("done"));
+    let pl2 = run_to_done(&embedded, request, 900);
     let reference: Vec<_> = trials(&embedded, &pl2).iter().map(key).collect();
     let clustered: Vec<_> = after.iter().map(key).collect();
     assert_eq!(
@@ -954,21 +920,9 @@ fn a_search_survives_an_immediate_postgres_restart_with_every_trial_once() {
     pg.restart_immediately();
     let done = wait_done(&api, &pl, 600);
     assert_eq!(done["status"], json!("done"), "{done}");
-    let after = trials(&api, &pl);
-    let numbers: Vec<u64> = after
-        .iter()
-        .map(|t| t["number"].as_u64().unwrap())
-        .collect();
-    assert_eq!(
-        numbers,
-        (0..TRIALS).collect::<Vec<_>>(),
-        "every trial exactly once"
-    );
+    let after = every_trial_once(&api, &pl, TRIALS);
     // Once more with no restart: the same trials.
-    let (status, p2) = api.json("POST", "/v1/pipelines", Some(request));
-    assert_eq!(status, 202, "{p2}");
-    let pl2 = p2["id"].as_str().unwrap().to_string();
-    assert_eq!(wait_done(&api, &pl2, 600)["status"], json!("done"));
+    let pl2 = run_to_done(&api, request, 600);
     let reference: Vec<_> = trials(&api, &pl2).iter().map(key).collect();
     assert_eq!(after.iter().map(key).collect::<Vec<_>>(), reference);
     api.kill9();

@@ -210,6 +210,30 @@ pub(crate) fn wait_done(server: &Server, pl: &str, secs: u64) -> Value {
 }
 
 /// What identifies a trial's outcome (its timing differs from run to run).
+/// The trials of `pl`, checked to be numbered `0..n`, each once.
+pub(crate) fn every_trial_once(server: &Server, pl: &str, n: u64) -> Vec<Value> {
+    let all = trials(server, pl);
+    let numbers: Vec<u64> = all
+        .iter()
+        .map(|t| t["number"].as_u64().expect("number"))
+        .collect();
+    assert_eq!(
+        numbers,
+        (0..n).collect::<Vec<_>>(),
+        "every trial exactly once"
+    );
+    all
+}
+
+/// Submit `request` to `server` and wait (up to `secs`) for it to end `done`; its id.
+pub(crate) fn run_to_done(server: &Server, request: Value, secs: u64) -> String {
+    let (status, p) = server.json("POST", "/v1/pipelines", Some(request));
+    assert_eq!(status, 202, "{p}");
+    let pl = p["id"].as_str().expect("id").to_string();
+    assert_eq!(wait_done(server, &pl, secs)["status"], json!("done"));
+    pl
+}
+
 pub(crate) fn key(t: &Value) -> (u64, String, String, String) {
     (
         t["number"].as_u64().expect("number"),
@@ -281,16 +305,7 @@ fn a_pipeline_killed_mid_search_resumes_with_the_same_trials() {
         optimizing["attempts"].as_u64().unwrap() >= 2,
         "the search was resumed: {p}"
     );
-    let after = trials(&server, &pl);
-    let numbers: Vec<u64> = after
-        .iter()
-        .map(|t| t["number"].as_u64().unwrap())
-        .collect();
-    assert_eq!(
-        numbers,
-        (0..TRIALS).collect::<Vec<_>>(),
-        "every trial exactly once"
-    );
+    let after = every_trial_once(&server, &pl, TRIALS);
     for t in &before {
         let n = t["number"].as_u64().unwrap() as usize;
         assert_eq!(
@@ -305,10 +320,7 @@ fn a_pipeline_killed_mid_search_resumes_with_the_same_trials() {
     }
 
     // The same request without a crash makes the same trials.
-    let (status, p2) = server.json("POST", "/v1/pipelines", Some(request));
-    assert_eq!(status, 202, "{p2}");
-    let pl2 = p2["id"].as_str().unwrap().to_string();
-    assert_eq!(wait_done(&server, &pl2, 300)["status"], json!("done"));
+    let pl2 = run_to_done(&server, request, 300);
     let reference = trials(&server, &pl2);
     let a: Vec<_> = after.iter().map(key).collect();
     let b: Vec<_> = reference.iter().map(key).collect();

@@ -6,6 +6,7 @@
 
 use crate::control::RunControl;
 use crate::observer::Observer;
+use crate::trials::RungEnd;
 use microlearn_core::stages::{EvaluationRequest, PredictionValues};
 use microlearn_core::{Direction, Params, Task};
 use microlearn_hpo::{Poll, ResumedTrial, Scheduler, TrialProposal};
@@ -329,16 +330,6 @@ pub(crate) struct UnitDone {
     pub model: Option<TrainedModel>,
 }
 
-/// How a run of units ended.
-pub(crate) enum UnitsEnd {
-    /// Every unit was fitted and scored.
-    Done,
-    /// A unit failed with this message.
-    Failed(String),
-    /// The time ran out (or the search stopped) before the next unit.
-    Budget,
-}
-
 /// One trial's units to fit, with everything fitting and scoring them reads.
 pub(crate) struct UnitsCall<'a> {
     pub units: &'a [Unit],
@@ -364,13 +355,13 @@ pub(crate) struct UnitsCall<'a> {
 /// Fit and score `call.range` of the validation units in order, stopping at the first failure
 /// or when the time is up. The one definition of a unit's work, used by a local search and by
 /// a cluster worker serving a rung job alike.
-pub(crate) fn fit_units(call: &UnitsCall) -> (Vec<UnitDone>, UnitsEnd) {
+pub(crate) fn fit_units(call: &UnitsCall) -> (Vec<UnitDone>, RungEnd) {
     let mut done = Vec::new();
     for u in call.range.clone() {
         if call.units_before + done.len() > 0
             && (Instant::now() >= (call.deadline)() || (call.stopped)())
         {
-            return (done, UnitsEnd::Budget);
+            return (done, RungEnd::Budget);
         }
         let unit = &call.units[u];
         let opts = FitOptions {
@@ -422,10 +413,10 @@ pub(crate) fn fit_units(call: &UnitsCall) -> (Vec<UnitDone>, UnitsEnd) {
                     model: Some(model),
                 });
             }
-            Err(e) => return (done, UnitsEnd::Failed(e)),
+            Err(e) => return (done, RungEnd::Failed(e)),
         }
     }
-    (done, UnitsEnd::Done)
+    (done, RungEnd::Done)
 }
 
 /// Run one rung on the cluster and read its units back (their predictions from their blobs).
@@ -435,18 +426,17 @@ fn remote_units(
     dispatch: &dyn crate::trials::TrialDispatch,
     job: &crate::trials::RungJob,
     stopped: &dyn Fn() -> bool,
-) -> (Vec<UnitDone>, UnitsEnd, Option<String>) {
-    use crate::trials::RungEnd;
+) -> (Vec<UnitDone>, RungEnd, Option<String>) {
     // A job the cluster has not answered a little after the search's end is given up: its
     // fit stops at the deadline, so only a lost or starved job waits that long.
     let give_up = || stopped() || Instant::now() >= shared.search_end() + Duration::from_secs(5);
     let result = match dispatch.run(job, &give_up) {
         Ok(Some(r)) => r,
-        Ok(None) => return (Vec::new(), UnitsEnd::Budget, None),
+        Ok(None) => return (Vec::new(), RungEnd::Budget, None),
         Err(e) => {
             return (
                 Vec::new(),
-                UnitsEnd::Failed(format!("trial dispatch: {e}")),
+                RungEnd::Failed(format!("trial dispatch: {e}")),
                 None,
             );
         }
@@ -463,15 +453,10 @@ fn remote_units(
                 fit_rows: u.fit_rows,
                 model: None,
             }),
-            Err(e) => return (done, UnitsEnd::Failed(e), worker),
+            Err(e) => return (done, RungEnd::Failed(e), worker),
         }
     }
-    let end = match result.end {
-        RungEnd::Done => UnitsEnd::Done,
-        RungEnd::Failed(e) => UnitsEnd::Failed(e),
-        RungEnd::Budget => UnitsEnd::Budget,
-    };
-    (done, end, worker)
+    (done, result.end, worker)
 }
 
 /// The seed trial `number` of a search seeded with `seed` fits with.
@@ -642,13 +627,13 @@ fn run_trial(
             units_done += 1;
         }
         match end {
-            UnitsEnd::Done => {}
-            UnitsEnd::Failed(e) => {
+            RungEnd::Done => {}
+            RungEnd::Failed(e) => {
                 record.status = TrialStatus::Failed;
                 record.error = Some(e);
                 break 'rungs;
             }
-            UnitsEnd::Budget => {
+            RungEnd::Budget => {
                 record.status = TrialStatus::Pruned;
                 record.error = Some(format!(
                     "stopped by the time budget after {units_done} of {} validation units",

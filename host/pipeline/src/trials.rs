@@ -12,7 +12,7 @@
 //! workers keep dying is recorded as failed after [`MAX_RUNG_DELIVERIES`] deliveries.
 
 use crate::Engine;
-use crate::search::{Unit, UnitsCall, UnitsEnd, fit_units};
+use crate::search::{Unit, UnitsCall, fit_units};
 use microlearn_core::{Params, Task};
 use microlearn_store::{Store, StoreError, now_ms};
 use microlearn_train::Predictions;
@@ -133,7 +133,7 @@ pub struct UnitOutcome {
     pub fit_rows: usize,
 }
 
-/// How a rung job ended.
+/// How a run of a trial's units ended, on this process's threads or on a cluster worker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RungEnd {
@@ -142,7 +142,7 @@ pub enum RungEnd {
     /// A unit failed (the model could not fit, the evaluator refused, the job kept killing
     /// its workers): the trial fails with this message.
     Failed(String),
-    /// The search's time ran out after the units listed.
+    /// The search's time ran out (or it stopped) after the units listed.
     Budget,
 }
 
@@ -391,12 +391,7 @@ fn run_rung(
             fit_rows: d.fit_rows,
         });
     }
-    let end = match ended {
-        UnitsEnd::Done => RungEnd::Done,
-        UnitsEnd::Failed(e) => RungEnd::Failed(e),
-        UnitsEnd::Budget => RungEnd::Budget,
-    };
-    Ok((units, end))
+    Ok((units, ended))
 }
 
 /// Remove what a pipeline's distributed trials left: every recorded unit's predictions blob,

@@ -101,6 +101,89 @@ pub(crate) async fn connect_client(addr: String) -> Result<async_nats::Client, S
         .map_err(|e| e.to_string())
 }
 
+/// A work-queue stream on `subject` and its workers' durable pull consumer `durable`, created
+/// unless they exist (idempotent: every node does this on start).
+pub(crate) async fn ensure_work_queue(
+    js: &jetstream::Context,
+    name: &str,
+    subject: &str,
+    durable: &str,
+    ack_wait: Duration,
+    max_deliver: i64,
+) -> Result<(), String> {
+    let stream = js
+        .get_or_create_stream(stream::Config {
+            name: name.to_string(),
+            subjects: vec![subject.to_string()],
+            retention: stream::RetentionPolicy::WorkQueue,
+            storage: stream::StorageType::File,
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    stream
+        .get_or_create_consumer::<consumer::pull::Config>(
+            durable,
+            consumer::pull::Config {
+                durable_name: Some(durable.to_string()),
+                ack_policy: consumer::AckPolicy::Explicit,
+                ack_wait,
+                max_deliver,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Store `body` on `subject` under message id `id` (a duplicate within the stream's window is
+/// dropped); returns once JetStream has stored it.
+pub(crate) async fn publish_once(
+    js: jetstream::Context,
+    subject: String,
+    id: String,
+    body: Vec<u8>,
+) -> Result<(), String> {
+    let msg = jetstream::message::PublishMessage::build()
+        .payload(body.into())
+        .message_id(id);
+    js.send_publish(subject, msg)
+        .await
+        .map_err(|e| e.to_string())?
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// The durable consumer `name` of `stream`, waited for through outages (a NATS restart), or
+/// `None` once `stop` says so.
+pub(crate) async fn pull_consumer(
+    js: &jetstream::Context,
+    stream: &str,
+    name: &str,
+    shown: &str,
+    stop: &(dyn Fn() -> bool + Send + Sync),
+) -> Option<consumer::PullConsumer> {
+    loop {
+        let found = match js.get_stream(stream).await {
+            Ok(s) => s.get_consumer(name).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match found {
+            Ok(c) => return Some(c),
+            Err(e) => {
+                tracing::warn!(queue = %shown, stream, error = %e, "work queue unavailable, retrying");
+            }
+        }
+        if stop() {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
 impl WorkQueue {
     /// Connect to `url` (`nats://HOST:PORT[?stream=NAME]`) and make sure the stream and the
     /// workers' consumer exist (idempotent: every node does this on start).
@@ -114,30 +197,7 @@ impl WorkQueue {
         let (name, subj) = (stream_name.clone(), subject.clone());
         let js = bridge::run(async move {
             let js = jetstream::new(connect_client(addr).await?);
-            let stream = js
-                .get_or_create_stream(stream::Config {
-                    name: name.clone(),
-                    subjects: vec![subj],
-                    retention: stream::RetentionPolicy::WorkQueue,
-                    storage: stream::StorageType::File,
-                    duplicate_window: Duration::from_secs(120),
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| e.to_string())?;
-            stream
-                .get_or_create_consumer::<consumer::pull::Config>(
-                    "workers",
-                    consumer::pull::Config {
-                        durable_name: Some("workers".into()),
-                        ack_policy: consumer::AckPolicy::Explicit,
-                        ack_wait: ACK_WAIT,
-                        max_deliver: MAX_DELIVER,
-                        ..Default::default()
-                    },
-                )
-                .await
-                .map_err(|e| e.to_string())?;
+            ensure_work_queue(&js, &name, &subj, "workers", ACK_WAIT, MAX_DELIVER).await?;
             Ok::<_, String>(js)
         })
         .map_err(|e| err(&shown, "starting", e))?
@@ -162,19 +222,13 @@ impl WorkQueue {
             tenant: tenant.to_string(),
             pipeline_id: pipeline_id.to_string(),
         })?;
-        let (js, subject) = (self.js.clone(), self.subject.clone());
         let id = format!("{tenant}/{pipeline_id}");
-        bridge::run(async move {
-            let msg = jetstream::message::PublishMessage::build()
-                .payload(body.into())
-                .message_id(id);
-            js.send_publish(subject, msg)
-                .await
-                .map_err(|e| e.to_string())?
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok::<_, String>(())
-        })
+        bridge::run(publish_once(
+            self.js.clone(),
+            self.subject.clone(),
+            id,
+            body,
+        ))
         .map_err(|e| err(&self.shown, "publishing", e))?
         .map_err(|e| err(&self.shown, "publishing", e))
     }
@@ -236,14 +290,10 @@ impl WorkQueue {
         bridge::spawn(progress).map_err(|e| err(&self.shown, "starting", e))?;
         let q = self.clone();
         let pull = async move {
-            let consumer: consumer::PullConsumer = loop {
-                match q.consumer().await {
-                    Ok(c) => break c,
-                    Err(e) => {
-                        tracing::warn!(queue = %q.shown, error = %e, "work queue unavailable, retrying");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                }
+            let stop = || app.jobs.is_shutting_down();
+            let Some(consumer) = pull_consumer(&q.js, &q.stream, "workers", &q.shown, &stop).await
+            else {
+                return;
             };
             while !app.jobs.is_shutting_down() {
                 let free = slots.saturating_sub(q.held());
@@ -301,17 +351,5 @@ impl WorkQueue {
         };
         bridge::spawn(pull).map_err(|e| err(&self.shown, "starting", e))?;
         Ok(())
-    }
-
-    async fn consumer(&self) -> Result<consumer::PullConsumer, String> {
-        let stream = self
-            .js
-            .get_stream(&self.stream)
-            .await
-            .map_err(|e| e.to_string())?;
-        stream
-            .get_consumer("workers")
-            .await
-            .map_err(|e| e.to_string())
     }
 }

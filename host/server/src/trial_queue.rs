@@ -11,8 +11,8 @@
 //! killed [`microlearn_pipeline::MAX_RUNG_DELIVERIES`] workers is recorded as failed.
 
 use crate::App;
-use crate::queue::{QueueUrl, connect_client, err};
-use async_nats::jetstream::{self, consumer, stream};
+use crate::queue::{QueueUrl, connect_client, ensure_work_queue, err, publish_once, pull_consumer};
+use async_nats::jetstream;
 use futures_util::StreamExt;
 use microlearn_pipeline::{Engine, RungJob, RungResult, RungServed, TrialDispatch, serve_rung};
 use microlearn_store::{Store, bridge};
@@ -86,29 +86,7 @@ impl TrialQueue {
         let (js, client) = bridge::run(async move {
             let client = connect_client(addr).await?;
             let js = jetstream::new(client.clone());
-            let s = js
-                .get_or_create_stream(stream::Config {
-                    name: name.clone(),
-                    subjects: vec![subj],
-                    retention: stream::RetentionPolicy::WorkQueue,
-                    storage: stream::StorageType::File,
-                    duplicate_window: Duration::from_secs(120),
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| e.to_string())?;
-            s.get_or_create_consumer::<consumer::pull::Config>(
-                "trial-workers",
-                consumer::pull::Config {
-                    durable_name: Some("trial-workers".into()),
-                    ack_policy: consumer::AckPolicy::Explicit,
-                    ack_wait: ACK_WAIT,
-                    max_deliver: MAX_DELIVER,
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(|e| e.to_string())?;
+            ensure_work_queue(&js, &name, &subj, "trial-workers", ACK_WAIT, MAX_DELIVER).await?;
             Ok::<_, String>((js, client))
         })
         .map_err(|e| err(&shown, "starting", e))?
@@ -161,20 +139,14 @@ impl TrialQueue {
 
     fn publish(&self, job: &RungJob) -> Result<(), String> {
         let body = serde_json::to_vec(job).map_err(|e| e.to_string())?;
-        let (js, subject) = (self.js.clone(), self.subject.clone());
         // Re-sent by a coordinator that took over: dropped while the first is still queued.
         let id = format!("{}/{}/{}", job.tenant, job.pipeline_id, job.ledger_key());
-        bridge::run(async move {
-            let msg = jetstream::message::PublishMessage::build()
-                .payload(body.into())
-                .message_id(id);
-            js.send_publish(subject, msg)
-                .await
-                .map_err(|e| e.to_string())?
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok::<_, String>(())
-        })
+        bridge::run(publish_once(
+            self.js.clone(),
+            self.subject.clone(),
+            id,
+            body,
+        ))
         .map_err(|e| e.to_string())?
     }
 
@@ -199,14 +171,11 @@ impl TrialQueue {
         }
         let q = self.clone();
         let pull = async move {
-            let consumer: consumer::PullConsumer = loop {
-                match q.consumer().await {
-                    Ok(c) => break c,
-                    Err(e) => {
-                        tracing::warn!(queue = %q.shown, error = %e, "trial queue unavailable, retrying");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                }
+            let stop = || app.jobs.is_shutting_down();
+            let Some(consumer) =
+                pull_consumer(&q.js, &q.stream, "trial-workers", &q.shown, &stop).await
+            else {
+                return;
             };
             while !app.jobs.is_shutting_down() {
                 let free = slots.saturating_sub(q.running.load(Ordering::SeqCst));
@@ -298,18 +267,6 @@ impl TrialQueue {
                     .await;
             }
         }
-    }
-
-    async fn consumer(&self) -> Result<consumer::PullConsumer, String> {
-        let stream = self
-            .js
-            .get_stream(&self.stream)
-            .await
-            .map_err(|e| e.to_string())?;
-        stream
-            .get_consumer("trial-workers")
-            .await
-            .map_err(|e| e.to_string())
     }
 }
 

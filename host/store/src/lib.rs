@@ -326,9 +326,7 @@ impl Store {
     /// Announce that cluster worker `node` is alive with `slots` trial slots, until `ttl_ms`
     /// from now unless announced again.
     pub fn announce_node(&self, node: &str, slots: usize, ttl_ms: i64) -> Result<(), StoreError> {
-        let record = serde_json::json!({ "slots": slots, "expires_at_ms": now_ms() + ttl_ms });
-        self.meta
-            .put(NODES_TREE, node, encode(NODES_TREE, &record)?)
+        put_expiring(&*self.meta, NODES_TREE, node, slots as u64, ttl_ms)
     }
 
     /// A worker stopped: its slots are no longer counted.
@@ -338,15 +336,7 @@ impl Store {
 
     /// Trial slots of the cluster's live workers, summed (announcements not yet expired).
     pub fn live_slots(&self) -> Result<usize, StoreError> {
-        let now = now_ms();
-        let mut total = 0;
-        for (_, v) in self.meta.scan_prefix(NODES_TREE, "")? {
-            let r: serde_json::Value = decode_named(NODES_TREE, &v)?;
-            if r["expires_at_ms"].as_i64().unwrap_or(0) > now {
-                total += r["slots"].as_u64().unwrap_or(0) as usize;
-            }
-        }
-        Ok(total)
+        Ok(sum_live(&*self.meta, NODES_TREE, "")? as usize)
     }
 
     fn scan_all_tenants<T: DeserializeOwned>(
@@ -719,11 +709,12 @@ impl TenantStore {
     /// Promise `bytes` of storage to an upload still being read (`id` names the promise), for
     /// `ttl_ms` at most; every node counts it in [`Self::reserved_bytes`] until it is released.
     pub fn reserve_bytes(&self, id: &str, bytes: u64, ttl_ms: i64) -> Result<(), StoreError> {
-        let record = serde_json::json!({ "bytes": bytes, "expires_at_ms": now_ms() + ttl_ms });
-        self.store.meta.put(
+        put_expiring(
+            &*self.store.meta,
             RESERVATIONS_TREE,
             &self.key(&[id]),
-            encode(RESERVATIONS_TREE, &record)?,
+            bytes,
+            ttl_ms,
         )
     }
 
@@ -737,19 +728,7 @@ impl TenantStore {
 
     /// Bytes promised to uploads in progress anywhere, not yet lapsed.
     pub fn reserved_bytes(&self) -> Result<u64, StoreError> {
-        let now = now_ms();
-        let mut total = 0u64;
-        for (_, v) in self
-            .store
-            .meta
-            .scan_prefix(RESERVATIONS_TREE, &self.key_prefix(&[]))?
-        {
-            let r: serde_json::Value = decode_named(RESERVATIONS_TREE, &v)?;
-            if r["expires_at_ms"].as_i64().unwrap_or(0) > now {
-                total = total.saturating_add(r["bytes"].as_u64().unwrap_or(0));
-            }
-        }
-        Ok(total)
+        sum_live(&*self.store.meta, RESERVATIONS_TREE, &self.key_prefix(&[]))
     }
 
     /// Record an uploaded plugin as published to the cluster (`record` names its files' blobs).
@@ -889,6 +868,32 @@ fn decode_named<T: DeserializeOwned>(tree: &str, bytes: &[u8]) -> Result<T, Stor
         what: tree.into(),
         message: e.to_string(),
     })
+}
+
+/// An amount that lapses unless written again (a worker's slots, an upload's promised bytes):
+/// stored as `{"amount": n, "expires_at_ms": …}`.
+fn put_expiring(
+    meta: &dyn Backend,
+    tree: &'static str,
+    key: &str,
+    amount: u64,
+    ttl_ms: i64,
+) -> Result<(), StoreError> {
+    let record = serde_json::json!({ "amount": amount, "expires_at_ms": now_ms() + ttl_ms });
+    meta.put(tree, key, encode(tree, &record)?)
+}
+
+/// The sum of the amounts under `prefix` that have not lapsed (see [`put_expiring`]).
+fn sum_live(meta: &dyn Backend, tree: &'static str, prefix: &str) -> Result<u64, StoreError> {
+    let now = now_ms();
+    let mut total = 0u64;
+    for (_, v) in meta.scan_prefix(tree, prefix)? {
+        let r: serde_json::Value = decode_named(tree, &v)?;
+        if r["expires_at_ms"].as_i64().unwrap_or(0) > now {
+            total = total.saturating_add(r["amount"].as_u64().unwrap_or(0));
+        }
+    }
+    Ok(total)
 }
 
 /// Milliseconds since the Unix epoch, now.
