@@ -1,5 +1,5 @@
-//! `microlearn serve` as a process: a pipeline survives `kill -9` mid-search and completes with
-//! exactly the trials an uninterrupted run makes, deployments come back after a restart, and
+//! `microlearn serve` as a process: a pipeline survives `kill -9` mid-search, while training
+//! and while deploying, and completes with exactly the trials an uninterrupted run makes, deployments come back after a restart, and
 //! SIGTERM stops the server (open event streams included) leaving the pipeline resumable.
 
 use crate::common::{bin, dataset, plugin_dir, target_dir};
@@ -553,6 +553,142 @@ fn a_pipeline_killed_while_deploying_resumes_and_finishes_with_its_models() {
         assert_eq!(status, 200, "model {id} of the leaderboard is served");
         microlearn_pipeline::Bundle::from_bytes(&bundle, id).expect("its bundle loads");
     }
+    server.kill9();
+}
+
+/// A table large enough that refitting on all of it takes a while (a window for a crash to
+/// land in): `rows` rows of 12 numeric features and a binary target that depends on them
+/// with noise, from a fixed-seed generator so every run gets the same file.
+fn refit_sized_csv(rows: usize) -> Vec<u8> {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        // SplitMix64: enough for test data, and no dependency.
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut out = String::with_capacity(rows * 100);
+    let names: Vec<String> = (0..12).map(|i| format!("f{i}")).collect();
+    out.push_str(&names.join(","));
+    out.push_str(",label\n");
+    for _ in 0..rows {
+        let x: Vec<f64> = (0..12).map(|_| next() * 10.0 - 5.0).collect();
+        let signal = x[0] * x[1] * 0.3 + (x[2] * 1.7).sin() * 2.0 + x[3] - 0.5 * x[4].abs();
+        let label = u8::from(signal + (next() - 0.5) * 3.0 > 0.0);
+        for v in &x {
+            out.push_str(&format!("{v:.4},"));
+        }
+        out.push_str(&format!("{label}\n"));
+    }
+    out.into_bytes()
+}
+
+/// Killed while the finalists are refit on all rows: the restart resumes at training with the
+/// search's trials as they were (none run again), refits, and ends with a leaderboard whose
+/// every bundle loads and no model left over from the attempt that died.
+#[test]
+fn a_pipeline_killed_while_training_resumes_at_training_and_keeps_its_trials() {
+    const TRIALS: u64 = 4;
+    let home = tempfile::tempdir().unwrap();
+    let server = Server::start(home.path());
+    let (status, body) = server.call(
+        "POST",
+        "/v1/datasets?name=refit.csv",
+        "text/csv",
+        &refit_sized_csv(40_000),
+    );
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    let ds: Value = serde_json::from_slice(&body).unwrap();
+    let (status, p) = server.json(
+        "POST",
+        "/v1/pipelines",
+        Some(json!({
+            "dataset_id": ds["id"], "target": "label", "budget_secs": 900, "max_trials": TRIALS,
+            "seed": 5, "threads": 1, "folds": 1, "refit_top": 3, "deployment": "refit"
+        })),
+    );
+    assert_eq!(status, 202, "{p}");
+    let pl = p["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let (_, p) = server.json("GET", &format!("/v1/pipelines/{pl}"), None);
+        if running_stage(&p).as_deref() == Some("training") {
+            break;
+        }
+        assert!(
+            p["terminal"] != json!(true) && Instant::now() < deadline,
+            "never seen in the training stage: {p}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server.kill9();
+    let before: Vec<Value> = {
+        let store = microlearn_store::Store::open(home.path()).unwrap();
+        let t = store.tenant(microlearn_store::DEFAULT_TENANT);
+        let p = t.pipeline(&pl).unwrap().unwrap();
+        assert!(
+            !p.status.is_terminal(),
+            "killed while training: {}",
+            p.status
+        );
+        assert!(p.leaderboard.is_empty(), "no model stored yet");
+        t.trials(&pl)
+            .unwrap()
+            .iter()
+            .map(|t| serde_json::to_value(t).unwrap())
+            .collect()
+    };
+    assert_eq!(before.len() as u64, TRIALS, "the search had finished");
+
+    let server = Server::start(home.path());
+    let p = wait_done(&server, &pl, 600);
+    assert_eq!(p["status"], json!("done"), "{p}");
+    let stage = |name: &str| {
+        p["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["stage"] == json!(name))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} stage: {p}"))
+    };
+    // Every stage is entered again on a resume; the search's is a replay of its ledger (the
+    // trials below are the recorded ones, none started again).
+    assert!(stage("training")["attempts"].as_u64().unwrap() >= 2, "{p}");
+    let after = every_trial_once(&server, &pl, TRIALS);
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!(key(b), key(a), "a trial of the search was kept as is");
+        assert_eq!(b["started_at_ms"], a["started_at_ms"], "and not run again");
+    }
+    let board = p["leaderboard"].as_array().expect("a leaderboard").clone();
+    assert!(!board.is_empty(), "{p}");
+    for id in &board {
+        let id = id.as_str().unwrap();
+        let (status, bundle) = server.call(
+            "GET",
+            &format!("/v1/models/{id}/bundle"),
+            "application/json",
+            b"",
+        );
+        assert_eq!(status, 200, "model {id} of the leaderboard is served");
+        microlearn_pipeline::Bundle::from_bytes(&bundle, id).expect("its bundle loads");
+    }
+    let (_, models) = server.json("GET", "/v1/models", None);
+    let of_pipeline = models["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["pipeline_id"] == json!(pl))
+        .count();
+    assert_eq!(of_pipeline, board.len(), "no model left over: {models}");
+    let (status, dep) = server.json("GET", "/v1/deployments/refit", None);
+    assert_eq!(status, 200, "{dep}");
+    assert!(
+        board.contains(&dep["model_id"]),
+        "the deployment serves a leaderboard model: {dep}"
+    );
     server.kill9();
 }
 

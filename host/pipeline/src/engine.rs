@@ -71,6 +71,8 @@ pub struct Engine {
     plugins: PluginHost,
     /// Where searches send their trials; `None` runs them on this process's threads.
     trials: Option<std::sync::Arc<dyn crate::trials::TrialDispatch>>,
+    /// The host's storage quota; `None` stores without limit (the CLI's own home).
+    storage: Option<std::sync::Arc<dyn crate::storage::StorageGate>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -89,6 +91,7 @@ impl Engine {
             store,
             plugins,
             trials: None,
+            storage: None,
         }
     }
 
@@ -101,6 +104,29 @@ impl Engine {
     ) -> Self {
         self.trials = Some(dispatch);
         self
+    }
+
+    /// Ask `gate` before writing each artefact of a run (the tenant's storage quota).
+    pub fn with_storage_gate(
+        mut self,
+        gate: std::sync::Arc<dyn crate::storage::StorageGate>,
+    ) -> Self {
+        self.storage = Some(gate);
+        self
+    }
+
+    /// Promise `bytes` of `tenant`'s storage for `what` before writing them; `Ok(None)` when
+    /// no quota applies. The error is the user's whole message.
+    pub(crate) fn reserve_storage(
+        &self,
+        tenant: &str,
+        bytes: u64,
+        what: &str,
+    ) -> Result<Option<crate::storage::StoragePromise>, String> {
+        match &self.storage {
+            Some(gate) => gate.reserve(tenant, bytes, what).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Where searches send their trials, if not to this process's threads.

@@ -16,6 +16,7 @@ pub mod scoring;
 mod search;
 #[doc(hidden)]
 pub mod stages;
+mod storage;
 mod trials;
 
 pub use bundle::{Bundle, BundleError, BundleHeader};
@@ -27,7 +28,8 @@ pub use engine::{
 pub use error::PipelineError;
 pub use observer::{NoopObserver, Observer};
 pub use scoring::{LoadedModel, Scored};
+pub use storage::{StorageGate, StoragePromise};
 pub use trials::{
     MAX_RUNG_DELIVERIES, RungEnd, RungJob, RungResult, RungServed, TrialDispatch, UnitOutcome,
-    forget_trial_ledger, serve_rung,
+    forget_trial_ledger, serve_rung, trial_ledger_bytes,
 };

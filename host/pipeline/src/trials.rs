@@ -13,6 +13,7 @@
 
 use crate::Engine;
 use crate::search::{Unit, UnitsCall, fit_units};
+use crate::storage::StoragePromise;
 use microlearn_core::{Params, Task};
 use microlearn_store::{Store, StoreError, now_ms};
 use microlearn_train::Predictions;
@@ -129,6 +130,10 @@ pub struct UnitOutcome {
     pub fitted: Params,
     /// Content hash of the unit's validation predictions.
     pub predictions: String,
+    /// Size of the predictions blob, counted as the tenant's storage while the pipeline runs
+    /// (0 in records from before it was kept).
+    #[serde(default)]
+    pub predictions_bytes: u64,
     pub fit_secs: f64,
     pub fit_rows: usize,
 }
@@ -263,6 +268,8 @@ pub fn serve_rung(engine: &Engine, job: &RungJob, node: &str, halt: &AtomicBool)
         Err(e) => return RungServed::Retry(format!("counting a delivery: {e}")),
     };
     let started_at_ms = now_ms();
+    // Room promised for the predictions blobs, held until the ledger counts them.
+    let mut _promise = None;
     let result = if delivery > MAX_RUNG_DELIVERIES {
         RungResult {
             units: Vec::new(),
@@ -280,14 +287,17 @@ pub fn serve_rung(engine: &Engine, job: &RungJob, node: &str, halt: &AtomicBool)
         }
     } else {
         match run_rung(engine, job, &key, halt) {
-            Ok((units, end)) => RungResult {
-                units,
-                end,
-                node: node.to_string(),
-                delivery,
-                started_at_ms,
-                finished_at_ms: now_ms(),
-            },
+            Ok((units, end, promise)) => {
+                _promise = promise;
+                RungResult {
+                    units,
+                    end,
+                    node: node.to_string(),
+                    delivery,
+                    started_at_ms,
+                    finished_at_ms: now_ms(),
+                }
+            }
             Err(Stop::Interrupted) => return RungServed::Interrupted,
             Err(Stop::Retry(why)) => return RungServed::Retry(why),
         }
@@ -316,7 +326,7 @@ fn run_rung(
     job: &RungJob,
     key: &str,
     halt: &AtomicBool,
-) -> Result<(Vec<UnitOutcome>, RungEnd), Stop> {
+) -> Result<(Vec<UnitOutcome>, RungEnd, Option<StoragePromise>), Stop> {
     let ctx = load_context(engine.store(), &job.context).map_err(Stop::Retry)?;
     let (start, end) = job.units;
     if start >= end || end > ctx.units.len() {
@@ -326,13 +336,14 @@ fn run_rung(
                 "rung job names units {start}..{end} of a search with {}",
                 ctx.units.len()
             )),
+            None,
         ));
     }
     let remaining = Duration::from_millis((job.deadline_unix_ms - now_ms()).max(0) as u64);
     let deadline = Instant::now() + remaining;
     if job.units_before == 0 && remaining.is_zero() {
         // Queued past the end of its search: nobody waits for it any more.
-        return Ok((Vec::new(), RungEnd::Budget));
+        return Ok((Vec::new(), RungEnd::Budget, None));
     }
     let evaluator = match engine.plugins().evaluator(&ctx.evaluator_id) {
         Ok(h) => h,
@@ -343,6 +354,7 @@ fn run_rung(
                     "evaluator '{}' is not available on worker: {e}",
                     ctx.evaluator_id
                 )),
+                None,
             ));
         }
     };
@@ -368,15 +380,29 @@ fn run_rung(
     if halted() {
         return Err(Stop::Interrupted);
     }
-    let mut units = Vec::with_capacity(done.len());
-    for (i, d) in done.into_iter().enumerate() {
+    let mut blobs = Vec::with_capacity(done.len());
+    for (i, d) in done.iter().enumerate() {
         let blob = PredictionsBlob {
             pipeline_id: job.pipeline_id.clone(),
             job: key.to_string(),
             unit: start + i,
-            predictions: d.predictions,
+            predictions: d.predictions.clone(),
         };
-        let bytes = postcard::to_stdvec(&blob).map_err(|e| Stop::Retry(e.to_string()))?;
+        blobs.push(postcard::to_stdvec(&blob).map_err(|e| Stop::Retry(e.to_string()))?);
+    }
+    // The out-of-fold predictions are the tenant's storage until the pipeline ends: promised
+    // under the quota, and held until the ledger record that counts them is written.
+    let total: u64 = blobs.iter().map(|b| b.len() as u64).sum();
+    let promise = match engine.reserve_storage(
+        &job.tenant,
+        total,
+        &format!("trial {}'s out-of-fold predictions", job.number),
+    ) {
+        Ok(p) => p,
+        Err(refused) => return Ok((Vec::new(), RungEnd::Failed(refused), None)),
+    };
+    let mut units = Vec::with_capacity(done.len());
+    for (i, (d, bytes)) in done.into_iter().zip(blobs).enumerate() {
         let stored = engine
             .store()
             .artefacts()
@@ -387,11 +413,28 @@ fn run_rung(
             score: d.score,
             fitted: d.fitted,
             predictions: stored.sha256,
+            predictions_bytes: bytes.len() as u64,
             fit_secs: d.fit_secs,
             fit_rows: d.fit_rows,
         });
     }
-    Ok((units, ended))
+    Ok((units, ended, promise))
+}
+
+/// Bytes of out-of-fold predictions a pipeline's distributed trials hold in storage (they
+/// count toward the tenant's storage quota until [`forget_trial_ledger`] removes them).
+pub fn trial_ledger_bytes(
+    store: &Store,
+    tenant: &str,
+    pipeline_id: &str,
+) -> Result<u64, StoreError> {
+    Ok(store
+        .tenant(tenant)
+        .rungs::<RungResult>(pipeline_id)?
+        .iter()
+        .flat_map(|(_, r)| &r.units)
+        .map(|u| u.predictions_bytes)
+        .sum())
 }
 
 /// Remove what a pipeline's distributed trials left: every recorded unit's predictions blob,

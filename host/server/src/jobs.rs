@@ -556,7 +556,8 @@ fn run_job(app: &App, job: &Job, control: &RunControl) {
         let plugins = app
             .plugins_for(&job.tenant)
             .map_err(|e| PipelineError::Config(e.detail))?;
-        let mut engine = Engine::new(app.store.clone(), plugins);
+        let mut engine = Engine::new(app.store.clone(), plugins)
+            .with_storage_gate(std::sync::Arc::new(crate::quota::QuotaGate(app.clone())));
         if let Some(t) = &app.trials {
             engine = engine.with_trials(t.clone());
         }

@@ -65,6 +65,24 @@ impl App {
         let cluster = tokio::task::spawn_blocking(move || store.lock_tenant(&name))
             .await
             .map_err(ApiError::internal)??;
+        self.gate_held(tenant, ledger, guard, cluster)
+    }
+
+    /// [`App::gate`] for a thread outside the async runtime (a pipeline or trial worker).
+    pub(crate) fn gate_blocking(&self, tenant: &str) -> ApiResult<TenantGate> {
+        let ledger = self.ledger.of(tenant);
+        let guard = ledger.gate.clone().blocking_lock_owned();
+        let cluster = self.store.lock_tenant(tenant)?;
+        self.gate_held(tenant, ledger, guard, cluster)
+    }
+
+    fn gate_held(
+        &self,
+        tenant: &str,
+        ledger: Arc<TenantLedger>,
+        guard: OwnedMutexGuard<()>,
+        cluster: Option<microlearn_store::TenantLock>,
+    ) -> ApiResult<TenantGate> {
         let record = self.store.tenant_record(tenant)?.ok_or_else(|| {
             ApiError::new(
                 ProblemKind::Unauthorized,
@@ -111,9 +129,40 @@ impl Drop for StorageReservation {
     }
 }
 
-/// Bytes a tenant stores: datasets, model bundles and uploaded plugins.
+/// Bytes a tenant stores: datasets, model bundles, uploaded plugins, and (in a cluster) the
+/// out-of-fold predictions its running pipelines' trials hold until they end.
 pub(crate) fn storage_used(app: &App, tenant: &str) -> ApiResult<u64> {
-    Ok(app.store.tenant(tenant).storage_bytes()? + dir_bytes(&app.tenant_plugin_dir(tenant)))
+    let t = app.store.tenant(tenant);
+    let mut used = t.storage_bytes()? + dir_bytes(&app.tenant_plugin_dir(tenant));
+    if app.store.is_shared() {
+        for p in t.pipelines()? {
+            if !p.status.is_terminal() {
+                used += microlearn_pipeline::trial_ledger_bytes(&app.store, tenant, &p.id)?;
+            }
+        }
+    }
+    Ok(used)
+}
+
+/// The tenant's storage quota as the engine asks it: before each model bundle and each
+/// trial's out-of-fold predictions it writes, under the same gate and reservations as
+/// uploads, so a running pipeline cannot pass the quota and a concurrent upload cannot take
+/// the room it was promised.
+pub(crate) struct QuotaGate(pub(crate) App);
+
+impl microlearn_pipeline::StorageGate for QuotaGate {
+    fn reserve(
+        &self,
+        tenant: &str,
+        bytes: u64,
+        what: &str,
+    ) -> Result<microlearn_pipeline::StoragePromise, String> {
+        let gate = self.0.gate_blocking(tenant).map_err(|e| e.detail)?;
+        let promise = gate
+            .reserve_storage(&self.0, bytes, what)
+            .map_err(|e| e.detail)?;
+        Ok(microlearn_pipeline::StoragePromise::new(promise))
+    }
 }
 
 fn dir_bytes(dir: &std::path::Path) -> u64 {

@@ -277,7 +277,8 @@ fn run_job(app: &App, job: &RungJob, node: &str, done: &AtomicBool) -> RungServe
         Ok(p) => p,
         Err(e) => return RungServed::Retry(format!("loading plugins: {}", e.detail)),
     };
-    let engine = Engine::new(app.store.clone(), plugins);
+    let engine = Engine::new(app.store.clone(), plugins)
+        .with_storage_gate(std::sync::Arc::new(crate::quota::QuotaGate(app.clone())));
     let halt = AtomicBool::new(false);
     std::thread::scope(|scope| {
         scope.spawn(|| {

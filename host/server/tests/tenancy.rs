@@ -870,3 +870,100 @@ fn a_crash_after_deploying_does_not_delete_the_deployed_model_on_resume() {
     assert_eq!(r.status, 200, "{}", r.json);
     host.stop();
 }
+
+/// A pipeline accepted with room left writes its model bundles under the same quota as
+/// uploads: with no room for any bundle it fails saying so and stores nothing; with room for
+/// one it keeps the best, says which were not stored, and the tenant stays within its quota.
+#[test]
+fn a_running_pipeline_stores_its_models_only_within_the_storage_quota() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let host = start(&dir.path().join("home"), ADMIN, |_| {});
+    let titanic = titanic();
+    let run = |key: &str| {
+        let r = host.upload(key, "titanic.csv", &titanic);
+        assert_eq!(r.status, 201, "{}", r.json);
+        let ds = r.json["id"].as_str().expect("id").to_string();
+        let r = host.send(
+            "POST",
+            "/v1/pipelines",
+            key,
+            json!({"dataset_id": ds, "target": "survived", "budget_secs": 120, "max_trials": 6, "seed": 3}),
+        );
+        assert_eq!(r.status, 202, "{}", r.json);
+        let id = r.json["id"].as_str().expect("id").to_string();
+        (id.clone(), host.wait_terminal(key, &id, 300))
+    };
+    let models = |key: &str| -> Vec<Value> {
+        let r = host.get("/v1/models", key);
+        assert_eq!(r.status, 200, "{}", r.json);
+        r.json["models"].as_array().expect("models").clone()
+    };
+
+    // The same seeded pipeline without a quota: its models' bundle sizes.
+    let free = host.tenant("free", json!({}));
+    let (_, p) = run(&free);
+    assert_eq!(p["status"], json!("done"), "{p}");
+    let sizes: Vec<u64> = p["leaderboard"]
+        .as_array()
+        .expect("leaderboard")
+        .iter()
+        .map(|id| {
+            let r = host.get(&format!("/v1/models/{}", id.as_str().expect("id")), &free);
+            r.json["bundle_bytes"].as_u64().expect("bundle_bytes")
+        })
+        .collect();
+    assert!(sizes.len() >= 2, "a leaderboard of several models: {p}");
+    let smallest_other = *sizes[1..].iter().min().expect("sizes");
+    assert!(smallest_other > 512, "{sizes:?}");
+
+    // Room for the dataset and a few bytes: the pipeline starts, but no bundle fits.
+    let none = host.tenant("none", json!({"storage_bytes": titanic.len() as u64 + 64}));
+    let (_, p) = run(&none);
+    assert_eq!(p["status"], json!("failed"), "{p}");
+    let error = p["error"].as_str().expect("error");
+    assert!(
+        error.contains("no model could be stored") && error.contains("storage quota"),
+        "{error}"
+    );
+    assert!(models(&none).is_empty(), "nothing half-stored");
+    let used = host.usage("none")["storage_bytes"].as_u64().expect("usage");
+    assert_eq!(used, titanic.len() as u64);
+
+    // Room for the best bundle (and less than any other one besides): it alone is stored.
+    let quota = titanic.len() as u64 + sizes[0] + 256;
+    let one = host.tenant("one", json!({"storage_bytes": quota}));
+    let (id, p) = run(&one);
+    assert_eq!(p["status"], json!("done"), "{p}");
+    let kept = models(&one);
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(p["leaderboard"].as_array().map(Vec::len), Some(1), "{p}");
+    let used = host.usage("one")["storage_bytes"].as_u64().expect("usage");
+    assert!(used <= quota, "{used} bytes stored, quota {quota}");
+    let events = host
+        .app
+        .store()
+        .tenant("one")
+        .events_after(&id, 0)
+        .expect("events");
+    let said = events
+        .iter()
+        .find(|e| e.kind == "storage_quota")
+        .unwrap_or_else(|| panic!("a storage_quota event: {events:?}"));
+    assert!(
+        said.message.starts_with(&format!(
+            "{} of {} leaderboard models were not stored",
+            sizes.len() - 1,
+            sizes.len()
+        )),
+        "{}",
+        said.message
+    );
+    // The one model it kept serves.
+    let deployed = host.get("/v1/deployments", &one).json;
+    assert_eq!(
+        deployed["deployments"].as_array().map(Vec::len),
+        Some(1),
+        "{deployed}"
+    );
+    host.stop();
+}

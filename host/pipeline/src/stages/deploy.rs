@@ -57,6 +57,8 @@ pub(crate) fn run(
     let metric = input.metric;
     let mut leaderboard = Vec::new();
     let mut bundles = Vec::new();
+    // Models the storage quota had no room for, best first: (kind, why).
+    let mut unstored: Vec<(String, String)> = Vec::new();
     for evaluated in std::mem::take(&mut input.models) {
         let EvaluatedModel {
             finalist,
@@ -64,13 +66,46 @@ pub(crate) fn run(
             test_metrics,
             predictions,
         } = evaluated;
-        let (record, bytes) =
-            store_model(ctx, pipeline, &input, finalist, evaluations, test_metrics)?;
-        bundles.push(bytes);
-        leaderboard.push(LeaderboardEntry {
-            model: record,
-            test_predictions: predictions,
+        let kind = finalist.kind.clone();
+        match store_model(ctx, pipeline, &input, finalist, evaluations, test_metrics)? {
+            Ok((record, bytes)) => {
+                bundles.push(bytes);
+                leaderboard.push(LeaderboardEntry {
+                    model: record,
+                    test_predictions: predictions,
+                });
+            }
+            // A smaller bundle further down may still fit: the work of every model that
+            // fits is kept, and the run fails only when none does.
+            Err(refused) => unstored.push((kind, refused)),
+        }
+    }
+    if leaderboard.is_empty() {
+        let (kind, why) = unstored.first().cloned().unwrap_or_default();
+        return Err(PipelineError::Stage {
+            stage: Stage::Deploying,
+            message: format!(
+                "no model could be stored, so nothing was deployed: the best ({kind}): {why}"
+            ),
         });
+    }
+    if !unstored.is_empty() {
+        let kinds: Vec<&str> = unstored.iter().map(|(k, _)| k.as_str()).collect();
+        let message = format!(
+            "{} of {} leaderboard models were not stored ({}): {}",
+            unstored.len(),
+            unstored.len() + leaderboard.len(),
+            kinds.join(", "),
+            unstored[0].1
+        );
+        ctx.observer.note(&format!("deploying: {message}"));
+        ctx.engine.event(
+            ctx.tenant,
+            &pipeline.id,
+            "storage_quota",
+            &message,
+            serde_json::json!({ "unstored": kinds, "reason": unstored[0].1 }),
+        )?;
     }
     let deployment_name = config
         .deployment
@@ -178,7 +213,9 @@ pub(crate) fn run(
 }
 
 /// Write one model's bundle (the pipeline's preparer chain and the model) as an artefact and
-/// its record; returns the record and the bundle bytes.
+/// its record; returns the record and the bundle bytes, or (inner `Err`) why the tenant's
+/// storage quota has no room for it (nothing is written then).
+#[allow(clippy::type_complexity)]
 fn store_model(
     ctx: &RunCtx<'_>,
     pipeline: &PipelineRecord,
@@ -186,7 +223,7 @@ fn store_model(
     finalist: Finalist,
     evaluations: Vec<(String, Evaluation)>,
     test_metrics: Vec<Metric>,
-) -> Result<(ModelRecord, Vec<u8>), PipelineError> {
+) -> Result<Result<(ModelRecord, Vec<u8>), String>, PipelineError> {
     let config = ctx.config;
     let data = input.data;
     let x_train = &input.prepared.x_train;
@@ -226,6 +263,16 @@ fn store_model(
         model,
     );
     let bytes = bundle.to_bytes()?;
+    // Held until the record naming the bundle is written: from then the bytes count as the
+    // tenant's storage, and never zero times in between.
+    let _promise = match ctx.engine.reserve_storage(
+        ctx.tenant.name(),
+        bytes.len() as u64,
+        &format!("{kind} model bundle"),
+    ) {
+        Ok(p) => p,
+        Err(refused) => return Ok(Err(refused)),
+    };
     let artefact = ctx.engine.store().artefacts().put(&bytes)?;
     let record = ModelRecord {
         id: model_id,
@@ -245,7 +292,7 @@ fn store_model(
         created_at_ms: now_ms(),
     };
     ctx.tenant.put_model(&record)?;
-    Ok((record, bytes))
+    Ok(Ok((record, bytes)))
 }
 
 fn summary_of(m: &ModelRecord) -> ModelSummary {

@@ -6,7 +6,7 @@
 use crate::common::*;
 use microlearn_pipeline::{
     Engine, MAX_RUNG_DELIVERIES, NoopObserver, RungEnd, RungJob, RungResult, RungServed,
-    TrialDispatch, serve_rung,
+    StorageGate, StoragePromise, TrialDispatch, serve_rung,
 };
 use microlearn_store::{DEFAULT_TENANT, PipelineRecord, TrialRecord};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -121,6 +121,18 @@ fn a_search_sent_out_as_rung_jobs_makes_the_in_process_trials_and_leaderboard() 
         .iter()
         .flat_map(|(_, r)| r.units.iter().map(|u| u.predictions.clone()))
         .collect();
+    // The predictions count as the tenant's storage while the pipeline runs: the ledger knows
+    // their sizes, and they go with it.
+    let stored: u64 = blobs
+        .iter()
+        .map(|b| worker.store().artefacts().get(b).expect("blob").len() as u64)
+        .sum();
+    let ledger_bytes = |store: &microlearn_store::Store| {
+        microlearn_pipeline::trial_ledger_bytes(store, DEFAULT_TENANT, &remote.pipeline.id)
+            .expect("store call")
+    };
+    assert!(stored > 0);
+    assert_eq!(ledger_bytes(worker.store()), stored);
     let removed = microlearn_pipeline::forget_trial_ledger(
         worker.store(),
         DEFAULT_TENANT,
@@ -133,6 +145,55 @@ fn a_search_sent_out_as_rung_jobs_makes_the_in_process_trials_and_leaderboard() 
             worker.store().artefacts().get(b).is_err(),
             "blob {b} removed"
         );
+    }
+    assert_eq!(ledger_bytes(worker.store()), 0);
+}
+
+/// A quota that has no room for trial predictions: every rung job is recorded failed with the
+/// quota's own message and nothing is stored for it; the run ends saying why.
+struct NoRoom(AtomicUsize);
+
+impl StorageGate for NoRoom {
+    fn reserve(&self, tenant: &str, bytes: u64, what: &str) -> Result<StoragePromise, String> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Err(format!(
+            "storing this {bytes}-byte {what} would exceed tenant '{tenant}''s storage quota"
+        ))
+    }
+}
+
+#[test]
+fn a_storage_quota_without_room_fails_the_trials_with_its_message_and_stores_nothing() {
+    let config = seeded("target", 9, 3);
+    let input = input("breast_cancer.csv", None);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gate = Arc::new(NoRoom(AtomicUsize::new(0)));
+    let worker = engine(dir.path()).with_storage_gate(gate.clone());
+    let dispatch = Arc::new(ServedHere {
+        worker: worker.clone(),
+        jobs: AtomicUsize::new(0),
+        repeated_results_equal: Mutex::new(true),
+    });
+    let err = worker
+        .clone()
+        .with_trials(dispatch)
+        .run(&input, &config, &NoopObserver)
+        .expect_err("no trial can store its predictions");
+    let message = err.to_string();
+    assert!(
+        message.contains("out-of-fold predictions would exceed tenant 'default''s storage quota"),
+        "{message}"
+    );
+    assert!(
+        gate.0.load(Ordering::SeqCst) >= 3,
+        "asked before every rung"
+    );
+    let t = worker.store().tenant(DEFAULT_TENANT);
+    assert!(t.models().expect("models").is_empty(), "no model stored");
+    for p in t.pipelines().expect("pipelines") {
+        for (_, r) in t.rungs::<RungResult>(&p.id).expect("ledger") {
+            assert!(r.units.is_empty(), "no predictions blob was written: {r:?}");
+        }
     }
 }
 
