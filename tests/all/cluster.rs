@@ -633,14 +633,7 @@ fn trials_spread_over_workers_survive_twenty_random_kills_and_match_an_embedded_
         },
     )
     .unwrap();
-    assert!(
-        store
-            .tenant(microlearn_store::DEFAULT_TENANT)
-            .rungs::<Value>(&pl)
-            .unwrap()
-            .is_empty(),
-        "the trial ledger is removed when the pipeline ends"
-    );
+    wait_ledger_removed(&store, &pl);
 
     // The same request on an embedded server (one process, sled, local trials): the same
     // trial sequence — number, kind, parameters and score.
@@ -981,10 +974,25 @@ fn microlearn_run_with_the_cluster_settings_submits_to_the_workers_and_writes_th
     let trials = t.trials(&pipelines[0].id).unwrap();
     assert_eq!(trials.len(), 6);
     assert!(trials.iter().all(|t| !t.workers.is_empty()), "{trials:?}");
-    assert!(
-        t.rungs::<Value>(&pipelines[0].id).unwrap().is_empty(),
-        "the ledger went with the search"
-    );
+    wait_ledger_removed(&store, &pipelines[0].id);
+}
+
+/// Wait (up to 30 s) until the trial ledger of `pipeline` is gone: the coordinator removes it
+/// right after it records the pipeline done, so a reader that saw `done` may be a moment early.
+fn wait_ledger_removed(store: &microlearn_store::Store, pipeline: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !store
+        .tenant(microlearn_store::DEFAULT_TENANT)
+        .rungs::<Value>(pipeline)
+        .unwrap()
+        .is_empty()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the trial ledger of {pipeline} is removed when the pipeline ends"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
