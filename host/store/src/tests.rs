@@ -74,7 +74,17 @@ fn a_data_directory_open_elsewhere_reports_locked_naming_it() {
         "{message}"
     );
     drop(held);
-    Store::open(dir.path()).expect("opens once the holder has closed it");
+    // sled's flusher thread may hold the file lock a moment after the drop.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match Store::open(dir.path()) {
+            Ok(_) => break,
+            Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => panic!("opens once the holder has closed it: {e:?}"),
+        }
+    }
 }
 
 on_both!(tenants_do_not_see_each_others_records, |env: &Env| {
