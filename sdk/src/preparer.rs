@@ -15,8 +15,16 @@ pub struct FitOutput {
 
 /// A data-preparation stage.
 ///
-/// Both methods receive whole tables (columnar), so iterate columns, not rows. `transform` must
+/// Both methods receive tables (columnar), so iterate columns, not rows. `transform` must
 /// return exactly as many rows as its input, in order; the host rejects anything else.
+///
+/// A large table does not arrive whole: `fit` sees a seeded random sample of the training rows
+/// (the host's `[plugins] fit_sample_mib`, 64 MiB by default) and the host prepares the other
+/// training rows with `transform` and the fitted state, while `transform` is called on row
+/// batches (`batch_mib`, 16 MiB), in parallel, and serving calls it on single rows. So `transform` must treat each row on its own given the state (no statistics
+/// of its input), and every call with one state must return the same columns with the same
+/// types; the host checks both. A target-aware `fit` must encode its own rows out of fold:
+/// the rows it did not see get `transform`'s encoding, which never saw their labels.
 pub trait Preparer {
     /// Describe this plugin.
     fn describe() -> PluginInfo;

@@ -9,7 +9,7 @@ pub mod schema;
 pub mod stages;
 
 pub use microlearn_table as table;
-pub use microlearn_table::{Column, ColumnData, Dictionary, Table, TableError};
+pub use microlearn_table::{Column, ColumnData, Dictionary, Table, TableAssembler, TableError};
 
 pub use ids::{DatasetId, ModelId, PipelineId, TrialId};
 pub use metric::{Direction, Metric};

@@ -49,6 +49,18 @@ pub struct RuntimeConfig {
     /// times what a large real component needs on one core. Cranelift cannot be interrupted,
     /// so a compile past this limit finishes on its own thread and its result is dropped.
     pub compile_timeout: Duration,
+    /// Rows cross into a preparer's `transform` in batches of about this many bytes, so no
+    /// single call carries a whole table and the memory and output caps stay per call; the
+    /// batches run in parallel. Default 16 MiB: each batch in flight costs a few times its size
+    /// in guest memory, and the per-call overhead is tens of microseconds, so small batches
+    /// cost nothing measurable and keep the peak low. Each plugin's batch is further capped
+    /// at an eighth of its memory cap and half the output cap.
+    pub batch_bytes: u64,
+    /// A training table larger than this is not fitted whole: `fit` sees a seeded random
+    /// sample of about this many bytes, and the other training rows are prepared by
+    /// `transform` (in batches) with the fitted state. Default 64 MiB (about 400k rows of 20
+    /// numbers), capped like [`Self::batch_bytes`] but at a quarter of the memory cap.
+    pub fit_sample_bytes: u64,
 }
 
 impl Default for RuntimeConfig {
@@ -67,6 +79,8 @@ impl Default for RuntimeConfig {
             max_captured_output_bytes: 16 << 10,
             max_component_bytes: 64 << 20,
             compile_timeout: Duration::from_secs(120),
+            batch_bytes: 16 << 20,
+            fit_sample_bytes: 64 << 20,
         }
     }
 }
@@ -104,6 +118,12 @@ impl RuntimeConfig {
         if self.compile_timeout.is_zero() {
             return Err("compile_timeout must be positive".to_string());
         }
+        if self.batch_bytes < 1 << 20 || self.fit_sample_bytes < 1 << 20 {
+            return Err(format!(
+                "batch_mib and fit_sample_mib must be at least 1, got {} and {} bytes",
+                self.batch_bytes, self.fit_sample_bytes
+            ));
+        }
         Ok(())
     }
 
@@ -135,9 +155,22 @@ impl RuntimeConfig {
             Some(t) if !t.is_zero() => t,
             _ => self.default_timeout,
         };
+        let memory_bytes = memory_mib.saturating_mul(1 << 20);
+        let batch_bytes = self
+            .batch_bytes
+            .min(memory_bytes / 8)
+            .min(self.max_output_bytes / 2)
+            .max(64 << 10);
+        let fit_sample_bytes = self
+            .fit_sample_bytes
+            .min(memory_bytes / 4)
+            .min(self.max_output_bytes / 2)
+            .max(64 << 10);
         CallLimits {
             memory_mib,
             timeout,
+            batch_bytes,
+            fit_sample_bytes,
             describe_timeout: self.describe_timeout.min(timeout),
             max_output_bytes: self.max_output_bytes,
             max_log_lines: self.max_log_lines_per_call,
@@ -163,6 +196,8 @@ impl RuntimeConfig {
 /// max_log_lines_per_call = 200   # further log lines of a call are counted, not printed
 /// max_component_mib = 64         # larger components are refused before compiling
 /// compile_timeout_secs = 120     # a compile that takes longer fails the load
+/// batch_mib = 16                 # rows cross into a preparer's transform in batches this size
+/// fit_sample_mib = 64            # a larger training table is fitted on a sample this size
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
@@ -189,6 +224,10 @@ pub struct PluginSettings {
     pub max_component_mib: Option<u64>,
     /// [`RuntimeConfig::compile_timeout`], seconds.
     pub compile_timeout_secs: Option<f64>,
+    /// [`RuntimeConfig::batch_bytes`], MiB.
+    pub batch_mib: Option<u64>,
+    /// [`RuntimeConfig::fit_sample_bytes`], MiB.
+    pub fit_sample_mib: Option<u64>,
 }
 
 impl PluginSettings {
@@ -234,6 +273,12 @@ impl PluginSettings {
                 self.compile_timeout_secs,
                 base.compile_timeout,
             )?,
+            batch_bytes: self
+                .batch_mib
+                .map_or(base.batch_bytes, |m| m.saturating_mul(1 << 20)),
+            fit_sample_bytes: self
+                .fit_sample_mib
+                .map_or(base.fit_sample_bytes, |m| m.saturating_mul(1 << 20)),
             ..base
         };
         config.validate().map_err(|m| format!("[plugins]: {m}"))?;
@@ -256,6 +301,12 @@ pub struct CallLimits {
     pub max_log_lines: u32,
     /// Captured stdout/stderr bytes per call.
     pub max_captured_output: usize,
+    /// Target size of one preparer call's input, bytes ([`RuntimeConfig::batch_bytes`] capped
+    /// by this plugin's memory and the output cap).
+    pub batch_bytes: u64,
+    /// Largest training input `fit` receives whole, bytes ([`RuntimeConfig::fit_sample_bytes`]
+    /// capped by this plugin's memory and the output cap).
+    pub fit_sample_bytes: u64,
 }
 
 #[cfg(test)]

@@ -72,7 +72,9 @@ mod validate;
 pub use config::{CallLimits, PluginSettings, RuntimeConfig};
 pub use engine::CompileSource;
 pub use error::{GuestError, PluginError};
-pub use handles::{AnyHandle, DeployerHandle, EvaluatorHandle, PreparerHandle, SelectorHandle};
+pub use handles::{
+    AnyHandle, BatchSink, DeployerHandle, EvaluatorHandle, PreparerHandle, SelectorHandle,
+};
 pub use host::{InstalledPlugin, PluginHost, ScanReport};
 pub use manifest::{
     API_VERSION, MANIFEST_FILE, Manifest, ManifestLimits, SUPPORTED_APIS, sha256_hex,

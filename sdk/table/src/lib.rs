@@ -18,6 +18,9 @@
 use std::collections::HashMap;
 use std::fmt;
 
+mod assemble;
+pub use assemble::TableAssembler;
+
 /// Dictionary-encoded strings: `codes[i]` indexes `dictionary`.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]

@@ -4,6 +4,7 @@
 //! `bash scripts/build-plugins.sh` (output under `target/`, or wherever
 //! `MICROLEARN_PLUGIN_BUILD_DIR` points). Without them the tests fail and say so.
 
+mod batches;
 mod compat;
 mod dropin;
 mod first_party;

@@ -19,6 +19,7 @@
 //! | `nan` | returns NaN and ±inf values |
 //! | `escape` | reads the environment, `/etc/passwd`, the wall clock and tries the network (TCP connect to loopback `port`, default 80, reporting the error kind; name lookup), and returns what it saw as an `InvalidInput` message |
 //! | `wrong-types` | `fit` behaves like `ok`; `transform` returns the same column names with other types (float64 ↔ int64) |
+//! | `reject-negative` | `fit` behaves like `ok`; `transform` reports the first row whose first float column is negative as an `InvalidInput` of that cell |
 //!
 //! Example: `{"mode": "sleep", "millis": 200}`. `sleep` keeps running wasm (epoch
 //! interruption stops it); `block`, `poll` and `stdin` wait inside a host call, where it does
@@ -39,7 +40,7 @@ const SCHEMA: &str = r#"{
   "type": "object",
   "additionalProperties": false,
   "properties": {
-    "mode": {"enum": ["ok", "loop", "sleep", "memory", "panic", "wrong-rows", "huge-output", "nan", "escape", "wrong-types", "block", "poll", "stdin"], "default": "ok"},
+    "mode": {"enum": ["ok", "loop", "sleep", "memory", "panic", "wrong-rows", "huge-output", "nan", "escape", "wrong-types", "block", "poll", "stdin", "reject-negative"], "default": "ok"},
     "millis": {"type": "integer", "minimum": 0, "default": 100},
     "mib": {"type": "integer", "minimum": 1, "default": 64},
     "port": {"type": "integer", "minimum": 1, "maximum": 65535, "default": 80}
@@ -77,6 +78,9 @@ pub enum Mode {
     Poll,
     /// Read stdin to its end, then report it.
     Stdin,
+    /// `transform` rejects the first negative value of the first float column (so a host that
+    /// calls in batches can be checked to report the row of its input, not of the batch).
+    RejectNegative,
 }
 
 /// Config of `fit`, and the state handed to `transform`.
@@ -137,6 +141,23 @@ fn misbehave(config: &Config, input: &Table, in_transform: bool) -> Result<Table
         Mode::Ok => numeric_columns(input),
         Mode::WrongTypes if in_transform => swapped_types(input),
         Mode::WrongTypes => numeric_columns(input),
+        Mode::RejectNegative if !in_transform => numeric_columns(input),
+        Mode::RejectNegative => {
+            let first = input.columns().iter().find_map(|c| match &c.data {
+                ColumnData::Float64(v) => Some((c, v)),
+                _ => None,
+            });
+            if let Some((column, values)) = first
+                && let Some(row) = values.iter().position(|&x| x < 0.0)
+            {
+                return Err(PluginError::cell(
+                    column.name.clone(),
+                    row,
+                    "hostile plugin: negative value",
+                ));
+            }
+            numeric_columns(input)
+        }
         Mode::Loop => {
             let mut n: u64 = 0;
             // black_box keeps the optimiser from proving anything about the loop.
