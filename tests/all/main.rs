@@ -15,6 +15,7 @@ mod conformance;
 mod datetimes;
 mod e2e;
 mod keep_work;
+mod large_tables;
 mod plugins_platform;
 mod s3;
 mod serve;

@@ -66,16 +66,20 @@ fn polars_err(file: &str, e: pl::PolarsError) -> DataError {
 /// columns are missing and string columns whose values are all numbers become numeric (polars
 /// reads a numeric column holding an `NA` as strings; matching the tokens here, once per
 /// distinct value, is much cheaper than asking polars to compare every cell with them).
+///
+/// The frame is consumed column by column, each polars column dropped once converted, so a
+/// large file is never held whole as both a frame and a table.
 pub(crate) fn dataframe_to_table(
-    df: &pl::DataFrame,
+    df: pl::DataFrame,
     file: &str,
     delimited: bool,
 ) -> Result<Converted, DataError> {
+    let height = df.height();
     let mut columns = Vec::with_capacity(df.width());
     let mut bool_labels = BTreeMap::new();
     let mut date_orders = BTreeMap::new();
     let mut seen = std::collections::HashSet::new();
-    for col in df.columns() {
+    for col in df.into_columns() {
         let series = col.as_materialized_series();
         let name = series.name().to_string();
         if !seen.insert(name.clone()) {
@@ -97,7 +101,7 @@ pub(crate) fn dataframe_to_table(
         }
         columns.push(column);
     }
-    let table = Table::with_rows(df.height(), columns).map_err(DataErrorKind::from)?;
+    let table = Table::with_rows(height, columns).map_err(DataErrorKind::from)?;
     Ok(Converted {
         table,
         bool_labels,

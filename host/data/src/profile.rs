@@ -260,13 +260,12 @@ fn numeric_summary(mut values: Vec<f64>) -> Option<NumericSummary> {
     } else {
         0.0
     };
-    values.sort_unstable_by(f64::total_cmp);
-    let min = values[0];
-    let max = values[values.len() - 1];
-    let quantiles = QUANTILES
+    let (min, max) = values
         .iter()
-        .map(|&q| (q, quantile_sorted(&values, q)))
-        .collect();
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
+    let quantiles = quantiles(&mut values, &QUANTILES);
     let width = (max - min) / HISTOGRAM_BINS as f64;
     let edges: Vec<f64> = (0..=HISTOGRAM_BINS)
         .map(|i| {
@@ -296,10 +295,73 @@ fn numeric_summary(mut values: Vec<f64>) -> Option<NumericSummary> {
     })
 }
 
+/// The quantiles `qs` of `values` (reordered in place), linearly interpolated between the two
+/// nearest order statistics exactly as on the sorted values, but by successive selection instead of a full sort: a profile of
+/// a 10M-row file needs a few order statistics per column, and sorting every column was most
+/// of ingest's time.
+fn quantiles(values: &mut [f64], qs: &[f64]) -> Vec<(f64, f64)> {
+    let n = values.len();
+    let mut positions: Vec<usize> = qs
+        .iter()
+        .flat_map(|&q| {
+            let pos = q * (n - 1) as f64;
+            [pos.floor() as usize, pos.ceil() as usize]
+        })
+        .map(|p| p.min(n - 1))
+        .collect();
+    positions.sort_unstable();
+    positions.dedup();
+    // After selecting position p, everything right of it is no smaller, so the next (larger)
+    // position is selected within that part alone.
+    let mut at = Vec::with_capacity(positions.len());
+    let mut start = 0;
+    for &p in &positions {
+        let (_, v, _) = values[start..].select_nth_unstable_by(p - start, f64::total_cmp);
+        at.push((p, *v));
+        start = p;
+    }
+    let value = |p: usize| {
+        at.iter()
+            .find(|(q, _)| *q == p)
+            .map_or(f64::NAN, |&(_, v)| v)
+    };
+    qs.iter()
+        .map(|&q| {
+            let pos = q * (n - 1) as f64;
+            let (lo, hi) = (pos.floor() as usize, (pos.ceil() as usize).min(n - 1));
+            let frac = pos - lo as f64;
+            (q, value(lo) + (value(hi) - value(lo)) * frac)
+        })
+        .collect()
+}
+
+/// The reference the selection is tested against.
+#[cfg(test)]
 fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
     let pos = q * (sorted.len() - 1) as f64;
     let lo = pos.floor() as usize;
     let hi = pos.ceil() as usize;
     let frac = pos - lo as f64;
     sorted[lo] + (sorted[hi] - sorted[lo]) * frac
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_by_selection_match_the_sorted_values() {
+        for n in [1usize, 2, 3, 10, 101, 1000] {
+            // Unordered, with repeats and negative values.
+            let values: Vec<f64> = (0..n)
+                .map(|i| ((i * 7919) % 251) as f64 - 100.0 + (i % 3) as f64 * 0.25)
+                .collect();
+            let mut sorted = values.clone();
+            sorted.sort_unstable_by(f64::total_cmp);
+            let mut scratch = values.clone();
+            for (q, got) in quantiles(&mut scratch, &QUANTILES) {
+                assert_eq!(got, quantile_sorted(&sorted, q), "n = {n}, q = {q}");
+            }
+        }
+    }
 }

@@ -311,7 +311,7 @@ fn read_delimited(text: &[u8], sep: u8, file: &str) -> Result<Converted, DataErr
             }
         }
     };
-    let mut converted = dataframe_to_table(&df, file, true)?;
+    let mut converted = dataframe_to_table(df, file, true)?;
     rename_empty_headers(&mut converted, &scan.header);
     Ok(converted)
 }
@@ -386,7 +386,7 @@ fn read_json_array(text: &[u8], file: &str) -> Result<Converted, DataError> {
         .infer_schema_len(None)
         .finish()
         .map_err(|e| diagnose_json(text, file, e))?;
-    dataframe_to_table(&df, file, false)
+    dataframe_to_table(df, file, false)
 }
 
 fn read_ndjson(text: &[u8], file: &str) -> Result<Converted, DataError> {
@@ -395,7 +395,7 @@ fn read_ndjson(text: &[u8], file: &str) -> Result<Converted, DataError> {
         .infer_schema_len(None)
         .finish()
         .map_err(|e| diagnose_ndjson(text, file, e))?;
-    dataframe_to_table(&df, file, false)
+    dataframe_to_table(df, file, false)
 }
 
 /// polars' JSON errors carry no position; find the first problem with serde_json instead.
@@ -473,5 +473,5 @@ fn read_parquet(bytes: &[u8], file: &str) -> Result<Converted, DataError> {
                 message: format!("not a readable Parquet file: {e}"),
             })
         })?;
-    dataframe_to_table(&df, file, false)
+    dataframe_to_table(df, file, false)
 }

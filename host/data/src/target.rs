@@ -50,6 +50,20 @@ pub fn split_target(
     target: &str,
     task: Option<Task>,
 ) -> Result<(Table, TargetInfo), DataError> {
+    let info = target_info(dataset, target, task)?;
+    let mut features = dataset.table.clone();
+    features.remove(target);
+    Ok((features, info))
+}
+
+/// [`split_target`]'s target alone, with the same checks, for a caller that takes the feature
+/// rows it needs from the dataset itself (a large file's features are then not copied whole
+/// once more).
+pub fn target_info(
+    dataset: &Dataset,
+    target: &str,
+    task: Option<Task>,
+) -> Result<TargetInfo, DataError> {
     let table = &dataset.table;
     let Some(column) = table.column(target) else {
         let available: Vec<String> = table.names().iter().map(|s| s.to_string()).collect();
@@ -131,9 +145,7 @@ pub fn split_target(
             y,
         }
     };
-    let mut features = table.clone();
-    features.remove(target);
-    Ok((features, info))
+    Ok(info)
 }
 
 /// Labels (sorted) and per-row class indices. The column has no missing values.

@@ -215,11 +215,14 @@ impl Engine {
 
         observer.stage_started(Stage::Ingest);
         let ingest_started = now_ms();
-        let data = ingest::load(input, config)?;
+        let mut data = ingest::load(input, config)?;
         let task = data.train_y.task;
         let evaluators = self.resolve_evaluators(config, task)?;
 
         let dataset = self.store_dataset(&tenant, &data.dataset)?;
+        // Stored (file, schema, profile): from here on only the split parts are used, and a
+        // large table would otherwise be held twice through training.
+        data.dataset.table = Default::default();
         let fresh_id = control
             .pipeline_id
             .clone()
@@ -293,7 +296,7 @@ impl Engine {
                 .threads
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         };
-        match ctx.run_stages(&mut pipeline, &data, &plugins) {
+        match ctx.run_stages(&mut pipeline, &mut data, &plugins) {
             Ok(outcome) => Ok(outcome),
             // Left unfinished on purpose: the next start resumes it.
             Err(PipelineError::Interrupted) => Err(PipelineError::Interrupted),

@@ -4,6 +4,7 @@ use crate::PipelineError;
 use microlearn_core::stages::{MetaFeatures, PredictionValues};
 use microlearn_core::{Column, ColumnData, ColumnKind, Dictionary, Schema, Stage, Table, Task};
 use microlearn_data::TargetInfo;
+use microlearn_plugins::BatchSink;
 use microlearn_train::{Matrix, Predictions, Target};
 
 /// A prepared table as a feature matrix. Every column becomes f64 (missing → NaN). Categorical
@@ -23,6 +24,85 @@ pub fn table_to_matrix(table: &Table, stage: Stage) -> Result<Matrix, PipelineEr
         }
     }
     Ok(x)
+}
+
+/// Builds the feature matrix straight from a preparer's output batches (a
+/// [`BatchSink`]), so the prepared table never exists whole beside the matrix. Columns become
+/// f64 as in [`table_to_matrix`]; the first batch fixes the columns (the plugin handle checks
+/// every later batch against them).
+pub(crate) struct MatrixAssembler {
+    n_rows: usize,
+    stage: Stage,
+    /// The prepared columns with no rows: names and types, for checking later transforms.
+    header: Option<Table>,
+    /// Column-major: column `j` is `data[j * n_rows..(j + 1) * n_rows]`.
+    data: Vec<f64>,
+    filled: usize,
+}
+
+impl MatrixAssembler {
+    pub(crate) fn new(n_rows: usize, stage: Stage) -> Self {
+        MatrixAssembler {
+            n_rows,
+            stage,
+            header: None,
+            data: Vec::new(),
+            filled: 0,
+        }
+    }
+
+    /// The matrix and the prepared columns' header (zero rows).
+    pub(crate) fn finish(self) -> Result<(Matrix, Table), PipelineError> {
+        let stage = self.stage;
+        let err = |message: String| PipelineError::Stage {
+            stage,
+            message: format!("prepared table cannot become a feature matrix: {message}"),
+        };
+        let header = self.header.unwrap_or_default();
+        if self.filled != self.n_rows {
+            return Err(err(format!(
+                "the preparers returned {} of {} rows",
+                self.filled, self.n_rows
+            )));
+        }
+        let names = header.names().into_iter().map(String::from).collect();
+        let mut x = Matrix::from_column_major(names, self.n_rows, self.data)
+            .map_err(|e| err(e.to_string()))?;
+        for (j, c) in header.columns().iter().enumerate() {
+            if matches!(c.data, ColumnData::Categorical(_)) {
+                x.set_categorical(j, true).map_err(|e| err(e.to_string()))?;
+            }
+        }
+        Ok((x, header))
+    }
+}
+
+impl BatchSink for MatrixAssembler {
+    fn put(&mut self, rows: &[usize], table: Table) -> Result<(), String> {
+        let n = self.n_rows;
+        let header = self.header.get_or_insert_with(|| table.take(&[]));
+        if table.num_columns() != header.num_columns() {
+            return Err(format!(
+                "a batch has {} columns where the first had {}",
+                table.num_columns(),
+                header.num_columns()
+            ));
+        }
+        if self.data.is_empty() {
+            self.data = vec![0.0; n * header.num_columns()];
+        }
+        if let Some(&bad) = rows.iter().find(|&&r| r >= n) {
+            return Err(format!("row {bad} is outside a table of {n} rows"));
+        }
+        for (j, column) in table.columns().iter().enumerate() {
+            let dst = &mut self.data[j * n..(j + 1) * n];
+            for (&r, v) in rows.iter().zip(column.to_f64_nan()) {
+                dst[r] = v;
+            }
+        }
+        self.filled += rows.len();
+        Ok(())
+    }
 }
 
 /// The trainer's target for the given rows.

@@ -8,7 +8,7 @@ use crate::PipelineError;
 use crate::bundle::BundledPreparer;
 use crate::config::PluginRef;
 use microlearn_core::{Column, Stage, Table, Task};
-use microlearn_plugins::{PluginHost, PreparerHandle};
+use microlearn_plugins::{BatchSink, PluginHost, PreparerHandle};
 
 /// Fitted preparers in order, each with its state: what a bundle carries and what scoring runs.
 #[derive(Clone)]
@@ -44,46 +44,55 @@ pub(crate) enum Expected<'a> {
 }
 
 impl PreparerChain {
-    /// Fit each preparer on the previous one's output and return the chain with the table the
-    /// last fit produced. Fails when a fit changes the row count or nothing usable is left.
-    pub(crate) fn fit(
+    /// Fit each preparer on the previous one's output, the last one delivering its prepared
+    /// rows to `sink` batch by batch (see [`PreparerHandle::fit_into`]), so the prepared table
+    /// need not exist whole beside what the sink builds from it. Fails when a fit changes the
+    /// row count.
+    pub(crate) fn fit_into(
         preparers: &[(PreparerHandle, &PluginRef)],
         table: &Table,
         target: &Column,
         task: Task,
-    ) -> Result<(PreparerChain, Table), PipelineError> {
-        let mut current = table.clone();
+        sink: &mut dyn BatchSink,
+    ) -> Result<PreparerChain, PipelineError> {
+        // `None` until a preparer ran: the input is borrowed, never copied whole.
+        let mut current: Option<Table> = None;
         let mut steps = Vec::with_capacity(preparers.len());
-        for (h, r) in preparers {
-            let rows = current.num_rows();
+        let last = preparers.len().saturating_sub(1);
+        for (i, (h, r)) in preparers.iter().enumerate() {
+            let input = current.as_ref().unwrap_or(table);
+            let rows = input.num_rows();
             let config = r.config_string();
-            let (state, out) = h
-                .fit(&current, target, task, &config)
-                .map_err(PipelineError::plugin(Stage::Preparing))?;
-            if out.num_rows() != rows {
-                return Err(PipelineError::Stage {
-                    stage: Stage::Preparing,
-                    message: format!(
-                        "preparer '{}' fit returned {} rows for {rows}",
-                        h.info().id,
-                        out.num_rows()
-                    ),
-                });
-            }
+            let state = if i == last {
+                let mut counted = RowCheck::new(h, "fit", rows, sink);
+                let state = h
+                    .fit_into(input, target, task, &config, &mut counted)
+                    .map_err(PipelineError::plugin(Stage::Preparing))?;
+                counted.finish()?;
+                current = None;
+                state
+            } else {
+                let (state, out) = h
+                    .fit(input, target, task, &config)
+                    .map_err(PipelineError::plugin(Stage::Preparing))?;
+                rows_kept(h, "fit", rows, out.num_rows())?;
+                current = Some(out);
+                state
+            };
             steps.push(Step {
                 handle: h.clone(),
                 config,
                 state,
             });
-            current = out;
         }
-        if current.num_columns() == 0 {
-            return Err(PipelineError::Stage {
-                stage: Stage::Preparing,
-                message: "no usable feature is left after preparation (every column was constant, an identifier, or empty)".into(),
-            });
+        if preparers.is_empty() {
+            sink.put(&(0..table.num_rows()).collect::<Vec<_>>(), table.clone())
+                .map_err(|message| PipelineError::Stage {
+                    stage: Stage::Preparing,
+                    message,
+                })?;
         }
-        Ok((PreparerChain { steps }, current))
+        Ok(PreparerChain { steps })
     }
 
     /// The chain a bundle stores, with each preparer instantiated from the component bytes the
@@ -131,16 +140,7 @@ impl PreparerChain {
                 _ => step.handle.transform(&step.state, table),
             }
             .map_err(PipelineError::plugin(Stage::Preparing))?;
-            if out.num_rows() != rows {
-                return Err(PipelineError::Stage {
-                    stage: Stage::Preparing,
-                    message: format!(
-                        "preparer '{}' transform returned {} rows for {rows}",
-                        step.handle.info().id,
-                        out.num_rows()
-                    ),
-                });
-            }
+            rows_kept(&step.handle, "transform", rows, out.num_rows())?;
             current = Some(out);
         }
         let table = current.unwrap_or_else(|| input.clone());
@@ -162,6 +162,47 @@ impl PreparerChain {
         Ok(table)
     }
 
+    /// [`Self::transform`] with the last preparer's output delivered to `sink` batch by batch.
+    pub(crate) fn transform_into(
+        &self,
+        input: &Table,
+        expected: Expected<'_>,
+        sink: &mut dyn BatchSink,
+    ) -> Result<(), PipelineError> {
+        let Some((last, before)) = self.steps.split_last() else {
+            let table = self.transform(input, expected)?;
+            return sink
+                .put(&(0..table.num_rows()).collect::<Vec<_>>(), table)
+                .map_err(|message| PipelineError::Stage {
+                    stage: Stage::Preparing,
+                    message,
+                });
+        };
+        let mut current: Option<Table> = None;
+        for step in before {
+            let table = current.as_ref().unwrap_or(input);
+            let out = step
+                .handle
+                .transform(&step.state, table)
+                .map_err(PipelineError::plugin(Stage::Preparing))?;
+            rows_kept(&step.handle, "transform", table.num_rows(), out.num_rows())?;
+            current = Some(out);
+        }
+        let table = current.as_ref().unwrap_or(input);
+        let like = match expected {
+            Expected::Fitted(fitted) => Some(fitted),
+            Expected::Names(_) => None,
+        };
+        let mut checked = RowCheck::new(&last.handle, "transform", table.num_rows(), sink);
+        if let Expected::Names(names) = expected {
+            checked.names = Some(names);
+        }
+        last.handle
+            .transform_into(&last.state, table, like, &mut checked)
+            .map_err(PipelineError::plugin(Stage::Preparing))?;
+        checked.finish()
+    }
+
     /// The chain as a bundle stores it: each preparer's component, configuration and state.
     pub(crate) fn bundled(&self) -> Vec<BundledPreparer> {
         self.steps
@@ -175,5 +216,74 @@ impl PreparerChain {
                 component: s.handle.component_bytes().to_vec(),
             })
             .collect()
+    }
+}
+
+/// A preparer must keep every row.
+fn rows_kept(
+    handle: &PreparerHandle,
+    function: &str,
+    rows: usize,
+    got: usize,
+) -> Result<(), PipelineError> {
+    if got == rows {
+        return Ok(());
+    }
+    Err(PipelineError::Stage {
+        stage: Stage::Preparing,
+        message: format!(
+            "preparer '{}' {function} returned {got} rows for {rows}",
+            handle.info().id
+        ),
+    })
+}
+
+/// The sink of the chain's last preparer, counting the rows that reach it (every input row must
+/// come out) and, for a bundle's chain, checking the prepared column names.
+struct RowCheck<'a> {
+    handle: &'a PreparerHandle,
+    function: &'static str,
+    rows: usize,
+    seen: usize,
+    names: Option<&'a [String]>,
+    inner: &'a mut dyn BatchSink,
+}
+
+impl<'a> RowCheck<'a> {
+    fn new(
+        handle: &'a PreparerHandle,
+        function: &'static str,
+        rows: usize,
+        inner: &'a mut dyn BatchSink,
+    ) -> Self {
+        RowCheck {
+            handle,
+            function,
+            rows,
+            seen: 0,
+            names: None,
+            inner,
+        }
+    }
+
+    fn finish(self) -> Result<(), PipelineError> {
+        rows_kept(self.handle, self.function, self.rows, self.seen)
+    }
+}
+
+impl BatchSink for RowCheck<'_> {
+    fn put(&mut self, rows: &[usize], table: Table) -> Result<(), String> {
+        if let Some(expected) = self.names {
+            let got = table.names();
+            if got != expected {
+                return Err(format!(
+                    "prepared columns differ from training: got [{}], expected [{}]",
+                    got.join(", "),
+                    expected.join(", ")
+                ));
+            }
+        }
+        self.seen += rows.len();
+        self.inner.put(rows, table)
     }
 }

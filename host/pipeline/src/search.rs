@@ -14,7 +14,7 @@ use microlearn_plugins::EvaluatorHandle;
 use microlearn_store::{TenantStore, TrialRecord, TrialStatus, now_ms};
 use microlearn_train::{FitOptions, Matrix, Predictions, Target, TrainedModel};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// One validation unit: train on `x_fit`, score on `x_valid`. It travels to cluster workers
@@ -23,12 +23,30 @@ use std::time::{Duration, Instant};
 pub(crate) struct Unit {
     pub x_fit: Matrix,
     pub y_fit: Target,
-    pub x_valid: Matrix,
+    /// Shared: a holdout's rungs all score on the same rows, so they hold one matrix.
+    #[serde(with = "shared_matrix")]
+    pub x_valid: Arc<Matrix>,
     pub y_valid: Target,
     /// Objective inputs for the validation rows.
     pub y_valid_true: Vec<f64>,
     /// Which training rows the validation rows are (for out-of-fold assembly).
     pub valid_rows: Vec<usize>,
+}
+
+/// Serde for the shared validation matrix (the workspace's serde has no `rc` feature; a
+/// cluster worker gets its own copy either way).
+mod shared_matrix {
+    use microlearn_train::Matrix;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::sync::Arc;
+
+    pub fn serialize<S: Serializer>(m: &Arc<Matrix>, s: S) -> Result<S::Ok, S::Error> {
+        m.as_ref().serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<Matrix>, D::Error> {
+        Matrix::deserialize(d).map(Arc::new)
+    }
 }
 
 /// How trials are validated.

@@ -127,10 +127,49 @@ impl ArtefactStore {
         })
     }
 
-    /// Store a file's content (copied, then verified by hash).
+    /// Store a file's content. The file is streamed: hashed while it is copied into a
+    /// temporary file beside the store's own, which is then renamed to its address, so a
+    /// multi-gigabyte training file is never held in memory (it is held once more only to
+    /// upload it when the store is shared).
     pub fn put_file(&self, src: &Path) -> Result<ArtefactRef, StoreError> {
-        let bytes = std::fs::read(src).map_err(|e| StoreError::io(src, e))?;
-        self.put(&bytes)
+        let mut input = std::fs::File::open(src).map_err(|e| StoreError::io(src, e))?;
+        std::fs::create_dir_all(&self.dir).map_err(|e| StoreError::io(&self.dir, e))?;
+        let mut tmp =
+            tempfile::NamedTempFile::new_in(&self.dir).map_err(|e| StoreError::io(&self.dir, e))?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut size = 0u64;
+        loop {
+            let n = match std::io::Read::read(&mut input, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(StoreError::io(src, e)),
+            };
+            hasher.update(&buf[..n]);
+            tmp.write_all(&buf[..n])
+                .map_err(|e| StoreError::io(tmp.path(), e))?;
+            size += n as u64;
+        }
+        let sha256 = hex::encode(hasher.finalize());
+        let path = self.path(&sha256);
+        if !path.exists() {
+            let dir = path.parent().unwrap_or(&self.dir);
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+            tmp.as_file()
+                .sync_all()
+                .map_err(|e| StoreError::io(&path, e))?;
+            tmp.persist(&path)
+                .map_err(|e| StoreError::io(&path, e.error))?;
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        if let Some(r) = &self.remote {
+            let bytes = std::fs::read(&path).map_err(|e| StoreError::io(&path, e))?;
+            r.put_if_absent(&sha256, bytes)?;
+        }
+        Ok(ArtefactRef { sha256, size })
     }
 
     /// Read an artefact back, verifying its hash (fetched into the cache first when it lives

@@ -15,8 +15,12 @@ use std::path::Path;
 /// The input after ingest: features and targets of the training and held-out parts.
 #[derive(Debug)]
 pub struct Ingested {
-    /// The training file as read (every column, every row).
+    /// The training file as read (every column, every row). The engine empties its table once
+    /// the dataset is stored, so a large file is not held twice (as read, and split) through
+    /// training; `file_shape` keeps its size.
     pub dataset: Dataset,
+    /// Rows and columns of the training file as read.
+    pub file_shape: (usize, usize),
     /// The training file's schema without the target: what a bundle expects as input.
     pub feature_schema: Schema,
     /// Features of the training rows.
@@ -38,12 +42,19 @@ impl Ingested {
         (0..self.train_x.num_rows()).collect()
     }
 
+    /// Drop the raw feature columns of both parts, keeping their row counts: once the
+    /// preparers have run and the selector has seen the table's statistics, nothing reads them.
+    pub(crate) fn release_raw_features(&mut self) {
+        self.train_x = Table::with_rows(self.train_x.num_rows(), Vec::new()).unwrap_or_default();
+        self.test_x = Table::with_rows(self.test_x.num_rows(), Vec::new()).unwrap_or_default();
+    }
+
     /// The ingest stage's summary line.
     pub fn summary(&self) -> String {
         let mut summary = format!(
             "{} rows × {} columns, task {}, {} train / {} test rows",
-            self.dataset.table.num_rows(),
-            self.dataset.table.num_columns(),
+            self.file_shape.0,
+            self.file_shape.1,
             self.train_y.task,
             self.train_x.num_rows(),
             self.test_x.num_rows()
@@ -62,11 +73,15 @@ pub fn load(input: &RunInput, config: &PipelineConfig) -> Result<Ingested, Pipel
     let dataset = microlearn_data::read_dataset(&input.train)?;
     let mut notes = Vec::new();
     let labelled = without_missing_target(&dataset, &config.target, &mut notes);
-    let (features, target) = microlearn_data::split_target(
-        labelled.as_ref().unwrap_or(&dataset),
-        &config.target,
-        config.task,
-    )?;
+    let source = labelled.as_ref().unwrap_or(&dataset);
+    let target = microlearn_data::target_info(source, &config.target, config.task)?;
+    // Feature rows are taken from the table as read, the target column dropped from each part:
+    // a whole-table copy of the features first would hold a large file three times at once.
+    let features_of = |rows: &[usize]| {
+        let mut part = source.table.take(rows);
+        part.remove(&config.target);
+        part
+    };
     let feature_schema = Schema {
         columns: dataset
             .schema
@@ -81,9 +96,9 @@ pub fn load(input: &RunInput, config: &PipelineConfig) -> Result<Ingested, Pipel
             let split =
                 microlearn_data::stratified_split(&target, config.test_fraction, config.seed);
             (
-                features.take(&split.train),
+                features_of(&split.train),
                 subset_target(&target, &split.train),
-                features.take(&split.test),
+                features_of(&split.test),
                 subset_target(&target, &split.test),
             )
         }
@@ -98,6 +113,8 @@ pub fn load(input: &RunInput, config: &PipelineConfig) -> Result<Ingested, Pipel
             )?;
             let test_x = microlearn_data::apply_schema(test_features, &feature_schema)?;
             let test_y = align_labels(&target, test_target, test_path)?;
+            let mut features = source.table.clone();
+            features.remove(&config.target);
             (features, target, test_x, test_y)
         }
     };
@@ -115,6 +132,7 @@ pub fn load(input: &RunInput, config: &PipelineConfig) -> Result<Ingested, Pipel
         )));
     }
     Ok(Ingested {
+        file_shape: (dataset.table.num_rows(), dataset.table.num_columns()),
         dataset,
         feature_schema,
         train_x,

@@ -73,7 +73,7 @@ impl RunCtx<'_> {
     pub(crate) fn run_stages(
         &self,
         pipeline: &mut PipelineRecord,
-        data: &ingest::Ingested,
+        data: &mut ingest::Ingested,
         plugins: &StagePlugins<'_>,
     ) -> Result<PipelineOutcome, PipelineError> {
         let prepared = self.stage(pipeline, Stage::Preparing, |_| {
@@ -94,6 +94,10 @@ impl RunCtx<'_> {
                 self.observer,
             )
         })?;
+        // Every later stage works on the prepared matrices; a large table's raw features
+        // should not be held beside them through training.
+        data.release_raw_features();
+        let data = &*data;
         let optimized = self.stage(pipeline, Stage::Optimizing, |pipeline| {
             optimize::run(
                 self,

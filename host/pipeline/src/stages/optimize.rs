@@ -22,6 +22,7 @@ use microlearn_hpo::{PlannerCandidate, Scheduler};
 use microlearn_plugins::EvaluatorHandle;
 use microlearn_store::{PipelineRecord, TrialRecord, TrialStatus};
 use microlearn_train::{Matrix, Predictions, TrainedModel};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What the optimize stage reads.
@@ -442,6 +443,8 @@ fn build_validation(
     } else {
         &[1.0]
     };
+    // Every rung scores on the same holdout rows: one matrix for all of them.
+    let x_valid = Arc::new(x_train.take_rows(&split.test));
     let units: Vec<Unit> = fractions
         .iter()
         .map(|f| {
@@ -451,7 +454,14 @@ fn build_validation(
                     .into_iter()
                     .map(|i| split.train[i])
                     .collect();
-            unit(train_y, x_train, &fit, split.test.clone())
+            Unit {
+                x_fit: x_train.take_rows(&fit),
+                y_fit: train_target(train_y, &fit),
+                x_valid: x_valid.clone(),
+                y_valid: train_target(train_y, &split.test),
+                y_valid_true: y_true(train_y, &split.test),
+                valid_rows: split.test.clone(),
+            }
         })
         .collect();
     Validation {
@@ -467,7 +477,7 @@ fn unit(train_y: &TargetInfo, x_train: &Matrix, fit: &[usize], valid: Vec<usize>
     Unit {
         x_fit: x_train.take_rows(fit),
         y_fit: train_target(train_y, fit),
-        x_valid: x_train.take_rows(&valid),
+        x_valid: Arc::new(x_train.take_rows(&valid)),
         y_valid: train_target(train_y, &valid),
         y_valid_true: y_true(train_y, &valid),
         valid_rows: valid,
