@@ -99,3 +99,22 @@ pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
         .collect();
     (header, rows)
 }
+
+/// The held-out value of metric `name` for the best model of a `run --json` outcome.
+pub fn test_metric(outcome: &serde_json::Value, name: &str) -> f64 {
+    let best = outcome["best"].as_str().unwrap();
+    let entry = outcome["leaderboard"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["model"] == best)
+        .unwrap();
+    entry["test_metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == name)
+        .unwrap_or_else(|| panic!("no test metric {name}"))["value"]
+        .as_f64()
+        .unwrap()
+}

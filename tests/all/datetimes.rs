@@ -86,21 +86,7 @@ fn date_times_with_a_time_of_day_feed_the_model_and_score_in_the_training_order(
     );
     assert!(out.status.success(), "run failed: {}", stderr(&out));
     let outcome: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let best = outcome["best"].as_str().unwrap();
-    let entry = outcome["leaderboard"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["model"] == best)
-        .unwrap();
-    let accuracy = entry["test_metrics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["name"] == "accuracy")
-        .unwrap()["value"]
-        .as_f64()
-        .unwrap();
+    let accuracy = test_metric(&outcome, "accuracy");
     assert!(
         accuracy >= 0.95,
         "held-out accuracy {accuracy}: the hour of `placed` was not used"
@@ -188,21 +174,7 @@ fn an_integer_code_that_predicts_is_kept_and_encoded() {
     );
     assert!(out.status.success(), "run failed: {}", stderr(&out));
     let outcome: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let best = outcome["best"].as_str().unwrap();
-    let entry = outcome["leaderboard"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["model"] == best)
-        .unwrap();
-    let auc = entry["test_metrics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["name"] == "roc_auc")
-        .unwrap()["value"]
-        .as_f64()
-        .unwrap();
+    let auc = test_metric(&outcome, "roc_auc");
     assert!(
         auc >= 0.95,
         "held-out ROC-AUC {auc}: the area code was not used as a code"

@@ -10,24 +10,6 @@ fn run_json(home: &std::path::Path, args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&stdout(&out)).expect("--json prints JSON")
 }
 
-fn test_metric(outcome: &serde_json::Value, name: &str) -> f64 {
-    let best = outcome["best"].as_str().unwrap();
-    let entry = outcome["leaderboard"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["model"] == best)
-        .unwrap();
-    entry["test_metrics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["name"] == name)
-        .unwrap_or_else(|| panic!("no test metric {name}"))["value"]
-        .as_f64()
-        .unwrap()
-}
-
 #[test]
 fn binary_pipeline_reaches_high_auc_and_predict_reproduces_its_test_predictions() {
     let dir = tempfile::tempdir().unwrap();

@@ -69,21 +69,7 @@ fn a_table_far_larger_than_one_plugin_call_trains_and_scores_in_batches() {
     );
     assert!(out.status.success(), "run failed: {}", stderr(&out));
     let outcome: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let best = outcome["best"].as_str().unwrap();
-    let entry = outcome["leaderboard"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["model"] == best)
-        .unwrap();
-    let auc = entry["test_metrics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["name"] == "roc_auc")
-        .unwrap()["value"]
-        .as_f64()
-        .unwrap();
+    let auc = test_metric(&outcome, "roc_auc");
     // The label is a threshold on x0 shifted by the group: the rows prepared outside the
     // fitted sample must line up with their labels for this to be learnt.
     assert!(auc >= 0.97, "held-out ROC-AUC {auc}");

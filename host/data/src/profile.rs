@@ -296,9 +296,9 @@ fn numeric_summary(mut values: Vec<f64>) -> Option<NumericSummary> {
 }
 
 /// The quantiles `qs` of `values` (reordered in place), linearly interpolated between the two
-/// nearest order statistics exactly as on the sorted values, but by successive selection instead of a full sort: a profile of
-/// a 10M-row file needs a few order statistics per column, and sorting every column was most
-/// of ingest's time.
+/// nearest order statistics exactly as on the sorted values, but by successive selection
+/// instead of a full sort: a profile needs a few order statistics per column, and sorting every
+/// column of a 10M-row file took seconds of ingest.
 fn quantiles(values: &mut [f64], qs: &[f64]) -> Vec<(f64, f64)> {
     let n = values.len();
     let mut positions: Vec<usize> = qs

@@ -18,12 +18,19 @@ pub fn table_to_matrix(table: &Table, stage: Stage) -> Result<Matrix, PipelineEr
         message: format!("prepared table cannot become a feature matrix: {e}"),
     };
     let mut x = Matrix::from_columns(names, columns).map_err(err)?;
+    mark_categorical(&mut x, table).map_err(err)?;
+    Ok(x)
+}
+
+/// Mark the matrix columns that were dictionary columns of `table` categorical, so tree models
+/// split them by category sets.
+fn mark_categorical(x: &mut Matrix, table: &Table) -> Result<(), microlearn_train::TrainError> {
     for (j, c) in table.columns().iter().enumerate() {
         if matches!(c.data, ColumnData::Categorical(_)) {
-            x.set_categorical(j, true).map_err(err)?;
+            x.set_categorical(j, true)?;
         }
     }
-    Ok(x)
+    Ok(())
 }
 
 /// Builds the feature matrix straight from a preparer's output batches (a
@@ -68,11 +75,7 @@ impl MatrixAssembler {
         let names = header.names().into_iter().map(String::from).collect();
         let mut x = Matrix::from_column_major(names, self.n_rows, self.data)
             .map_err(|e| err(e.to_string()))?;
-        for (j, c) in header.columns().iter().enumerate() {
-            if matches!(c.data, ColumnData::Categorical(_)) {
-                x.set_categorical(j, true).map_err(|e| err(e.to_string()))?;
-            }
-        }
+        mark_categorical(&mut x, &header).map_err(|e| err(e.to_string()))?;
         Ok((x, header))
     }
 }

@@ -64,7 +64,7 @@ impl PreparerChain {
             let rows = input.num_rows();
             let config = r.config_string();
             let state = if i == last {
-                let mut counted = RowCheck::new(h, "fit", rows, sink);
+                let mut counted = RowCheck::new(h, "fit", rows, None, sink);
                 let state = h
                     .fit_into(input, target, task, &config, &mut counted)
                     .map_err(PipelineError::plugin(Stage::Preparing))?;
@@ -123,42 +123,34 @@ impl PreparerChain {
         input: &Table,
         expected: Expected<'_>,
     ) -> Result<Table, PipelineError> {
-        // `None` until the first preparer ran: the input is borrowed, not copied, since
-        // scoring calls this per request.
-        let mut current: Option<Table> = None;
-        let last = self.steps.len().saturating_sub(1);
-        for (i, step) in self.steps.iter().enumerate() {
-            let table = current.as_ref().unwrap_or(input);
-            let rows = table.num_rows();
-            // With the fitted table at hand, the last preparer's output must match what it
-            // produced at fit column for column and type for type: a model can only score rows
-            // prepared the way it was trained. A bundle keeps only the names, checked below.
-            let out = match expected {
-                Expected::Fitted(fitted) if i == last => {
-                    step.handle.transform_like(&step.state, table, fitted)
+        let before = self.transform_all_but_last(input)?;
+        let table = match self.steps.last() {
+            None => input.clone(),
+            Some(step) => {
+                let table = before.as_ref().unwrap_or(input);
+                // With the fitted table at hand, the last preparer's output must match what it
+                // produced at fit column for column and type for type: a model can only score
+                // rows prepared the way it was trained. A bundle keeps only the names, checked
+                // below.
+                let out = match expected {
+                    Expected::Fitted(fitted) => {
+                        step.handle.transform_like(&step.state, table, fitted)
+                    }
+                    Expected::Names(_) => step.handle.transform(&step.state, table),
                 }
-                _ => step.handle.transform(&step.state, table),
+                .map_err(PipelineError::plugin(Stage::Preparing))?;
+                rows_kept(&step.handle, "transform", table.num_rows(), out.num_rows())?;
+                out
             }
-            .map_err(PipelineError::plugin(Stage::Preparing))?;
-            rows_kept(&step.handle, "transform", rows, out.num_rows())?;
-            current = Some(out);
-        }
-        let table = current.unwrap_or_else(|| input.clone());
+        };
         let expected: Vec<&str> = match expected {
             Expected::Fitted(fitted) => fitted.names(),
             Expected::Names(names) => names.iter().map(String::as_str).collect(),
         };
-        let got = table.names();
-        if got != expected {
-            return Err(PipelineError::Stage {
-                stage: Stage::Preparing,
-                message: format!(
-                    "prepared columns differ from training: got [{}], expected [{}]",
-                    got.join(", "),
-                    expected.join(", ")
-                ),
-            });
-        }
+        same_names(&table.names(), &expected).map_err(|message| PipelineError::Stage {
+            stage: Stage::Preparing,
+            message,
+        })?;
         Ok(table)
     }
 
@@ -169,7 +161,7 @@ impl PreparerChain {
         expected: Expected<'_>,
         sink: &mut dyn BatchSink,
     ) -> Result<(), PipelineError> {
-        let Some((last, before)) = self.steps.split_last() else {
+        let Some(last) = self.steps.last() else {
             let table = self.transform(input, expected)?;
             return sink
                 .put(&(0..table.num_rows()).collect::<Vec<_>>(), table)
@@ -178,8 +170,24 @@ impl PreparerChain {
                     message,
                 });
         };
+        let before = self.transform_all_but_last(input)?;
+        let table = before.as_ref().unwrap_or(input);
+        let (like, names) = match expected {
+            Expected::Fitted(fitted) => (Some(fitted), None),
+            Expected::Names(names) => (None, Some(names)),
+        };
+        let mut checked = RowCheck::new(&last.handle, "transform", table.num_rows(), names, sink);
+        last.handle
+            .transform_into(&last.state, table, like, &mut checked)
+            .map_err(PipelineError::plugin(Stage::Preparing))?;
+        checked.finish()
+    }
+
+    /// Every preparer but the last, in order: the table the last one is to transform, or `None`
+    /// when that is `input` itself (borrowed, not copied, since scoring runs this per request).
+    fn transform_all_but_last(&self, input: &Table) -> Result<Option<Table>, PipelineError> {
         let mut current: Option<Table> = None;
-        for step in before {
+        for step in &self.steps[..self.steps.len().saturating_sub(1)] {
             let table = current.as_ref().unwrap_or(input);
             let out = step
                 .handle
@@ -188,19 +196,7 @@ impl PreparerChain {
             rows_kept(&step.handle, "transform", table.num_rows(), out.num_rows())?;
             current = Some(out);
         }
-        let table = current.as_ref().unwrap_or(input);
-        let like = match expected {
-            Expected::Fitted(fitted) => Some(fitted),
-            Expected::Names(_) => None,
-        };
-        let mut checked = RowCheck::new(&last.handle, "transform", table.num_rows(), sink);
-        if let Expected::Names(names) = expected {
-            checked.names = Some(names);
-        }
-        last.handle
-            .transform_into(&last.state, table, like, &mut checked)
-            .map_err(PipelineError::plugin(Stage::Preparing))?;
-        checked.finish()
+        Ok(current)
     }
 
     /// The chain as a bundle stores it: each preparer's component, configuration and state.
@@ -217,6 +213,19 @@ impl PreparerChain {
             })
             .collect()
     }
+}
+
+/// The prepared column names are the ones training produced.
+fn same_names<S: AsRef<str>>(got: &[&str], expected: &[S]) -> Result<(), String> {
+    if got.iter().copied().eq(expected.iter().map(AsRef::as_ref)) {
+        return Ok(());
+    }
+    let expected: Vec<&str> = expected.iter().map(AsRef::as_ref).collect();
+    Err(format!(
+        "prepared columns differ from training: got [{}], expected [{}]",
+        got.join(", "),
+        expected.join(", ")
+    ))
 }
 
 /// A preparer must keep every row.
@@ -254,6 +263,7 @@ impl<'a> RowCheck<'a> {
         handle: &'a PreparerHandle,
         function: &'static str,
         rows: usize,
+        names: Option<&'a [String]>,
         inner: &'a mut dyn BatchSink,
     ) -> Self {
         RowCheck {
@@ -261,7 +271,7 @@ impl<'a> RowCheck<'a> {
             function,
             rows,
             seen: 0,
-            names: None,
+            names,
             inner,
         }
     }
@@ -274,14 +284,7 @@ impl<'a> RowCheck<'a> {
 impl BatchSink for RowCheck<'_> {
     fn put(&mut self, rows: &[usize], table: Table) -> Result<(), String> {
         if let Some(expected) = self.names {
-            let got = table.names();
-            if got != expected {
-                return Err(format!(
-                    "prepared columns differ from training: got [{}], expected [{}]",
-                    got.join(", "),
-                    expected.join(", ")
-                ));
-            }
+            same_names(&table.names(), expected)?;
         }
         self.seen += rows.len();
         self.inner.put(rows, table)

@@ -128,14 +128,11 @@ impl PreparerHandle {
         task: Task,
         config: &str,
     ) -> Result<(Vec<u8>, Table), PluginError> {
-        if train.num_rows() <= self.fit_sample_rows(train, target) {
-            match self.fit_call(train, target, task, config) {
-                Err(PluginError::OutputTooLarge { .. }) if train.num_rows() > 1 => {}
-                done => return done,
-            }
+        if let Some(fitted) = self.fit_whole(train, target, task, config)? {
+            return Ok(fitted);
         }
         let mut out = TableAssembler::new(train.num_rows());
-        let state = self.fit_into(train, target, task, config, &mut out)?;
+        let state = self.fit_sampled(train, target, task, config, &mut out)?;
         let table = out.finish().map_err(|m| self.common.invalid(FIT, m))?;
         Ok((state, table))
     }
@@ -155,6 +152,45 @@ impl PreparerHandle {
         config: &str,
         sink: &mut dyn BatchSink,
     ) -> Result<Vec<u8>, PluginError> {
+        if let Some((state, table)) = self.fit_whole(train, target, task, config)? {
+            sink.put(&(0..train.num_rows()).collect::<Vec<_>>(), table)
+                .map_err(|m| self.common.invalid(FIT, m))?;
+            return Ok(state);
+        }
+        self.fit_sampled(train, target, task, config, sink)
+    }
+
+    /// One `fit` call with all of `train`, when it is within [`CallLimits::fit_sample_bytes`];
+    /// `None` when it is larger, or its output was over the cap (a preparer's output can be
+    /// several times its input), so the caller fits on a sample instead.
+    fn fit_whole(
+        &self,
+        train: &Table,
+        target: &Column,
+        task: Task,
+        config: &str,
+    ) -> Result<Option<(Vec<u8>, Table)>, PluginError> {
+        let rows = train.num_rows();
+        if rows > self.fit_sample_rows(train, target) {
+            return Ok(None);
+        }
+        match self.fit_call(train, target, task, config) {
+            Err(PluginError::OutputTooLarge { .. }) if rows > 1 => Ok(None),
+            done => done.map(Some),
+        }
+    }
+
+    /// Fit on a seeded sample of fewer than all rows (as many as
+    /// [`CallLimits::fit_sample_bytes`] allows, else half), halving it while the output is
+    /// over the cap, then transform the other rows in batches; everything goes to `sink`.
+    fn fit_sampled(
+        &self,
+        train: &Table,
+        target: &Column,
+        task: Task,
+        config: &str,
+        sink: &mut dyn BatchSink,
+    ) -> Result<Vec<u8>, PluginError> {
         let rows = train.num_rows();
         if target.len() != rows {
             return Err(self.common.invalid(
@@ -165,24 +201,9 @@ impl PreparerHandle {
                 ),
             ));
         }
-        // A preparer's output can be several times its input (one-hot columns, indicators),
-        // so a fit whose output is over the cap is retried on half the rows, down to one.
-        let mut k = self.fit_sample_rows(train, target).min(rows);
+        let cap = self.fit_sample_rows(train, target);
+        let mut k = if rows > cap { cap } else { rows / 2 };
         loop {
-            if k >= rows {
-                match self.fit_call(train, target, task, config) {
-                    Err(PluginError::OutputTooLarge { .. }) if rows > 1 => {
-                        k = rows / 2;
-                        continue;
-                    }
-                    Err(e) => return Err(e),
-                    Ok((state, table)) => {
-                        sink.put(&(0..rows).collect::<Vec<_>>(), table)
-                            .map_err(|m| self.common.invalid(FIT, m))?;
-                        return Ok(state);
-                    }
-                }
-            }
             let (sample, rest) = sample_rows(rows, k);
             let (state, fitted) =
                 match self.fit_call(&train.take(&sample), &target.take(&sample), task, config) {

@@ -154,16 +154,7 @@ impl ArtefactStore {
         let sha256 = hex::encode(hasher.finalize());
         let path = self.path(&sha256);
         if !path.exists() {
-            let dir = path.parent().unwrap_or(&self.dir);
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
-            tmp.as_file()
-                .sync_all()
-                .map_err(|e| StoreError::io(&path, e))?;
-            tmp.persist(&path)
-                .map_err(|e| StoreError::io(&path, e.error))?;
-            if let Ok(d) = std::fs::File::open(dir) {
-                let _ = d.sync_all();
-            }
+            persist(tmp, &path)?;
         }
         if let Some(r) = &self.remote {
             let bytes = std::fs::read(&path).map_err(|e| StoreError::io(&path, e))?;
@@ -212,12 +203,23 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| StoreError::io(dir, e))?;
     tmp.write_all(bytes).map_err(|e| StoreError::io(path, e))?;
+    persist(tmp, path)
+}
+
+/// Make a fully written temporary file durable at `path` (same file system): fsync it, rename
+/// it into place, and fsync the directory, since the rename is durable only once the directory
+/// entry is.
+fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> Result<(), StoreError> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
     tmp.as_file()
         .sync_all()
         .map_err(|e| StoreError::io(path, e))?;
     tmp.persist(path)
         .map_err(|e| StoreError::io(path, e.error))?;
-    // The rename is durable only once the directory entry is: fsync the directory too.
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }

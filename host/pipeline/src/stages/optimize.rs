@@ -410,7 +410,8 @@ fn build_validation(
                     .filter(|&(g, _)| g != f)
                     .flat_map(|(_, rows)| rows.iter().copied())
                     .collect();
-                unit(train_y, x_train, &fit, valid)
+                let x_valid = Arc::new(x_train.take_rows(&valid));
+                unit(train_y, x_train, &fit, valid, x_valid)
             })
             .collect();
         let rung_ends = if n < MIN_ROWS_FOR_PRUNING {
@@ -454,14 +455,7 @@ fn build_validation(
                     .into_iter()
                     .map(|i| split.train[i])
                     .collect();
-            Unit {
-                x_fit: x_train.take_rows(&fit),
-                y_fit: train_target(train_y, &fit),
-                x_valid: x_valid.clone(),
-                y_valid: train_target(train_y, &split.test),
-                y_valid_true: y_true(train_y, &split.test),
-                valid_rows: split.test.clone(),
-            }
+            unit(train_y, x_train, &fit, split.test.clone(), x_valid.clone())
         })
         .collect();
     Validation {
@@ -473,11 +467,19 @@ fn build_validation(
     }
 }
 
-fn unit(train_y: &TargetInfo, x_train: &Matrix, fit: &[usize], valid: Vec<usize>) -> Unit {
+/// A unit fitting on rows `fit` and scoring on rows `valid`, whose matrix is `x_valid` (shared
+/// by the units that score on the same rows).
+fn unit(
+    train_y: &TargetInfo,
+    x_train: &Matrix,
+    fit: &[usize],
+    valid: Vec<usize>,
+    x_valid: Arc<Matrix>,
+) -> Unit {
     Unit {
         x_fit: x_train.take_rows(fit),
         y_fit: train_target(train_y, fit),
-        x_valid: Arc::new(x_train.take_rows(&valid)),
+        x_valid,
         y_valid: train_target(train_y, &valid),
         y_valid_true: y_true(train_y, &valid),
         valid_rows: valid,
