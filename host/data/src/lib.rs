@@ -48,7 +48,7 @@ pub use profile::{
     QUANTILES, TOP_VALUES, ValueCount, profile,
 };
 pub use read::{Dataset, NA_TOKENS, read_dataset, read_dataset_bytes};
-pub use split::{Split, sample_rows, stratified_folds, stratified_split};
+pub use split::{Split, sample_rows, shuffle_rows, stratified_folds, stratified_split};
 pub use target::{MAX_CLASSES, TargetInfo, label_order, split_target, target_info};
 
 #[cfg(test)]

@@ -167,6 +167,14 @@ pub fn sample_rows(n: usize, keep: usize, seed: u64) -> Vec<usize> {
     rows
 }
 
+/// `rows` in a seeded random order: the same rows and seed give the same order.
+pub fn shuffle_rows(rows: &[usize], seed: u64) -> Vec<usize> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0005_4F1E);
+    let mut out = rows.to_vec();
+    out.shuffle(&mut rng);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

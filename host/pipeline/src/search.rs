@@ -179,6 +179,9 @@ pub(crate) struct TrialCost {
     pub score: f64,
     /// Estimated seconds to refit it on all training rows, single-threaded.
     pub refit_secs: f64,
+    /// Measured seconds per row to predict and score (on the validation rows, one thread),
+    /// for sizing the time its held-out evaluation needs.
+    pub predict_secs_per_row: f64,
 }
 
 /// Score predictions with the objective's evaluator.
@@ -221,12 +224,33 @@ struct Shared {
     scheduler: Mutex<Scheduler>,
     changed: Condvar,
     costs: Mutex<Vec<TrialCost>>,
+    /// Per kind, the most seconds a unit took to predict and score its validation rows.
+    predict_secs: Mutex<Vec<(String, f64)>>,
     /// Milliseconds after `epoch` at which the search ends (moves as the reserve is updated).
     end_ms: AtomicU64,
     epoch: Instant,
 }
 
 impl Shared {
+    /// Expected predict-and-score seconds of a unit of `kind`: the most seen so far, with a
+    /// margin (a model fitted on a larger rung is larger), 0 before the first.
+    fn predict_estimate(&self, kind: &str) -> f64 {
+        self.predict_secs
+            .lock()
+            .ok()
+            .and_then(|p| p.iter().find(|(k, _)| k == kind).map(|(_, s)| 1.5 * s))
+            .unwrap_or(0.0)
+    }
+
+    fn saw_predict(&self, kind: &str, secs: f64) {
+        if let Ok(mut p) = self.predict_secs.lock() {
+            match p.iter_mut().find(|(k, _)| k == kind) {
+                Some((_, s)) => *s = s.max(secs),
+                None => p.push((kind.to_string(), secs)),
+            }
+        }
+    }
+
     fn search_end(&self) -> Instant {
         self.epoch + Duration::from_millis(self.end_ms.load(Ordering::Relaxed))
     }
@@ -344,6 +368,9 @@ pub(crate) struct UnitDone {
     /// Single-threaded fit seconds, and the rows fitted.
     pub fit_secs: f64,
     pub fit_rows: usize,
+    /// Seconds to predict the validation rows and score them: what a finished model still
+    /// costs after its fit, so the search can stop fits early enough (see `UnitsCall`).
+    pub predict_secs: f64,
     /// The fitted model (kept by a local search as a fallback; not sent across the cluster).
     pub model: Option<TrainedModel>,
 }
@@ -364,11 +391,19 @@ pub(crate) struct UnitsCall<'a> {
     pub threads: usize,
     /// When the search ends (read before each unit: it moves as trials report their cost).
     pub deadline: &'a dyn Fn() -> Instant,
+    /// Expected seconds to predict and score a unit's validation rows once fitted (the most
+    /// this search has seen for the kind; 0 before the first). A fit stops that much before
+    /// the deadline, so the trial's scoring ends by it rather than after it.
+    pub predict_secs: f64,
     /// Units the trial fitted before these; the first unit of a trial always runs.
     pub units_before: usize,
     pub halt: &'a AtomicBool,
     pub stopped: &'a dyn Fn() -> bool,
 }
+
+/// How long past the search's end a finished fit may still predict its validation rows
+/// before the trial is given up (counted as stopped by the budget).
+const PREDICT_GRACE: Duration = Duration::from_secs(1);
 
 /// Fit and score `call.range` of the validation units in order, stopping at the first failure
 /// or when the time is up. The one definition of a unit's work, used by a local search and by
@@ -382,15 +417,19 @@ pub(crate) fn fit_units(call: &UnitsCall) -> (Vec<UnitDone>, RungEnd) {
             return (done, RungEnd::Budget);
         }
         let unit = &call.units[u];
+        let end = (call.deadline)();
+        let fit_end = end
+            .checked_sub(Duration::from_secs_f64(call.predict_secs.max(0.0)))
+            .unwrap_or(end);
         let opts = FitOptions {
             threads: call.threads,
-            deadline: Some((call.deadline)().max(Instant::now() + Duration::from_millis(1))),
+            deadline: Some(fit_end.max(Instant::now() + Duration::from_millis(1))),
             seed: call.seed,
             valid: Some((&unit.x_valid, &unit.y_valid)),
             cancel: Some(call.halt),
         };
         let f0 = Instant::now();
-        let outcome = microlearn_train::fit(
+        let fitted = microlearn_train::fit(
             call.kind,
             call.params,
             call.task,
@@ -398,9 +437,19 @@ pub(crate) fn fit_units(call: &UnitsCall) -> (Vec<UnitDone>, RungEnd) {
             &unit.y_fit,
             &opts,
         )
-        .map_err(|e| e.to_string())
-        .and_then(|model| {
-            let mut p = model.predict(&unit.x_valid);
+        .map_err(|e| e.to_string());
+        let fit_secs = f0.elapsed().as_secs_f64();
+        let p0 = Instant::now();
+        // Predicting is cut off too: a slow predictor (kNN on a large holdout) would otherwise
+        // hold the search — and the budget — for minutes after its end.
+        let predict_end = (call.deadline)().max(fit_end) + PREDICT_GRACE;
+        let outcome = fitted.and_then(|model| {
+            let halted = || call.halt.load(Ordering::Relaxed);
+            let Some(mut p) =
+                model.predict_until(&unit.x_valid, call.threads, predict_end, &halted)
+            else {
+                return Ok(None);
+            };
             crate::features::apply_probability_floor(&mut p, call.prob_floor);
             let s = score(
                 call.evaluator,
@@ -414,10 +463,22 @@ pub(crate) fn fit_units(call: &UnitsCall) -> (Vec<UnitDone>, RungEnd) {
             if !s.is_finite() {
                 return Err(format!("{} is not finite ({s})", call.metric));
             }
-            Ok((model, p, s))
+            Ok(Some((model, p, s)))
         });
+        let outcome = match outcome {
+            Ok(Some(done)) => Ok(done),
+            Ok(None) => return (done, RungEnd::Budget),
+            Err(e) => Err(e),
+        };
         match outcome {
             Ok((model, predictions, score)) => {
+                tracing::debug!(
+                    kind = call.kind,
+                    unit = u,
+                    fit_secs,
+                    predict_secs = p0.elapsed().as_secs_f64(),
+                    "unit scored"
+                );
                 // Only the last unit's model is kept (the fallback): fold models are large.
                 if let Some(prev) = done.last_mut() {
                     prev.model = None;
@@ -426,8 +487,9 @@ pub(crate) fn fit_units(call: &UnitsCall) -> (Vec<UnitDone>, RungEnd) {
                     score,
                     fitted: model.fitted_params(),
                     predictions,
-                    fit_secs: f0.elapsed().as_secs_f64(),
+                    fit_secs,
                     fit_rows: unit.x_fit.n_rows(),
+                    predict_secs: p0.elapsed().as_secs_f64(),
                     model: Some(model),
                 });
             }
@@ -469,6 +531,7 @@ fn remote_units(
                 predictions,
                 fit_secs: u.fit_secs,
                 fit_rows: u.fit_rows,
+                predict_secs: u.predict_secs,
                 model: None,
             }),
             Err(e) => return (done, RungEnd::Failed(e), worker),
@@ -503,6 +566,7 @@ fn rung_job(
         units_before: 0,
         seed: trial_seed(ctx.seed, t.number),
         deadline_unix_ms: 0,
+        predict_secs: 0.0,
     }
 }
 
@@ -558,6 +622,8 @@ struct TrialRun {
     /// Single-threaded fit seconds of the last (largest) unit, and that unit's fit rows.
     unit_secs: f64,
     unit_rows: usize,
+    /// Seconds the last unit took to predict and score its validation rows.
+    predict_secs: f64,
     /// The last unit's model: a fallback when there is no time left to refit on all rows.
     model: Option<TrainedModel>,
 }
@@ -594,6 +660,7 @@ fn run_trial(
     let mut fitted = Vec::new();
     let mut last_model = None;
     let (mut fit_secs, mut fit_rows, mut units_done) = (0.0, 0usize, 0usize);
+    let mut predict_secs = 0.0;
     let seed = trial_seed(ctx.seed, proposal.number);
     'rungs: for rung in 0..n_rungs {
         let range = v.units_for(rung);
@@ -613,6 +680,7 @@ fn run_trial(
                     seed,
                     threads: ctx.threads_per_trial,
                     deadline: &|| shared.search_end(),
+                    predict_secs: shared.predict_estimate(&proposal.kind),
                     units_before: units_done,
                     halt,
                     stopped,
@@ -627,6 +695,7 @@ fn run_trial(
                             .search_end()
                             .saturating_duration_since(Instant::now())
                             .as_millis() as i64,
+                    predict_secs: shared.predict_estimate(&proposal.kind),
                     ..rung_job(ctx, context, proposal, rung)
                 };
                 remote_units(ctx, shared, *dispatch, &job, stopped)
@@ -636,6 +705,8 @@ fn run_trial(
         for (u, d) in range.zip(done) {
             fit_secs = d.fit_secs;
             fit_rows = d.fit_rows;
+            predict_secs = d.predict_secs;
+            shared.saw_predict(&proposal.kind, d.predict_secs);
             fitted.push(d.fitted);
             if d.model.is_some() {
                 last_model = d.model;
@@ -697,6 +768,7 @@ fn run_trial(
         oof,
         unit_secs: fit_secs,
         unit_rows: fit_rows,
+        predict_secs,
         model: if complete { last_model } else { None },
     }
 }
@@ -732,6 +804,7 @@ pub(crate) fn run_search(
         scheduler: Mutex::new(scheduler),
         changed: Condvar::new(),
         costs: Mutex::new(Vec::new()),
+        predict_secs: Mutex::new(Vec::new()),
         end_ms: AtomicU64::new(0),
         epoch,
     };
@@ -747,18 +820,47 @@ pub(crate) fn run_search(
     let store_error: Mutex<Option<microlearn_store::StoreError>> = Mutex::new(None);
     let failed_store = || store_error.lock().map(|e| e.is_some()).unwrap_or(true);
     let stopped = || control.is_stopped() || failed_store();
+    // The search's end moves earlier as finished trials show what their refits will cost,
+    // but a fit's deadline is fixed when it starts. A watcher turns the moving end (and a
+    // halt) into the flag every local fit polls, so a fit started early stops when the
+    // search ends, not when it was due to end at its start.
+    let over = AtomicBool::new(false);
+    let running = std::sync::atomic::AtomicUsize::new(workers.max(1));
     std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while running.load(Ordering::Acquire) > 0 {
+                if control.halt_flag().load(Ordering::Relaxed)
+                    || Instant::now() >= shared.search_end()
+                {
+                    over.store(true, Ordering::Release);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
         for _ in 0..workers.max(1) {
             scope.spawn(|| {
+                // Counted down however the worker ends (a panic included), so the watcher
+                // always stops.
+                struct Leaving<'a>(&'a std::sync::atomic::AtomicUsize);
+                impl Drop for Leaving<'_> {
+                    fn drop(&mut self) {
+                        self.0.fetch_sub(1, Ordering::AcqRel);
+                    }
+                }
+                let _leaving = Leaving(&running);
                 loop {
-                    let out_of_time = || Instant::now() >= shared.search_end() || stopped();
+                    let out_of_time = || {
+                        over.load(Ordering::Acquire)
+                            || Instant::now() >= shared.search_end()
+                            || stopped()
+                    };
                     if out_of_time() {
                         break;
                     }
                     let Some(Some(proposal)) = shared.wait_for(&out_of_time, |s| s.next()) else {
                         break;
                     };
-                    let run = run_trial(ctx, &shared, &proposal, control.halt_flag(), &stopped);
+                    let run = run_trial(ctx, &shared, &proposal, &over, &stopped);
                     shared.with(|s| s.end(proposal.number));
                     if control.is_stopped() {
                         // Stopped while it trained: not recorded, so a resume runs it again.
@@ -781,6 +883,13 @@ pub(crate) fn run_search(
                                 kind: run.record.kind.clone(),
                                 score: oriented,
                                 refit_secs: run.unit_secs * scale,
+                                predict_secs_per_row: run.predict_secs
+                                    / ctx
+                                        .validation
+                                        .units
+                                        .first()
+                                        .map_or(1, |u| u.x_valid.n_rows().max(1))
+                                        as f64,
                             });
                         }
                         shared.update_end(ctx);

@@ -105,6 +105,10 @@ pub struct RungJob {
     pub seed: u64,
     /// When the search ends, in Unix milliseconds: later units are not started.
     pub deadline_unix_ms: i64,
+    /// Expected seconds to predict and score a unit once fitted: its fit stops that much
+    /// before the deadline (0 from a coordinator of an earlier version).
+    #[serde(default)]
+    pub predict_secs: f64,
 }
 
 impl RungJob {
@@ -136,6 +140,9 @@ pub struct UnitOutcome {
     pub predictions_bytes: u64,
     pub fit_secs: f64,
     pub fit_rows: usize,
+    /// Seconds to predict and score the unit's validation rows (0 in records from before).
+    #[serde(default)]
+    pub predict_secs: f64,
 }
 
 /// How a run of a trial's units ended, on this process's threads or on a cluster worker.
@@ -373,6 +380,7 @@ fn run_rung(
         seed: job.seed,
         threads: 1,
         deadline: &|| deadline,
+        predict_secs: job.predict_secs,
         units_before: job.units_before,
         halt,
         stopped: &halted,
@@ -416,6 +424,7 @@ fn run_rung(
             predictions_bytes: bytes.len() as u64,
             fit_secs: d.fit_secs,
             fit_rows: d.fit_rows,
+            predict_secs: d.predict_secs,
         });
     }
     Ok((units, ended, promise))

@@ -151,6 +151,62 @@ impl TrainedModel {
             .expect("prediction matrix has the training matrix's columns")
     }
 
+    /// [`TrainedModel::predict`] in blocks of rows, giving up (`None`) when `deadline` has
+    /// passed or `cancelled()` says so between two blocks. A search scores every trial on its
+    /// validation rows; without a cut-off a slow predictor (kNN against a large sample) holds
+    /// the search, and the budget, long after its end.
+    ///
+    /// It runs on its own pool of `threads` threads, like [`fit`]: a search's trials each
+    /// have one core, and a prediction spilling onto rayon's global pool would compete with
+    /// the other trials' fits (and make its measured time, which sizes the budget's reserve
+    /// for evaluation, mean nothing). `None` also when the pool cannot be built.
+    pub fn predict_until(
+        &self,
+        x: &Matrix,
+        threads: usize,
+        deadline: Instant,
+        cancelled: &(dyn Fn() -> bool + Sync),
+    ) -> Option<Predictions> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .thread_name(|i| format!("microlearn-predict-{i}"))
+            .build()
+            .ok()?;
+        pool.install(|| self.predict_blocks(x, deadline, cancelled))
+    }
+
+    fn predict_blocks(
+        &self,
+        x: &Matrix,
+        deadline: Instant,
+        cancelled: &(dyn Fn() -> bool + Sync),
+    ) -> Option<Predictions> {
+        /// Rows per block: small enough that the slowest kind (kNN) checks about every
+        /// second, large enough that the per-block split across threads costs nothing.
+        const BLOCK: usize = 2048;
+        let n = x.n_rows();
+        let mut out: Option<Predictions> = None;
+        let mut start = 0;
+        while start < n || out.is_none() {
+            if Instant::now() >= deadline || cancelled() {
+                return None;
+            }
+            let end = (start + BLOCK).min(n);
+            let part = self.predict(&x.rows(start..end));
+            match (&mut out, part) {
+                (None, p) => out = Some(p),
+                (Some(Predictions::Values(all)), Predictions::Values(v)) => all.extend(v),
+                (
+                    Some(Predictions::Probabilities { data: all, .. }),
+                    Predictions::Probabilities { data, .. },
+                ) => all.extend(data),
+                (Some(_), _) => unreachable!("one model predicts one shape"),
+            }
+            start = end;
+        }
+        out
+    }
+
     /// Like [`TrainedModel::predict`], with a width mismatch as an error.
     pub fn try_predict(&self, x: &Matrix) -> Result<Predictions, TrainError> {
         let expected = self.feature_names().len();

@@ -95,8 +95,7 @@ impl Tree {
             }
             return;
         }
-        let n = x.n_rows();
-        let data = x.data();
+        let (data, n) = x.strided();
         let base = rows.start;
         let len = rows.len();
         let mut g = 0;

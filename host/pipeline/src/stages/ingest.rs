@@ -25,7 +25,9 @@ pub struct Ingested {
     pub feature_schema: Schema,
     /// Features of the training rows.
     pub train_x: Table,
-    /// Target of the training rows.
+    /// Target of the training rows. A holdout search reorders these rows together with the
+    /// prepared training matrix (after the raw features are released), so the two always
+    /// agree row for row; nothing reads the file's order after that.
     pub train_y: TargetInfo,
     /// Features of the held-out rows.
     pub test_x: Table,

@@ -76,7 +76,7 @@ impl RunCtx<'_> {
         data: &mut ingest::Ingested,
         plugins: &StagePlugins<'_>,
     ) -> Result<PipelineOutcome, PipelineError> {
-        let prepared = self.stage(pipeline, Stage::Preparing, |_| {
+        let mut prepared = self.stage(pipeline, Stage::Preparing, |_| {
             prepare::run(prepare::PrepareInput {
                 data,
                 preparers: &plugins.preparers,
@@ -97,19 +97,19 @@ impl RunCtx<'_> {
         // Every later stage works on the prepared matrices; a large table's raw features
         // should not be held beside them through training.
         data.release_raw_features();
-        let data = &*data;
         let optimized = self.stage(pipeline, Stage::Optimizing, |pipeline| {
             optimize::run(
                 self,
                 pipeline,
                 optimize::OptimizeInput {
-                    data,
-                    prepared: &prepared,
+                    data: &mut *data,
+                    prepared: &mut prepared,
                     candidates: selected.candidates,
                     evaluators: &plugins.evaluators,
                 },
             )
         })?;
+        let (data, prepared) = (&*data, prepared);
         let trained = self.stage(pipeline, Stage::Training, |pipeline| {
             train::run(
                 self,

@@ -25,10 +25,11 @@ use microlearn_train::{Matrix, Predictions, TrainedModel};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// What the optimize stage reads.
-pub(crate) struct OptimizeInput<'a> {
-    pub data: &'a Ingested,
-    pub prepared: &'a Prepared,
+/// What the optimize stage reads. The data is borrowed mutably for one reason: a holdout
+/// search reorders the training rows and their targets (see `build_validation`).
+pub(crate) struct OptimizeInput<'d, 'a> {
+    pub data: &'d mut Ingested,
+    pub prepared: &'d mut Prepared,
     /// The selector's planned candidates.
     pub candidates: Vec<PlannerCandidate>,
     /// Evaluators for this task; the first that computes the objective scores the trials.
@@ -104,14 +105,15 @@ impl StageOutput for Optimized<'_> {
 pub(crate) fn run<'a>(
     ctx: &RunCtx<'_>,
     pipeline: &PipelineRecord,
-    input: OptimizeInput<'a>,
+    input: OptimizeInput<'_, 'a>,
 ) -> Result<Optimized<'a>, PipelineError> {
     let config = ctx.config;
-    let data = input.data;
-    let x_train = &input.prepared.x_train;
-    let x_test = &input.prepared.x_test;
-    let task = data.train_y.task;
-    let labels = &data.train_y.labels;
+    let (n_rows, n_cols) = (
+        input.prepared.x_train.n_rows(),
+        input.prepared.x_train.n_cols(),
+    );
+    let task = input.data.train_y.task;
+    let n_labels = input.data.train_y.labels.len();
     let planned = input.candidates;
     let threads = ctx.threads;
     let metric = config
@@ -123,15 +125,7 @@ pub(crate) fn run<'a>(
     // the search trains on a seeded sample of the rows (the refit still uses them all).
     let per_trial = planned
         .iter()
-        .map(|c| {
-            microlearn_train::estimate_fit_bytes(
-                &c.kind,
-                x_train.n_rows(),
-                x_train.n_cols(),
-                labels.len(),
-                1,
-            )
-        })
+        .map(|c| microlearn_train::estimate_fit_bytes(&c.kind, n_rows, n_cols, n_labels, 1))
         .max()
         .unwrap_or(0);
     let memory = microlearn_train::plan_memory(
@@ -141,8 +135,7 @@ pub(crate) fn run<'a>(
     );
     if memory.row_fraction < 1.0 {
         ctx.observer.note(&format!(
-            "memory: a trial on all {} rows needs about {} MiB; the search fits on {:.0}% of them",
-            x_train.n_rows(),
+            "memory: a trial on all {n_rows} rows needs about {} MiB; the search fits on {:.0}% of them",
             per_trial >> 20,
             100.0 * memory.row_fraction
         ));
@@ -154,7 +147,18 @@ pub(crate) fn run<'a>(
             per_trial >> 20
         ));
     }
-    let validation = build_validation(config, &data.train_y, x_train, memory.row_fraction);
+    let validation = build_validation(
+        config,
+        &mut input.data.train_y,
+        &mut input.prepared.x_train,
+        memory.row_fraction,
+    );
+    let (data, x_train, x_test) = (
+        &*input.data,
+        &input.prepared.x_train,
+        &input.prepared.x_test,
+    );
+    let labels = &data.train_y.labels;
     ctx.observer.note(&validation_summary(&validation));
     // The first evaluator that computes the objective scores the trials; each is probed
     // once, and the reasons of those that do not are kept for the error.
@@ -188,30 +192,16 @@ pub(crate) fn run<'a>(
     let prob_floor = crate::features::probability_floor(x_train.n_rows(), labels.len());
     let budget = config.budget_secs;
     let refit_top = config.refit_top;
-    let eval_secs = eval_reserve_secs(budget, x_test.n_rows(), refit_top);
+    let test_rows = x_test.n_rows();
     // What the search keeps back: refitting the likely finalists (the best trial of each
     // of the top kinds, and two more ensemble members) on the cores in parallel, plus
-    // evaluation and bundling. Between 5% and 45% of the budget.
+    // evaluating them on the held-out rows at the speed each predicted in the search, and
+    // bundling. Between 5% and 45% of the budget.
     let reserve = move |costs: &[TrialCost]| -> Duration {
-        let mut sorted: Vec<&TrialCost> = costs.iter().collect();
-        sorted.sort_by(|a, b| b.score.total_cmp(&a.score));
-        let mut kinds: Vec<&str> = Vec::new();
-        let mut counted: Vec<usize> = Vec::new();
-        let mut total = 0.0;
-        for c in &sorted {
-            if kinds.len() < refit_top && !kinds.contains(&c.kind.as_str()) {
-                kinds.push(&c.kind);
-                counted.push(c.number);
-                total += c.refit_secs;
-            }
-        }
-        total += sorted
-            .iter()
-            .filter(|c| !counted.contains(&c.number))
-            .take(2)
-            .map(|c| c.refit_secs)
-            .sum::<f64>();
-        let secs = 1.25 * total / threads_f.max(1.0) + eval_secs;
+        let finalists = likely_finalists(costs, refit_top);
+        let refit: f64 = finalists.iter().map(|c| c.refit_secs).sum();
+        let secs = 1.25 * refit / threads_f.max(1.0)
+            + eval_reserve_secs(budget, test_rows, threads_f, &finalists);
         Duration::from_secs_f64(secs.clamp(0.05 * budget, 0.45 * budget))
     };
     // A seeded search with a trial count is reproducible: trial n sees exactly the results
@@ -309,6 +299,12 @@ pub(crate) fn run<'a>(
         }
     }
     ctx.control.check()?;
+    let eval_secs = eval_reserve_secs(
+        budget,
+        test_rows,
+        threads_f,
+        &likely_finalists(&costs, refit_top),
+    );
     let ranked: Vec<TrialRecord> = best_per_kind(&trials, direction)
         .into_iter()
         .cloned()
@@ -380,13 +376,21 @@ const CV_CELLS_PER_MINUTE: f64 = 2.5e6;
 /// Fit rows per rung at the smallest row fraction below which a holdout search is not pruned.
 const MIN_RUNG_ROWS: usize = 5_000;
 
+/// Rows a holdout search scores every trial on, at most (see `build_validation`).
+const MAX_HOLDOUT_ROWS: usize = 200_000;
+
+/// Cells (rows × prepared columns) of the first rung of a large holdout search: see
+/// `rung_sizes`.
+const FIRST_RUNG_CELLS: f64 = 2.0e6;
+
 /// Choose and build the validation units: k stratified folds when the data is small enough
 /// for the budget (or `config.folds` says so), else one stratified holdout whose fit rows grow
-/// by rung (1/9, 1/3, all) so ASHA can drop weak configurations cheaply.
+/// by rung (…, 1/9, 1/3, all) so ASHA can drop weak configurations cheaply. The holdout
+/// reorders the training rows (and their targets) so its units are views; see below.
 fn build_validation(
     config: &PipelineConfig,
-    train_y: &TargetInfo,
-    x_train: &Matrix,
+    train_y: &mut TargetInfo,
+    x_train: &mut Matrix,
     row_fraction: f64,
 ) -> Validation {
     let n = x_train.n_rows();
@@ -427,35 +431,38 @@ fn build_validation(
             oof_true: y_true(train_y, &(0..train_y.y.len()).collect::<Vec<_>>()),
         };
     }
-    let split = microlearn_data::stratified_split(
-        train_y,
-        config.validation_fraction,
-        config.seed.wrapping_add(1),
-    );
+    // A holdout of a few hundred thousand rows ranks trials as surely as a fifth of ten
+    // million does, and every trial predicts it: large data keeps the rest for fitting.
+    let fraction = config
+        .validation_fraction
+        .min(MAX_HOLDOUT_ROWS as f64 / n.max(1) as f64);
+    let split = microlearn_data::stratified_split(train_y, fraction, config.seed.wrapping_add(1));
     // Each rung fits on a seeded random sample of the fit rows (files are often ordered by
-    // time or class, so a prefix would be a biased sample). Under memory pressure the largest
-    // rung is itself a sample.
+    // time or class, so a prefix of the file would be a biased sample). The training rows are
+    // reordered once — fit rows shuffled, then the holdout — so that every rung is a prefix
+    // of the matrix and the holdout its tail: views of one matrix, not copies (on millions of
+    // rows the copies were 1.4× the matrix). The refits see the same rows in the new order.
+    // Under memory pressure the largest rung is itself a sample.
     let n_fit = split.train.len();
+    let mut order = microlearn_data::shuffle_rows(&split.train, config.seed.wrapping_add(2));
+    order.extend_from_slice(&split.test);
+    x_train.permute_rows(&order);
+    train_y.y = order.iter().map(|&r| train_y.y[r]).collect();
+    drop(order);
     let full = ((n_fit as f64 * row_fraction.min(1.0)) as usize).max(1);
-    let fractions: &[f64] = if full >= 9 * MIN_RUNG_ROWS {
-        &[1.0 / 9.0, 1.0 / 3.0, 1.0]
-    } else if full >= 3 * MIN_RUNG_ROWS {
-        &[1.0 / 3.0, 1.0]
-    } else {
-        &[1.0]
-    };
-    // Every rung scores on the same holdout rows: one matrix for all of them.
-    let x_valid = Arc::new(x_train.take_rows(&split.test));
-    let units: Vec<Unit> = fractions
+    let takes = rung_sizes(full, x_train.n_cols());
+    let valid: Vec<usize> = (n_fit..n).collect();
+    // Every rung scores on the same holdout rows: one view for all of them.
+    let x_valid = Arc::new(x_train.rows(n_fit..n));
+    let units: Vec<Unit> = takes
         .iter()
-        .map(|f| {
-            let take = ((full as f64 * f).round() as usize).clamp(1, full);
-            let fit: Vec<usize> =
-                microlearn_data::sample_rows(n_fit, take, config.seed.wrapping_add(2))
-                    .into_iter()
-                    .map(|i| split.train[i])
-                    .collect();
-            unit(train_y, x_train, &fit, split.test.clone(), x_valid.clone())
+        .map(|&take| Unit {
+            x_fit: x_train.rows(0..take),
+            y_fit: train_target(train_y, &(0..take).collect::<Vec<_>>()),
+            x_valid: x_valid.clone(),
+            y_valid: train_target(train_y, &valid),
+            y_valid_true: y_true(train_y, &valid),
+            valid_rows: valid.clone(),
         })
         .collect();
     Validation {
@@ -463,8 +470,28 @@ fn build_validation(
         units,
         cross_validated: false,
         n_train: n,
-        oof_true: y_true(train_y, &split.test),
+        oof_true: y_true(train_y, &valid),
     }
+}
+
+/// Fit rows of each rung of a holdout search, smallest first: a third of the next, from all
+/// `full` rows down while a rung keeps [`MIN_RUNG_ROWS`], three rungs at most — except that
+/// large data gets more, until the first rung is about [`FIRST_RUNG_CELLS`], so the first
+/// trials report within seconds even on millions of rows (at 10M rows a ninth of the fit rows
+/// took longer than a 60 s budget leaves to the search).
+fn rung_sizes(full: usize, cols: usize) -> Vec<usize> {
+    let mut sizes = vec![full];
+    loop {
+        let last = *sizes.last().expect("starts non-empty");
+        let next = last / 3;
+        let large = (last * cols.max(1)) as f64 > FIRST_RUNG_CELLS;
+        if next < MIN_RUNG_ROWS || (sizes.len() >= 3 && !large) {
+            break;
+        }
+        sizes.push(next);
+    }
+    sizes.reverse();
+    sizes
 }
 
 /// A unit fitting on rows `fit` and scoring on rows `valid`, whose matrix is `x_valid` (shared
@@ -510,10 +537,45 @@ fn validation_summary(v: &Validation) -> String {
     }
 }
 
+/// The trials most likely to reach the leaderboard, so the ones whose refit and evaluation
+/// the search keeps time for: the best of each of the top `refit_top` kinds, and two more
+/// (ensemble members).
+fn likely_finalists(costs: &[TrialCost], refit_top: usize) -> Vec<&TrialCost> {
+    let mut sorted: Vec<&TrialCost> = costs.iter().collect();
+    sorted.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut kinds: Vec<&str> = Vec::new();
+    let mut picked: Vec<&TrialCost> = Vec::new();
+    for c in &sorted {
+        if kinds.len() < refit_top && !kinds.contains(&c.kind.as_str()) {
+            kinds.push(&c.kind);
+            picked.push(c);
+        }
+    }
+    let extras: Vec<&TrialCost> = sorted
+        .iter()
+        .filter(|c| !picked.iter().any(|p| p.number == c.number))
+        .take(2)
+        .copied()
+        .collect();
+    picked.extend(extras);
+    picked
+}
+
 /// Seconds kept for held-out evaluation, the deployer and writing bundles: a small share of
-/// the budget plus a per-row cost of predicting and scoring the test rows for each finalist.
-fn eval_reserve_secs(budget: f64, test_rows: usize, refit_top: usize) -> f64 {
-    0.02 * budget + 0.3 + test_rows as f64 * 3e-6 * (refit_top + 1) as f64
+/// the budget, a per-row cost of the metrics, curves and predictions written for each
+/// finalist, and each finalist's own prediction speed as measured in the search (on one
+/// thread; evaluation predicts on all `threads`), half as much again since its refit on all
+/// rows is a larger model than the one measured (a forest's trees grow deeper). So a slow
+/// predictor on many test rows does not push the run past its budget. Before any trial has
+/// finished, one finalist at the fixed cost.
+fn eval_reserve_secs(budget: f64, test_rows: usize, threads: f64, finalists: &[&TrialCost]) -> f64 {
+    const PER_ROW: f64 = 3e-6;
+    let rows = test_rows as f64;
+    let measured: f64 = finalists
+        .iter()
+        .map(|c| rows * (PER_ROW + 1.5 * c.predict_secs_per_row / threads.max(1.0)))
+        .sum();
+    0.02 * budget + 0.3 + measured.max(rows * PER_ROW)
 }
 
 /// Caruana selection over the complete trials' out-of-fold predictions: `None` when fewer
@@ -566,4 +628,23 @@ fn select_ensemble(
             .collect(),
         score: if score.is_finite() { score } else { sel.score },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rung_sizes;
+
+    #[test]
+    fn holdout_rungs_keep_three_thirds_until_the_data_is_large() {
+        assert_eq!(rung_sizes(4_000, 20), vec![4_000]);
+        assert_eq!(rung_sizes(20_000, 20), vec![6_666, 20_000]);
+        assert_eq!(rung_sizes(640_000, 20), vec![71_111, 213_333, 640_000]);
+        // Millions of rows: the first rung stays near FIRST_RUNG_CELLS, so the first trials
+        // report within seconds.
+        let big = rung_sizes(6_400_000, 20);
+        assert_eq!(big.len(), 5, "{big:?}");
+        assert!(big[0] * 20 <= 2_000_000 && big[0] >= 5_000, "{big:?}");
+        assert!(big.windows(2).all(|w| w[0] * 3 <= w[1] + 2), "{big:?}");
+        assert_eq!(*big.last().unwrap(), 6_400_000);
+    }
 }

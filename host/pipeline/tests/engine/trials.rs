@@ -224,6 +224,7 @@ fn a_job_that_keeps_killing_its_workers_is_recorded_failed_without_running_again
         units_before: 0,
         seed: 1,
         deadline_unix_ms: microlearn_store::now_ms() + 60_000,
+        predict_secs: 0.0,
     };
     // Each earlier delivery was counted, then its worker died before recording anything.
     for _ in 0..MAX_RUNG_DELIVERIES {
