@@ -465,18 +465,15 @@ pub(crate) fn fit_units(call: &UnitsCall) -> (Vec<UnitDone>, RungEnd) {
             }
             Ok(Some((model, p, s)))
         });
-        let outcome = match outcome {
-            Ok(Some(done)) => Ok(done),
-            Ok(None) => return (done, RungEnd::Budget),
-            Err(e) => Err(e),
-        };
         match outcome {
-            Ok((model, predictions, score)) => {
+            Ok(None) => return (done, RungEnd::Budget),
+            Ok(Some((model, predictions, score))) => {
+                let predict_secs = p0.elapsed().as_secs_f64();
                 tracing::debug!(
                     kind = call.kind,
                     unit = u,
                     fit_secs,
-                    predict_secs = p0.elapsed().as_secs_f64(),
+                    predict_secs,
                     "unit scored"
                 );
                 // Only the last unit's model is kept (the fallback): fold models are large.
@@ -489,7 +486,7 @@ pub(crate) fn fit_units(call: &UnitsCall) -> (Vec<UnitDone>, RungEnd) {
                     predictions,
                     fit_secs,
                     fit_rows: unit.x_fit.n_rows(),
-                    predict_secs: p0.elapsed().as_secs_f64(),
+                    predict_secs,
                     model: Some(model),
                 });
             }

@@ -167,12 +167,9 @@ impl TrainedModel {
         deadline: Instant,
         cancelled: &(dyn Fn() -> bool + Sync),
     ) -> Option<Predictions> {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads.max(1))
-            .thread_name(|i| format!("microlearn-predict-{i}"))
-            .build()
-            .ok()?;
-        pool.install(|| self.predict_blocks(x, deadline, cancelled))
+        own_pool(threads, "predict")
+            .ok()?
+            .install(|| self.predict_blocks(x, deadline, cancelled))
     }
 
     fn predict_blocks(
@@ -186,23 +183,16 @@ impl TrainedModel {
         const BLOCK: usize = 2048;
         let n = x.n_rows();
         let mut out: Option<Predictions> = None;
-        let mut start = 0;
-        while start < n || out.is_none() {
+        // One block at least, so an empty matrix still gets its (empty) predictions.
+        for start in (0..n.max(1)).step_by(BLOCK) {
             if Instant::now() >= deadline || cancelled() {
                 return None;
             }
-            let end = (start + BLOCK).min(n);
-            let part = self.predict(&x.rows(start..end));
-            match (&mut out, part) {
-                (None, p) => out = Some(p),
-                (Some(Predictions::Values(all)), Predictions::Values(v)) => all.extend(v),
-                (
-                    Some(Predictions::Probabilities { data: all, .. }),
-                    Predictions::Probabilities { data, .. },
-                ) => all.extend(data),
-                (Some(_), _) => unreachable!("one model predicts one shape"),
+            let part = self.predict(&x.rows(start..(start + BLOCK).min(n)));
+            match &mut out {
+                None => out = Some(part),
+                Some(all) => all.append(part),
             }
-            start = end;
         }
         out
     }
@@ -291,6 +281,20 @@ pub fn mlp_backend() -> &'static str {
     }
 }
 
+/// A pool of exactly `threads` threads (named `microlearn-{role}-i`) for one fit or one
+/// prediction, so parallel trials never share rayon's global pool.
+fn own_pool(threads: usize, role: &'static str) -> Result<rayon::ThreadPool, TrainError> {
+    let threads = threads.max(1);
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(move |i| format!("microlearn-{role}-{i}"))
+        .build()
+        .map_err(|e| TrainError::ThreadPool {
+            threads,
+            reason: e.to_string(),
+        })
+}
+
 /// Fits model kind `kind` with `params` (unknown names are errors, missing ones take the spec
 /// default) on `x`/`y` for `task`.
 pub fn fit(
@@ -313,14 +317,7 @@ pub fn fit(
         });
     }
     let threads = opts.threads.max(1);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("microlearn-train-{i}"))
-        .build()
-        .map_err(|e| TrainError::ThreadPool {
-            threads,
-            reason: e.to_string(),
-        })?;
+    let pool = own_pool(threads, "train")?;
     let started = Instant::now();
     let model = pool.install(|| match kind {
         GBDT => gbdt::fit(params, task, x, y, opts).map(TrainedModel::Gbdt),

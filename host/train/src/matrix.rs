@@ -395,6 +395,19 @@ impl Predictions {
         }
     }
 
+    /// Appends the predictions for the rows after these (same model, so same kind and
+    /// class count: the values are concatenated row-major either way).
+    pub(crate) fn append(&mut self, next: Predictions) {
+        let more = match next {
+            Predictions::Values(v) => v,
+            Predictions::Probabilities { data, .. } => data,
+        };
+        match self {
+            Predictions::Values(v) => v.extend(more),
+            Predictions::Probabilities { data, .. } => data.extend(more),
+        }
+    }
+
     /// Zeros of the same shape and kind.
     pub fn zeros_like(&self) -> Predictions {
         match self {

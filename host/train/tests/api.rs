@@ -218,3 +218,38 @@ fn a_set_cancel_flag_stops_every_kind_at_its_first_check() {
         assert_eq!(used, Some(1), "{kind} stops after its first unit of work");
     }
 }
+
+#[test]
+fn predicting_in_blocks_equals_one_predict_and_gives_up_past_its_deadline() {
+    use std::time::{Duration, Instant};
+    let mut r = rng(5);
+    // Over two blocks of rows, three classes: the blocks' probabilities must join row-major.
+    let a = uniform(&mut r, 5000, -1.0, 1.0);
+    let b = uniform(&mut r, 5000, -1.0, 1.0);
+    let y: Vec<u32> = a
+        .iter()
+        .map(|v| ((v + 1.0) * 1.5).min(2.0) as u32)
+        .collect();
+    let x = matrix(vec![a, b]);
+    let m = fit(
+        "gbdt",
+        &Params::new(),
+        Task::Multiclass,
+        &x,
+        &classes(y, 3),
+        &opts(),
+    )
+    .unwrap();
+    let later = Instant::now() + Duration::from_secs(600);
+    let blocked = m.predict_until(&x, 1, later, &|| false).expect("time left");
+    assert_eq!(blocked, m.predict(&x));
+    let empty = x.rows(0..0);
+    let none = m
+        .predict_until(&empty, 1, later, &|| false)
+        .expect("time left");
+    assert_eq!(none.n_rows(), 0);
+    // Past the deadline, or cancelled: nothing, rather than a late answer.
+    let past = Instant::now() - Duration::from_millis(1);
+    assert!(m.predict_until(&x, 1, past, &|| false).is_none());
+    assert!(m.predict_until(&x, 1, later, &|| true).is_none());
+}

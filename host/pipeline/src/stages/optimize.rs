@@ -452,16 +452,17 @@ fn build_validation(
     let full = ((n_fit as f64 * row_fraction.min(1.0)) as usize).max(1);
     let takes = rung_sizes(full, x_train.n_cols());
     let valid: Vec<usize> = (n_fit..n).collect();
-    // Every rung scores on the same holdout rows: one view for all of them.
+    // Every rung scores on the same holdout rows: one view and one set of targets for all.
     let x_valid = Arc::new(x_train.rows(n_fit..n));
+    let (y_valid, oof_true) = (train_target(train_y, &valid), y_true(train_y, &valid));
     let units: Vec<Unit> = takes
         .iter()
         .map(|&take| Unit {
             x_fit: x_train.rows(0..take),
             y_fit: train_target(train_y, &(0..take).collect::<Vec<_>>()),
             x_valid: x_valid.clone(),
-            y_valid: train_target(train_y, &valid),
-            y_valid_true: y_true(train_y, &valid),
+            y_valid: y_valid.clone(),
+            y_valid_true: oof_true.clone(),
             valid_rows: valid.clone(),
         })
         .collect();
@@ -470,7 +471,7 @@ fn build_validation(
         units,
         cross_validated: false,
         n_train: n,
-        oof_true: y_true(train_y, &valid),
+        oof_true,
     }
 }
 
